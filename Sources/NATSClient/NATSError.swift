@@ -1,0 +1,80 @@
+import NATSProtocol
+
+/// An error from the NATS client: a typed code plus whatever context explains it.
+///
+/// Codes are static members rather than enum cases so that new ones can be added without
+/// breaking callers that switch over them.
+public struct NATSError: Error, Sendable, Hashable, CustomStringConvertible {
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        private enum Base: String, Sendable, Hashable {
+            case invalidURL, noServers, connectionFailed, connectionClosed, timeout
+            case authorizationViolation, serverError, protocolViolation
+            case invalidSubject, invalidHeaders, maxPayloadExceeded, headersNotSupported
+            case noResponders, tlsNotSupported, cancelled, invalidArgument
+        }
+
+        private let base: Base
+        private init(_ base: Base) { self.base = base }
+
+        /// A server URL could not be parsed.
+        public static let invalidURL = Code(.invalidURL)
+        /// The options name no server.
+        public static let noServers = Code(.noServers)
+        /// No server of the pool could be reached (see `underlying`).
+        public static let connectionFailed = Code(.connectionFailed)
+        /// The connection is closed; nothing more can be sent or received.
+        public static let connectionClosed = Code(.connectionClosed)
+        /// A flush, request or handshake did not complete in time.
+        public static let timeout = Code(.timeout)
+        /// The server refused the credentials (`-ERR 'Authorization Violation'`).
+        public static let authorizationViolation = Code(.authorizationViolation)
+        /// Any other `-ERR` from the server; `message` holds its text.
+        public static let serverError = Code(.serverError)
+        /// The server sent bytes that break the protocol.
+        public static let protocolViolation = Code(.protocolViolation)
+        /// A subject, pattern or queue group is not valid.
+        public static let invalidSubject = Code(.invalidSubject)
+        /// A header name or value cannot be sent.
+        public static let invalidHeaders = Code(.invalidHeaders)
+        /// The message is larger than the server's `max_payload`.
+        public static let maxPayloadExceeded = Code(.maxPayloadExceeded)
+        /// Headers were given but the server does not support them.
+        public static let headersNotSupported = Code(.headersNotSupported)
+        /// A request found no subscriber (status 503).
+        public static let noResponders = Code(.noResponders)
+        /// The server requires TLS, which this client does not speak.
+        public static let tlsNotSupported = Code(.tlsNotSupported)
+        /// The waiting task was cancelled.
+        public static let cancelled = Code(.cancelled)
+        /// An argument is out of range.
+        public static let invalidArgument = Code(.invalidArgument)
+
+        public var description: String { base.rawValue }
+    }
+
+    public let code: Code
+    /// A human-readable explanation.
+    public let message: String
+    /// The lower-level error, described, if one caused this one.
+    public let underlying: String?
+
+    public init(_ code: Code, _ message: String, underlying: (any Error)? = nil) {
+        self.code = code
+        self.message = message
+        self.underlying = underlying.map { String(describing: $0) }
+    }
+
+    public var description: String {
+        var text = "NATS error (\(code)): \(message)"
+        if let underlying { text += " [\(underlying)]" }
+        return text
+    }
+
+    static func closed() -> NATSError {
+        NATSError(.connectionClosed, "the connection is closed")
+    }
+
+    static func subject(_ error: SubjectError) -> NATSError {
+        NATSError(.invalidSubject, error.description, underlying: error)
+    }
+}

@@ -1,0 +1,36 @@
+/// How a ``NATSConnection`` connects and behaves. Defaults follow nats.go and nats.c.
+public struct NATSOptions: Sendable {
+    /// Seed server URLs, `nats://[user:pass@|token@]host[:port]`.
+    public var servers: [String] = ["nats://127.0.0.1:4222"]
+    /// Try the servers in the given order instead of shuffling them.
+    public var noRandomize = false
+    /// A name for this connection, shown by the server's monitoring.
+    public var name: String?
+    /// User and password, if not given in the URL.
+    public var user: String?
+    public var password: String?
+    /// An authentication token, if not given in the URL.
+    public var token: String?
+    /// Whether the server may send this connection's own publishes back to its subscriptions.
+    public var echo = true
+    /// Time to open a TCP connection and complete the handshake with one server.
+    public var connectTimeout: Duration = .seconds(2)
+    /// Default time `flush()` waits for the server's `PONG`.
+    public var flushTimeout: Duration = .seconds(10)
+    /// Default time a request waits for its reply.
+    public var requestTimeout: Duration = .seconds(5)
+    /// Prefix of reply subjects used by requests.
+    public var inboxPrefix = "_INBOX"
+    /// Per-subscription limits on messages received but not yet consumed; past either one,
+    /// new messages for that subscription are dropped and counted (a slow consumer).
+    public var pendingMessageLimit = 65_536
+    public var pendingByteLimit = 64 * 1024 * 1024
+    /// Publishing blocks briefly when this many bytes wait for the socket (back-pressure).
+    public var writeBufferLimit = 32 * 1024 * 1024
+
+    public init() {}
+
+    public init(servers: [String]) {
+        self.servers = servers
+    }
+}

@@ -1,0 +1,51 @@
+/// A subscription: an `AsyncSequence` of the messages published to its subject.
+///
+/// The sequence ends when the subscription is unsubscribed, reaches its message maximum, or
+/// the connection closes. Messages that arrive while the consumer is behind wait in a bounded
+/// queue (``NATSOptions/pendingMessageLimit`` / ``NATSOptions/pendingByteLimit``); past that
+/// they are dropped and counted in ``droppedCount``.
+public struct NATSSubscription: AsyncSequence, Sendable {
+    public typealias Element = NATSMessage
+    public typealias Failure = Never
+
+    let state: SubscriptionState
+    let connection: NATSConnection
+
+    /// The subject or pattern subscribed to.
+    public var subject: String { state.subject }
+    /// The queue group, if any.
+    public var queueGroup: String? { state.queueGroup }
+    /// Messages dropped because the consumer was behind.
+    public var droppedCount: UInt64 { state.droppedCount }
+    /// Messages received for this subscription (queued or consumed, not dropped).
+    public var deliveredCount: UInt64 { state.deliveredCount }
+    /// Messages waiting for the consumer.
+    public var pendingCount: Int { state.pendingCount }
+
+    /// Stops the subscription now; messages not yet consumed are discarded.
+    public func unsubscribe() throws(NATSError) {
+        try connection.unsubscribe(state, after: nil)
+    }
+
+    /// Ends the subscription after `count` messages in all (including those already received).
+    public func unsubscribe(afterMessages count: Int) throws(NATSError) {
+        guard count > 0 else { throw NATSError(.invalidArgument, "the message count must be positive") }
+        try connection.unsubscribe(state, after: UInt64(count))
+    }
+
+    public func makeAsyncIterator() -> Iterator {
+        Iterator(state: state)
+    }
+
+    public struct Iterator: AsyncIteratorProtocol {
+        let state: SubscriptionState
+
+        public mutating func next() async -> NATSMessage? {
+            await state.next()
+        }
+
+        public mutating func next(isolation actor: isolated (any Actor)?) async -> NATSMessage? {
+            await state.next()
+        }
+    }
+}

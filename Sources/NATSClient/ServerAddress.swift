@@ -1,0 +1,105 @@
+/// One server to connect to, parsed from `nats://[user[:password]@]host[:port]`.
+///
+/// A URL with only a user part (`nats://s3cret@host`) carries a token. The scheme may be left
+/// out (`host:port`, `host`); the port defaults to 4222. IPv6 hosts go in brackets.
+public struct ServerAddress: Sendable, Hashable, CustomStringConvertible {
+    public var host: String
+    public var port: Int
+    public var user: String?
+    public var password: String?
+    public var token: String?
+
+    public static let defaultPort = 4222
+
+    public init(host: String, port: Int = ServerAddress.defaultPort) {
+        self.host = host
+        self.port = port
+    }
+
+    /// Parses a server URL.
+    /// - Throws: ``NATSError/Code/invalidURL`` for an unknown scheme, an empty host or a bad port,
+    ///   ``NATSError/Code/tlsNotSupported`` for `tls://`.
+    public init(parsing url: String) throws(NATSError) {
+        var rest = Substring(url.trimmingWhitespace())
+        if let schemeEnd = rest.range(of: "://") {
+            let scheme = rest[..<schemeEnd.lowerBound].lowercased()
+            switch scheme {
+            case "nats": break
+            case "tls": throw NATSError(.tlsNotSupported, "TLS is not supported: \(url)")
+            default: throw NATSError(.invalidURL, "unknown scheme '\(scheme)' in \(url.debugDescription)")
+            }
+            rest = rest[schemeEnd.upperBound...]
+        }
+        if let slash = rest.firstIndex(of: "/") { rest = rest[..<slash] }
+
+        if let at = rest.lastIndex(of: "@") {
+            let credentials = rest[..<at]
+            rest = rest[rest.index(after: at)...]
+            if let colon = credentials.firstIndex(of: ":") {
+                user = percentDecoded(credentials[..<colon])
+                password = percentDecoded(credentials[credentials.index(after: colon)...])
+            } else if !credentials.isEmpty {
+                token = percentDecoded(credentials)
+            }
+        }
+
+        var hostPart = rest
+        var portPart: Substring?
+        if rest.hasPrefix("[") {
+            guard let close = rest.firstIndex(of: "]") else {
+                throw NATSError(.invalidURL, "unterminated IPv6 address in \(url.debugDescription)")
+            }
+            hostPart = rest[rest.index(after: rest.startIndex)..<close]
+            let after = rest[rest.index(after: close)...]
+            if after.hasPrefix(":") { portPart = after.dropFirst() } else if !after.isEmpty {
+                throw NATSError(.invalidURL, "unexpected text after the host in \(url.debugDescription)")
+            }
+        } else if let colon = rest.lastIndex(of: ":") {
+            hostPart = rest[..<colon]
+            portPart = rest[rest.index(after: colon)...]
+        }
+        guard !hostPart.isEmpty else { throw NATSError(.invalidURL, "no host in \(url.debugDescription)") }
+        host = String(hostPart)
+        port = Self.defaultPort
+        if let portPart {
+            guard let value = Int(portPart), (1...65535).contains(value) else {
+                throw NATSError(.invalidURL, "bad port in \(url.debugDescription)")
+            }
+            port = value
+        }
+    }
+
+    /// `nats://host:port`, without credentials (safe to log).
+    public var description: String {
+        host.contains(":") ? "nats://[\(host)]:\(port)" : "nats://\(host):\(port)"
+    }
+}
+
+extension StringProtocol {
+    func trimmingWhitespace() -> Substring {
+        var slice = Substring(self)
+        while let first = slice.first, first.isWhitespace { slice.removeFirst() }
+        while let last = slice.last, last.isWhitespace { slice.removeLast() }
+        return slice
+    }
+}
+
+/// Decodes `%XX` escapes, so credentials may hold `@`, `:` and `/`; other bytes stay as written.
+private func percentDecoded(_ text: Substring) -> String {
+    guard text.contains("%") else { return String(text) }
+    let source = Array(text.utf8)
+    var bytes: [UInt8] = []
+    var index = 0
+    while index < source.count {
+        if source[index] == UInt8(ascii: "%"), index + 2 < source.count,
+            let value = UInt8(String(decoding: source[(index + 1)...(index + 2)], as: UTF8.self), radix: 16)
+        {
+            bytes.append(value)
+            index += 3
+        } else {
+            bytes.append(source[index])
+            index += 1
+        }
+    }
+    return String(decoding: bytes, as: UTF8.self)
+}

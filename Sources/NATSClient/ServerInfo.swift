@@ -1,0 +1,45 @@
+import Foundation
+
+/// What a server tells about itself in `INFO`. Unknown fields are ignored.
+public struct ServerInfo: Sendable, Hashable, Decodable {
+    public var serverID: String
+    public var serverName: String?
+    public var version: String
+    public var proto: Int?
+    public var host: String?
+    public var port: Int?
+    public var headers: Bool?
+    public var maxPayload: Int
+    public var authRequired: Bool?
+    public var tlsRequired: Bool?
+    public var connectURLs: [String]?
+    public var lameDuckMode: Bool?
+    public var jetStream: Bool?
+    public var clientID: UInt64?
+    public var clientIP: String?
+    public var cluster: String?
+
+    enum CodingKeys: String, CodingKey {
+        case serverID = "server_id"
+        case serverName = "server_name"
+        case version, proto, host, port, headers
+        case maxPayload = "max_payload"
+        case authRequired = "auth_required"
+        case tlsRequired = "tls_required"
+        case connectURLs = "connect_urls"
+        case lameDuckMode = "ldm"
+        case jetStream = "jetstream"
+        case clientID = "client_id"
+        case clientIP = "client_ip"
+        case cluster
+    }
+
+    /// Decodes the JSON that follows `INFO `.
+    public init(json: String) throws(NATSError) {
+        do {
+            self = try JSONDecoder().decode(ServerInfo.self, from: Data(json.utf8))
+        } catch {
+            throw NATSError(.protocolViolation, "the server's INFO is not valid JSON", underlying: error)
+        }
+    }
+}

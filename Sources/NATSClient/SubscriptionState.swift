@@ -1,0 +1,152 @@
+import Synchronization
+
+/// The receiving side of one subscription: messages the reader thread delivered and the
+/// consumer has not taken yet, bounded by the pending limits.
+///
+/// The reader thread never waits here: past either limit a message is dropped and counted.
+final class SubscriptionState: Sendable {
+    let sid: UInt64
+    let subject: String
+    let queueGroup: String?
+    let messageLimit: Int
+    let byteLimit: Int
+
+    private struct Storage {
+        var queue = MessageQueue<NATSMessage>()
+        var pendingBytes = 0
+        var waiters = MessageQueue<CheckedContinuation<NATSMessage?, Never>>()
+        /// No more messages will be added; the consumer drains what is queued, then ends.
+        var finished = false
+        var delivered: UInt64 = 0
+        var dropped: UInt64 = 0
+        /// Total messages after which the subscription ends (`UNSUB <sid> <max>`).
+        var maximum: UInt64?
+
+        mutating func takeWaiters() -> [CheckedContinuation<NATSMessage?, Never>] {
+            var taken: [CheckedContinuation<NATSMessage?, Never>] = []
+            while let waiter = waiters.popFirst() { taken.append(waiter) }
+            return taken
+        }
+    }
+
+    private let storage = Mutex(Storage())
+
+    init(sid: UInt64, subject: String, queueGroup: String?, messageLimit: Int, byteLimit: Int) {
+        self.sid = sid
+        self.subject = subject
+        self.queueGroup = queueGroup
+        self.messageLimit = messageLimit
+        self.byteLimit = byteLimit
+    }
+
+    /// What `deliver` did with a message.
+    enum Delivery: Equatable {
+        case queued
+        /// Queued, and it was the last one allowed by the maximum: unregister the subscription.
+        case queuedLast
+        /// Over a pending limit: dropped and counted.
+        case dropped
+        /// The subscription already ended.
+        case ignored
+    }
+
+    /// Hands a message to the consumer, or queues it, or drops it when over the limits.
+    func deliver(_ message: NATSMessage) -> Delivery {
+        let (waiter, delivery): (CheckedContinuation<NATSMessage?, Never>?, Delivery) = storage.withLock { state in
+            guard !state.finished else { return (nil, .ignored) }
+            let size = message.size
+            let waiter = state.waiters.popFirst()
+            if waiter == nil {
+                guard state.queue.count < messageLimit, state.pendingBytes + size <= byteLimit else {
+                    state.dropped += 1
+                    return (nil, .dropped)
+                }
+                state.queue.append(message)
+                state.pendingBytes += size
+            }
+            state.delivered += 1
+            if let maximum = state.maximum, state.delivered >= maximum {
+                state.finished = true
+                let rest = state.queue.isEmpty ? state.takeWaiters() : []
+                rest.forEach { $0.resume(returning: nil) }
+                return (waiter, .queuedLast)
+            }
+            return (waiter, .queued)
+        }
+        waiter?.resume(returning: message)
+        return delivery
+    }
+
+    /// Sets the total number of messages after which the subscription ends.
+    /// Returns true when that many have already arrived.
+    func setMaximum(_ maximum: UInt64) -> Bool {
+        let (reached, waiters) = storage.withLock { state -> (Bool, [CheckedContinuation<NATSMessage?, Never>]) in
+            state.maximum = maximum
+            guard state.delivered >= maximum else { return (false, []) }
+            state.finished = true
+            return (true, state.queue.isEmpty ? state.takeWaiters() : [])
+        }
+        waiters.forEach { $0.resume(returning: nil) }
+        return reached
+    }
+
+    /// The remaining count to send again with `UNSUB` after a reconnect, if a maximum is set.
+    var remainingBeforeMaximum: UInt64? {
+        storage.withLock { state in state.maximum.map { $0 > state.delivered ? $0 - state.delivered : 0 } }
+    }
+
+    /// Ends the subscription: waiting consumers get `nil`. With `discardPending` queued
+    /// messages are dropped too (unsubscribe); without it they are still delivered (drain, close).
+    func finish(discardPending: Bool) {
+        let waiters = storage.withLock { state in
+            state.finished = true
+            if discardPending {
+                state.queue.removeAll()
+                state.pendingBytes = 0
+            }
+            return state.takeWaiters()
+        }
+        waiters.forEach { $0.resume(returning: nil) }
+    }
+
+    var isFinished: Bool { storage.withLock { $0.finished } }
+    var droppedCount: UInt64 { storage.withLock { $0.dropped } }
+    var deliveredCount: UInt64 { storage.withLock { $0.delivered } }
+    var pendingCount: Int { storage.withLock { $0.queue.count } }
+    var pendingBytes: Int { storage.withLock { $0.pendingBytes } }
+
+    /// The next message, waiting for one if needed; `nil` once finished and drained, or when
+    /// the calling task is cancelled.
+    func next() async -> NATSMessage? {
+        if let ready = takeQueued() { return ready.message }
+        return await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<NATSMessage?, Never>) in
+                let ready: NATSMessage?? = storage.withLock { state in
+                    if let message = state.queue.popFirst() {
+                        state.pendingBytes -= message.size
+                        return .some(message)
+                    }
+                    if state.finished || Task.isCancelled { return .some(nil) }
+                    state.waiters.append(continuation)
+                    return .none
+                }
+                if let ready { continuation.resume(returning: ready) }
+            }
+        } onCancel: {
+            let waiters = storage.withLock { $0.takeWaiters() }
+            waiters.forEach { $0.resume(returning: nil) }
+        }
+    }
+
+    /// A queued message, or `.some(nil)` when finished and drained, or `nil` to wait.
+    private func takeQueued() -> (message: NATSMessage?, Void)? {
+        storage.withLock { state in
+            if let message = state.queue.popFirst() {
+                state.pendingBytes -= message.size
+                return (message, ())
+            }
+            return state.finished ? (nil, ()) : nil
+        }
+    }
+}
+

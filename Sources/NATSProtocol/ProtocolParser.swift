@@ -1,0 +1,221 @@
+/// An incremental parser for what a NATS server sends: bytes in, ``ServerOperation``s out.
+///
+/// Feed it bytes as they arrive with ``append(_:)``, in chunks of any size and split at any
+/// byte, then call ``next()`` until it returns `nil` ("need more bytes"). Bytes already
+/// searched for a line end are not searched again, and both a control line and an announced
+/// payload are checked against their limits as soon as they are known, before the parser waits
+/// for (or buffers) more. Malformed input throws a ``ProtocolError``; after that the parser's
+/// state is unspecified and the connection it served should be dropped.
+public struct ProtocolParser: Sendable {
+    /// Longest control line accepted (an `INFO` line of a large cluster can be long).
+    public var maximumControlLineLength: Int
+    /// Largest payload (headers included) a message may announce.
+    public var maximumPayloadLength: Int
+
+    private var buffer: [UInt8] = []
+    private var readIndex = 0
+    /// Where the search for the next line end resumes.
+    private var scanIndex = 0
+    /// A message whose control line is parsed and whose payload has not fully arrived yet.
+    private var pending: PendingMessage?
+
+    private struct PendingMessage: Sendable {
+        var subject: String
+        var sid: UInt64
+        var replyTo: String?
+        var headerLength: Int
+        var totalLength: Int
+    }
+
+    public init(maximumControlLineLength: Int = 1 << 20, maximumPayloadLength: Int = 1 << 27) {
+        self.maximumControlLineLength = maximumControlLineLength
+        self.maximumPayloadLength = maximumPayloadLength
+    }
+
+    /// The number of received bytes not yet turned into operations.
+    public var bufferedByteCount: Int { buffer.count - readIndex }
+
+    /// Adds bytes received from the server.
+    public mutating func append(_ bytes: some Collection<UInt8>) {
+        compact()
+        buffer.append(contentsOf: bytes)
+    }
+
+    /// Adds bytes received from the server, straight from a read buffer.
+    public mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        compact()
+        buffer.append(contentsOf: bytes)
+    }
+
+    /// Forgets everything buffered, as after a reconnect.
+    public mutating func reset() {
+        buffer.removeAll(keepingCapacity: true)
+        readIndex = 0
+        scanIndex = 0
+        pending = nil
+    }
+
+    /// Returns the next complete operation, or `nil` when more bytes are needed.
+    public mutating func next() throws(ProtocolError) -> ServerOperation? {
+        if let message = pending {
+            return try completeMessage(message)
+        }
+        guard let lineEnd = findLineEnd() else {
+            if buffer.count - readIndex > maximumControlLineLength {
+                throw ProtocolError(.controlLineTooLong, context: buffer[readIndex...])
+            }
+            return nil
+        }
+        var line = buffer[readIndex..<lineEnd]
+        if line.last == 0x0D { line = line.dropLast() }
+        guard line.count <= maximumControlLineLength else {
+            throw ProtocolError(.controlLineTooLong, context: line)
+        }
+        readIndex = lineEnd + 1
+        scanIndex = readIndex
+        return try parseControlLine(line)
+    }
+
+    private mutating func compact() {
+        guard readIndex > 0 else { return }
+        if readIndex == buffer.count {
+            buffer.removeAll(keepingCapacity: true)
+        } else if readIndex >= 4096 || readIndex * 2 >= buffer.count {
+            buffer.removeSubrange(0..<readIndex)
+        } else {
+            return
+        }
+        scanIndex -= readIndex
+        readIndex = 0
+    }
+
+    private mutating func findLineEnd() -> Int? {
+        var index = Swift.max(scanIndex, readIndex)
+        let end = buffer.count
+        while index < end {
+            if buffer[index] == 0x0A { return index }
+            index += 1
+        }
+        scanIndex = end
+        return nil
+    }
+
+    private mutating func parseControlLine(_ line: ArraySlice<UInt8>) throws(ProtocolError) -> ServerOperation? {
+        let opEnd = line.firstIndex(where: isSpace) ?? line.endIndex
+        let op = line[line.startIndex..<opEnd]
+        let rest = line[opEnd...]
+        switch op.count {
+        case 3 where matches(op, "MSG"):
+            return try beginMessage(arguments: rest, hasHeaders: false, line: line)
+        case 4 where matches(op, "HMSG"):
+            return try beginMessage(arguments: rest, hasHeaders: true, line: line)
+        case 4 where matches(op, "PING"):
+            try expectNoArguments(rest, line: line)
+            return .ping
+        case 4 where matches(op, "PONG"):
+            try expectNoArguments(rest, line: line)
+            return .pong
+        case 3 where matches(op, "+OK"):
+            try expectNoArguments(rest, line: line)
+            return .ok
+        case 4 where matches(op, "INFO"):
+            let json = rest.trimmingSpaces()
+            guard !json.isEmpty else { throw ProtocolError(.malformedArguments, context: line) }
+            return .info(String(decoding: json, as: UTF8.self))
+        case 4 where matches(op, "-ERR"):
+            var text = rest.trimmingSpaces()
+            if text.count >= 2, text.first == UInt8(ascii: "'"), text.last == UInt8(ascii: "'") {
+                text = text.dropFirst().dropLast()
+            }
+            return .error(String(decoding: text, as: UTF8.self))
+        default:
+            throw ProtocolError(.unknownOperation, context: line)
+        }
+    }
+
+    private mutating func beginMessage(
+        arguments: ArraySlice<UInt8>,
+        hasHeaders: Bool,
+        line: ArraySlice<UInt8>
+    ) throws(ProtocolError) -> ServerOperation? {
+        let fields = splitFields(arguments)
+        let sizeCount = hasHeaders ? 2 : 1
+        guard fields.count == 2 + sizeCount || fields.count == 3 + sizeCount,
+            let sidValue = parseDecimal(fields[1])
+        else { throw ProtocolError(.malformedArguments, context: line) }
+
+        let replyTo: String? = fields.count == 3 + sizeCount ? String(decoding: fields[2], as: UTF8.self) : nil
+        let sizes = fields.suffix(sizeCount)
+        guard let total = parseDecimal(sizes[sizes.endIndex - 1]) else {
+            throw ProtocolError(.malformedArguments, context: line)
+        }
+        var headerLength = 0
+        if hasHeaders {
+            guard let value = parseDecimal(sizes[sizes.startIndex]), value <= total, value > 0 else {
+                throw ProtocolError(.malformedArguments, context: line)
+            }
+            headerLength = value
+        }
+        guard total <= maximumPayloadLength else {
+            throw ProtocolError(.payloadTooLarge, context: line)
+        }
+        let message = PendingMessage(
+            subject: String(decoding: fields[0], as: UTF8.self),
+            sid: UInt64(sidValue),
+            replyTo: replyTo,
+            headerLength: headerLength,
+            totalLength: total
+        )
+        pending = message
+        return try completeMessage(message)
+    }
+
+    private mutating func completeMessage(_ message: PendingMessage) throws(ProtocolError) -> ServerOperation? {
+        let payloadStart = readIndex
+        let payloadEnd = payloadStart + message.totalLength
+        guard buffer.count >= payloadEnd + 2 else { return nil }
+        guard buffer[payloadEnd] == 0x0D, buffer[payloadEnd + 1] == 0x0A else {
+            throw ProtocolError(.missingPayloadTerminator, context: buffer[payloadEnd..<(payloadEnd + 2)])
+        }
+        var headers: NATSHeaders?
+        if message.headerLength > 0 {
+            headers = try NATSHeaders.parse(buffer[payloadStart..<(payloadStart + message.headerLength)])
+        }
+        let payload = Array(buffer[(payloadStart + message.headerLength)..<payloadEnd])
+        pending = nil
+        readIndex = payloadEnd + 2
+        scanIndex = readIndex
+        return .message(
+            InboundMessage(
+                subject: message.subject,
+                sid: message.sid,
+                replyTo: message.replyTo,
+                headers: headers,
+                payload: payload
+            ))
+    }
+
+    private func expectNoArguments(_ rest: ArraySlice<UInt8>, line: ArraySlice<UInt8>) throws(ProtocolError) {
+        guard rest.allSatisfy(isSpace) else { throw ProtocolError(.malformedArguments, context: line) }
+    }
+}
+
+private func isSpace(_ byte: UInt8) -> Bool { byte == 0x20 || byte == 0x09 }
+
+/// ASCII case-insensitive comparison of an operation name with an upper-case literal.
+private func matches(_ bytes: ArraySlice<UInt8>, _ name: StaticString) -> Bool {
+    guard bytes.count == name.utf8CodeUnitCount else { return false }
+    let expected = UnsafeBufferPointer(start: name.utf8Start, count: name.utf8CodeUnitCount)
+    var offset = 0
+    for byte in bytes {
+        let upper = (byte >= 0x61 && byte <= 0x7A) ? byte - 0x20 : byte
+        if upper != expected[offset] { return false }
+        offset += 1
+    }
+    return true
+}
+
+/// Splits on runs of spaces and tabs.
+private func splitFields(_ bytes: ArraySlice<UInt8>) -> [ArraySlice<UInt8>] {
+    bytes.split(whereSeparator: isSpace)
+}
