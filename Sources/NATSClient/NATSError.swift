@@ -10,7 +10,7 @@ public struct NATSError: Error, Sendable, Hashable, CustomStringConvertible {
             case invalidURL, noServers, connectionFailed, connectionClosed, timeout
             case authorizationViolation, serverError, protocolViolation
             case invalidSubject, invalidHeaders, maxPayloadExceeded, headersNotSupported
-            case noResponders, tlsNotSupported, cancelled, invalidArgument
+            case noResponders, tlsNotSupported, cancelled, invalidArgument, reconnectBufferFull, staleConnection, disconnected
         }
 
         private let base: Base
@@ -48,6 +48,14 @@ public struct NATSError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let cancelled = Code(.cancelled)
         /// An argument is out of range.
         public static let invalidArgument = Code(.invalidArgument)
+
+        /// Disconnected, and the publish does not fit in the reconnect buffer.
+        public static let reconnectBufferFull = Code(.reconnectBufferFull)
+        /// The server stopped answering keep-alive `PING`s.
+        public static let staleConnection = Code(.staleConnection)
+
+        /// The connection broke while waiting; it is reconnecting.
+        public static let disconnected = Code(.disconnected)
 
         public var description: String { base.rawValue }
     }

@@ -25,6 +25,25 @@ public struct NATSOptions: Sendable {
     /// new messages for that subscription are dropped and counted (a slow consumer).
     public var pendingMessageLimit = 65_536
     public var pendingByteLimit = 64 * 1024 * 1024
+    /// Reconnect when the connection breaks (server gone, socket error, stale connection).
+    public var allowReconnect = true
+    /// Attempts per server before it leaves the pool; a negative number means no limit.
+    public var maxReconnectAttempts = 60
+    /// Least time between two attempts on the same server.
+    public var reconnectWait: Duration = .seconds(2)
+    /// A random extra wait of up to this much, so that many clients do not reconnect in step.
+    public var reconnectJitter: Duration = .milliseconds(100)
+    /// Bytes published while disconnected that are kept for the next connection; past this,
+    /// publishing fails with ``NATSError/Code/reconnectBufferFull``.
+    public var reconnectBufferSize = 8 * 1024 * 1024
+    /// Ignore `connect_urls` announced by the cluster.
+    public var ignoreDiscoveredServers = false
+    /// How often to send a keep-alive `PING`.
+    public var pingInterval: Duration = .seconds(120)
+    /// Unanswered keep-alive `PING`s after which the connection is stale.
+    public var maxPingsOutstanding = 2
+    /// How long ``NATSConnection/drain(timeout:)`` waits for consumers by default.
+    public var drainTimeout: Duration = .seconds(30)
     /// Publishing blocks briefly when this many bytes wait for the socket (back-pressure).
     public var writeBufferLimit = 32 * 1024 * 1024
 

@@ -33,6 +33,15 @@ public struct NATSSubscription: AsyncSequence, Sendable {
         try connection.unsubscribe(state, after: UInt64(count))
     }
 
+    /// Stops the server sending more, waits until what it already sent has arrived, and ends
+    /// the sequence once the consumer has taken every queued message.
+    public func drain(timeout: Duration? = nil) async throws {
+        try await connection.drain(state, timeout: timeout)
+    }
+
+    /// Messages dropped because the consumer was behind, and bytes waiting for it.
+    public var pendingBytes: Int { state.pendingBytes }
+
     public func makeAsyncIterator() -> Iterator {
         Iterator(state: state)
     }

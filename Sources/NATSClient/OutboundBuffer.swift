@@ -14,11 +14,13 @@ final class OutboundBuffer: @unchecked Sendable {
     private var writerRunning = false
     private var writerIdle = false
     private var writeInFlight = false
+    /// `PING`s in `pending`, not yet handed to the socket.
+    private var pendingPings = 0
 
     /// Most bytes held while connected before publishers wait for the writer.
     let connectedLimit: Int
     /// Most bytes held while there is no socket; past it appends fail.
-    var disconnectedLimit: Int
+    private let disconnectedLimit: Int
 
     init(connectedLimit: Int, disconnectedLimit: Int) {
         self.connectedLimit = connectedLimit
@@ -32,14 +34,14 @@ final class OutboundBuffer: @unchecked Sendable {
     /// - Parameter size: the bytes `encode` will write, to check limits before writing any.
     /// - Throws: ``NATSError/Code/connectionClosed`` after `close`, or when disconnected and the
     ///   operation does not fit in the reconnect buffer.
-    func append(size: Int, _ encode: (inout [UInt8]) -> Void) throws(NATSError) {
+    func append(size: Int, pings: Int = 0, _ encode: (inout [UInt8]) -> Void) throws(NATSError) {
         lock.lock()
         defer { lock.unlock() }
         guard !closing else { throw NATSError.closed() }
         if socket == nil {
             guard pending.count + size <= disconnectedLimit else {
                 throw NATSError(
-                    .connectionClosed,
+                    .reconnectBufferFull,
                     "disconnected, and the reconnect buffer (\(disconnectedLimit) bytes) is full"
                 )
             }
@@ -47,6 +49,7 @@ final class OutboundBuffer: @unchecked Sendable {
             while socket != nil, !closing, pending.count >= connectedLimit { lock.wait() }
         }
         encode(&pending)
+        pendingPings += pings
         if writerIdle { lock.broadcast() }
     }
 
@@ -60,11 +63,17 @@ final class OutboundBuffer: @unchecked Sendable {
         }
     }
 
-    /// Takes the socket away; publishes go on buffering, up to `disconnectedLimit`.
-    func detach() {
+    /// Takes the socket away once no write uses it; publishes go on buffering, up to
+    /// `disconnectedLimit`. Shut the socket down first so that a blocked write returns.
+    ///
+    /// - Returns: how many `PING`s are still unsent; they go out on the next socket, so the
+    ///   last that many `PONG` waiters stay valid while the earlier ones never get an answer.
+    func detach() -> Int {
         lock.withLock {
             socket = nil
+            while writeInFlight { lock.wait() }
             lock.broadcast()
+            return pendingPings
         }
     }
 
@@ -103,6 +112,7 @@ final class OutboundBuffer: @unchecked Sendable {
                 break
             }
             swap(&pending, &spare)
+            pendingPings = 0
             writeInFlight = true
             lock.unlock()
 

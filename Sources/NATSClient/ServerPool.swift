@@ -1,16 +1,86 @@
-/// The servers a connection may use, in the order it tries them.
+/// The servers a connection may use, in the order it tries them, with what it knows of each.
+///
+/// Seed URLs are shuffled unless told not to. Servers the cluster announces in `connect_urls`
+/// join the pool (with the credentials of the seed that worked). Each failed attempt counts
+/// against the server; one that reaches the maximum leaves the pool.
 struct ServerPool: Sendable {
-    private(set) var servers: [ServerAddress]
+    struct Entry: Sendable {
+        var address: ServerAddress
+        var discovered: Bool
+        var failedAttempts = 0
+        var lastAttempt: ContinuousClock.Instant?
+    }
+
+    private(set) var entries: [Entry]
+    let randomize: Bool
 
     init(urls: [String], randomize: Bool) throws(NATSError) {
-        var servers: [ServerAddress] = []
+        var entries: [Entry] = []
         for url in urls {
             for part in url.split(separator: ",") where !part.trimmingWhitespace().isEmpty {
-                servers.append(try ServerAddress(parsing: String(part)))
+                entries.append(Entry(address: try ServerAddress(parsing: String(part)), discovered: false))
             }
         }
-        guard !servers.isEmpty else { throw NATSError(.noServers, "no server URL given") }
-        if randomize { servers.shuffle() }
-        self.servers = servers
+        guard !entries.isEmpty else { throw NATSError(.noServers, "no server URL given") }
+        if randomize { entries.shuffle() }
+        self.entries = entries
+        self.randomize = randomize
+    }
+
+    var servers: [ServerAddress] { entries.map(\.address) }
+
+    /// Adds announced servers not yet in the pool; returns the ones added.
+    mutating func addDiscovered(_ urls: [String], credentialsFrom template: ServerAddress?) -> [ServerAddress] {
+        var added: [ServerAddress] = []
+        for url in urls {
+            guard var address = try? ServerAddress(parsing: url) else { continue }
+            if entries.contains(where: { $0.address.host == address.host && $0.address.port == address.port }) { continue }
+            address.user = template?.user
+            address.password = template?.password
+            address.token = template?.token
+            added.append(address)
+        }
+        guard !added.isEmpty else { return [] }
+        var fresh = added.map { Entry(address: $0, discovered: true) }
+        if randomize { fresh.shuffle() }
+        entries += fresh
+        return added
+    }
+
+    /// The server to try next when reconnecting: the head of the pool, which then moves to the
+    /// back. Servers that used up `maximumAttempts` (negative: unlimited) are dropped.
+    mutating func nextForReconnect(maximumAttempts: Int) -> Entry? {
+        while !entries.isEmpty {
+            let entry = entries.removeFirst()
+            if maximumAttempts >= 0, entry.failedAttempts >= maximumAttempts { continue }
+            entries.append(entry)
+            return entry
+        }
+        return nil
+    }
+
+    /// Moves `address` to the back of the pool, so the next attempt goes elsewhere first.
+    mutating func moveToBack(_ address: ServerAddress) {
+        guard let index = index(of: address) else { return }
+        entries.append(entries.remove(at: index))
+    }
+
+    mutating func recordAttempt(_ address: ServerAddress, at instant: ContinuousClock.Instant) {
+        guard let index = index(of: address) else { return }
+        entries[index].lastAttempt = instant
+    }
+
+    mutating func recordFailure(_ address: ServerAddress) {
+        guard let index = index(of: address) else { return }
+        entries[index].failedAttempts += 1
+    }
+
+    mutating func recordSuccess(_ address: ServerAddress) {
+        guard let index = index(of: address) else { return }
+        entries[index].failedAttempts = 0
+    }
+
+    private func index(of address: ServerAddress) -> Int? {
+        entries.firstIndex { $0.address == address }
     }
 }

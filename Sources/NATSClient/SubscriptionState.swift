@@ -21,6 +21,8 @@ final class SubscriptionState: Sendable {
         var dropped: UInt64 = 0
         /// Total messages after which the subscription ends (`UNSUB <sid> <max>`).
         var maximum: UInt64?
+        /// Dropping since the last message that fit; reported once per such episode.
+        var slow = false
 
         mutating func takeWaiters() -> [CheckedContinuation<NATSMessage?, Never>] {
             var taken: [CheckedContinuation<NATSMessage?, Never>] = []
@@ -44,8 +46,9 @@ final class SubscriptionState: Sendable {
         case queued
         /// Queued, and it was the last one allowed by the maximum: unregister the subscription.
         case queuedLast
-        /// Over a pending limit: dropped and counted.
-        case dropped
+        /// Over a pending limit: dropped and counted. `firstInEpisode` is true for the first
+        /// drop after a message that fitted, so a slow consumer is reported once, not per message.
+        case dropped(firstInEpisode: Bool)
         /// The subscription already ended.
         case ignored
     }
@@ -59,8 +62,10 @@ final class SubscriptionState: Sendable {
             if waiter == nil {
                 guard state.queue.count < messageLimit, state.pendingBytes + size <= byteLimit else {
                     state.dropped += 1
-                    return (nil, .dropped)
+                    defer { state.slow = true }
+                    return (nil, .dropped(firstInEpisode: !state.slow))
                 }
+                state.slow = false
                 state.queue.append(message)
                 state.pendingBytes += size
             }

@@ -1,0 +1,417 @@
+import Foundation
+import Glibc
+import NATSProtocol
+
+/// The connection's I/O thread: handshake, reading, keep-alive and reconnecting.
+extension NATSConnection {
+    /// A socket that completed the handshake, with the parser that holds any bytes read past it.
+    struct Session {
+        var socket: TCPSocket
+        var parser: ProtocolParser
+        var info: ServerInfo
+        var server: ServerAddress
+    }
+
+    /// Why the read loop stopped.
+    enum Interruption {
+        case failed(NATSError)
+        case lameDuck
+    }
+
+    func start() async throws {
+        let ready = OneShot<Void>()
+        let reader = Thread { [self] in runIOThread(ready: ready) }
+        reader.name = "nats-reader"
+        reader.start()
+        let writer = Thread { [outbound] in outbound.runWriter() }
+        writer.name = "nats-writer"
+        writer.start()
+        try await ready.value()
+    }
+
+    var now: Duration { ContinuousClock.now - clockOrigin }
+
+    private func runIOThread(ready: OneShot<Void>) {
+        var session: Session
+        do {
+            session = try establishFirst()
+        } catch {
+            finishClosing(error: error)
+            ready.fulfil(.failure(error))
+            return
+        }
+        attach(session, preamble: [])
+        broadcaster.emit(.connected(server: session.server.description))
+        discover(from: session.info)
+        ready.fulfil(.success(()))
+
+        while true {
+            let interruption = readUntilInterrupted(&session)
+            session.socket.shutdown()
+            let unsentPings = outbound.detach()
+            session.socket.close()
+            if status == .closed {
+                finishClosing(error: nil)
+                return
+            }
+            let reason: NATSError
+            switch interruption {
+            case .failed(let error): reason = error
+            case .lameDuck: reason = NATSError(.disconnected, "\(session.server) entered lame duck mode")
+            }
+            guard options.allowReconnect else {
+                finishClosing(error: reason)
+                return
+            }
+            enterReconnecting(reason: reason, unsentPings: unsentPings, leaving: session.server)
+            guard let next = reconnect() else {
+                finishClosing(error: status == .closed ? nil : NATSError(.connectionClosed, "could not reconnect to any server", underlying: reason))
+                return
+            }
+            session = next
+            attach(session, preamble: resubscribePreamble())
+            counters.reconnects.add(1, ordering: .relaxed)
+            broadcaster.emit(.reconnected(server: session.server.description))
+            discover(from: session.info)
+        }
+    }
+
+    private func establishFirst() throws(NATSError) -> Session {
+        let servers = state.withLock { $0.pool.servers }
+        var lastError = NATSError(.noServers, "no server to connect to")
+        for server in servers {
+            do {
+                let session = try handshake(with: server)
+                state.withLock { $0.pool.recordAttempt(server, at: .now) }
+                return session
+            } catch {
+                state.withLock { $0.pool.recordFailure(server) }
+                // Report the most telling failure: a refusal of credentials beats "unreachable".
+                if lastError.code != .authorizationViolation || error.code == .authorizationViolation { lastError = error }
+            }
+        }
+        throw lastError
+    }
+
+    private func attach(_ session: Session, preamble: [UInt8]) {
+        let now = self.now
+        let closed = state.withLock { state -> Bool in
+            guard state.status != .closed else { return true }
+            state.socket = session.socket
+            state.info = session.info
+            state.server = session.server
+            state.status = state.status == .draining ? .draining : .connected
+            state.keepAlive = KeepAlive(interval: options.pingInterval, maximumOutstanding: options.maxPingsOutstanding, now: now)
+            return false
+        }
+        if closed {
+            // close() ran during the handshake; the read loop will end at once.
+            session.socket.shutdown()
+        }
+        outbound.attach(session.socket, preamble: preamble)
+    }
+
+    /// `SUB` (and `UNSUB <max>` for the remaining count) for every live subscription.
+    private func resubscribePreamble() -> [UInt8] {
+        let (subscriptions, replySid) = state.withLock { state in
+            (state.subscriptions.values.sorted { $0.sid < $1.sid }, state.replySid)
+        }
+        var preamble: [UInt8] = []
+        for subscription in subscriptions {
+            ClientEncoder.subscribe(subject: subscription.subject, queueGroup: subscription.queueGroup, sid: subscription.sid, into: &preamble)
+            if let remaining = subscription.remainingBeforeMaximum {
+                ClientEncoder.unsubscribe(sid: subscription.sid, max: Int(remaining), into: &preamble)
+            }
+        }
+        if let replySid {
+            ClientEncoder.subscribe(subject: replyPrefix + "*", sid: replySid, into: &preamble)
+        }
+        return preamble
+    }
+
+    private func enterReconnecting(reason: NATSError, unsentPings: Int, leaving server: ServerAddress) {
+        let abandoned = state.withLock { state -> [OneShot<Void>] in
+            if state.status != .closed { state.status = .reconnecting }
+            state.socket = nil
+            state.pool.moveToBack(server)
+            // Waiters whose PING already went out will never get their PONG.
+            var abandoned: [OneShot<Void>] = []
+            while state.pongWaiters.count > unsentPings, let waiter = state.pongWaiters.popFirst() {
+                if let waiter { abandoned.append(waiter) }
+            }
+            return abandoned
+        }
+        let error = NATSError(.disconnected, "the connection broke before the server answered: \(reason.message)")
+        abandoned.forEach { $0.fulfil(.failure(error)) }
+        broadcaster.emit(.disconnected(reason: reason.description))
+    }
+
+    /// Tries the pool's servers in turn, waiting between attempts on the same server.
+    /// Returns `nil` when every server used up its attempts or the connection was closed.
+    private func reconnect() -> Session? {
+        while status != .closed {
+            let maximum = options.maxReconnectAttempts
+            guard let entry = state.withLock({ $0.pool.nextForReconnect(maximumAttempts: maximum) }) else { return nil }
+            if let last = entry.lastAttempt {
+                let jitter = options.reconnectJitter > .zero
+                    ? Duration.nanoseconds(Int64.random(in: 0...nanoseconds(options.reconnectJitter))) : .zero
+                let wakeUp = last + options.reconnectWait + jitter
+                if !sleep(until: wakeUp) { return nil }
+            }
+            state.withLock { $0.pool.recordAttempt(entry.address, at: .now) }
+            do {
+                let session = try handshake(with: entry.address)
+                state.withLock { $0.pool.recordSuccess(entry.address) }
+                return session
+            } catch {
+                state.withLock { $0.pool.recordFailure(entry.address) }
+            }
+        }
+        return nil
+    }
+
+    /// Sleeps until `instant`, in short steps so that `close()` is noticed; false if closed.
+    private func sleep(until instant: ContinuousClock.Instant) -> Bool {
+        while ContinuousClock.now < instant {
+            if status == .closed { return false }
+            let remaining = min(instant - ContinuousClock.now, .milliseconds(20))
+            if remaining > .zero { usleep(useconds_t(nanoseconds(remaining) / 1000)) }
+        }
+        return status != .closed
+    }
+
+    /// Connects and runs `INFO` → `CONNECT` + `PING` → `PONG` on the calling thread.
+    func handshake(with server: ServerAddress) throws(NATSError) -> Session {
+        let socket = try TCPSocket.connect(host: server.host, port: server.port, timeout: options.connectTimeout)
+        do throws(NATSError) {
+            let deadline = ContinuousClock.now + options.connectTimeout
+            var parser = ProtocolParser()
+            var readBuffer = [UInt8](repeating: 0, count: 16 * 1024)
+
+            func nextOperation() throws(NATSError) -> ServerOperation {
+                while true {
+                    do {
+                        if let operation = try parser.next() { return operation }
+                    } catch {
+                        throw NATSError(.protocolViolation, "bad handshake from \(server)", underlying: error)
+                    }
+                    guard socket.waitReadable(until: deadline) else {
+                        throw NATSError(.timeout, "no handshake from \(server) within \(options.connectTimeout)")
+                    }
+                    let count = try readBuffer.withUnsafeMutableBytes { bytes in
+                        Result { () throws(NATSError) in try socket.read(into: bytes) }
+                    }.get()
+                    guard count > 0 else { throw NATSError(.connectionFailed, "\(server) closed the connection") }
+                    parser.append(readBuffer[0..<count])
+                }
+            }
+
+            guard case .info(let json) = try nextOperation() else {
+                throw NATSError(.protocolViolation, "\(server) did not start with INFO")
+            }
+            var info = try ServerInfo(json: json)
+            if info.tlsRequired == true {
+                throw NATSError(.tlsNotSupported, "\(server) requires TLS, which this client does not support")
+            }
+            var greeting: [UInt8] = []
+            ClientEncoder.connect(connectInfo(for: server), into: &greeting)
+            ClientEncoder.ping(into: &greeting)
+            try socket.write(greeting)
+            while true {
+                switch try nextOperation() {
+                case .pong:
+                    return Session(socket: socket, parser: parser, info: info, server: server)
+                case .ping:
+                    try socket.write(Array("PONG\r\n".utf8))
+                case .info(let json):
+                    info = try ServerInfo(json: json)
+                case .ok, .message:
+                    continue
+                case .error(let text):
+                    throw Self.error(fromServer: text)
+                }
+            }
+        } catch {
+            socket.close()
+            throw error
+        }
+    }
+
+    private func connectInfo(for server: ServerAddress) -> ConnectInfo {
+        var info = ConnectInfo()
+        info.name = options.name
+        info.version = NATSClientVersion.current
+        info.echo = options.echo
+        if server.user != nil || server.password != nil {
+            info.user = server.user
+            info.password = server.password
+        } else if let token = server.token {
+            info.authToken = token
+        } else if let token = options.token {
+            info.authToken = token
+        } else {
+            info.user = options.user
+            info.password = options.password
+        }
+        return info
+    }
+
+    static func error(fromServer text: String) -> NATSError {
+        let lower = text.lowercased()
+        if lower.contains("authorization violation") || lower.contains("authentication") {
+            return NATSError(.authorizationViolation, "the server refused the credentials: \(text)")
+        }
+        return NATSError(.serverError, text)
+    }
+
+    /// Reads and handles operations until the socket breaks, the server goes quiet, or it
+    /// announces lame duck mode.
+    private func readUntilInterrupted(_ session: inout Session) -> Interruption {
+        let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
+        defer { readBuffer.deallocate() }
+        while true {
+            do {
+                while let operation = try session.parser.next() {
+                    if let interruption = handle(operation, from: session.server) { return interruption }
+                }
+            } catch {
+                return .failed(NATSError(.protocolViolation, "the server sent malformed data", underlying: error))
+            }
+            if let stale = keepAliveTick() { return .failed(stale) }
+            let wait = state.withLock { $0.keepAlive.timeUntilDeadline(now: now) }
+            guard session.socket.waitReadable(until: .now + wait) else { continue }
+            let count: Int
+            do {
+                count = try session.socket.read(into: readBuffer)
+            } catch {
+                return .failed(error)
+            }
+            if count == 0 { return .failed(NATSError(.disconnected, "\(session.server) closed the connection")) }
+            session.parser.append(UnsafeRawBufferPointer(rebasing: readBuffer[0..<count]))
+        }
+    }
+
+    /// Sends a keep-alive `PING` when one is due; returns an error when the server is stale.
+    private func keepAliveTick() -> NATSError? {
+        let action = state.withLock { state -> KeepAlive.Action in
+            let action = state.keepAlive.tick(now: now)
+            if action == .sendPing { state.pongWaiters.append(nil) }
+            return action
+        }
+        switch action {
+        case .wait:
+            return nil
+        case .sendPing:
+            try? outbound.append(size: 6, pings: 1) { ClientEncoder.ping(into: &$0) }
+            return nil
+        case .staleConnection:
+            return NATSError(.staleConnection, "no PONG for \(options.maxPingsOutstanding) keep-alive PINGs")
+        }
+    }
+
+    /// Handles one operation; returns why reading must stop, if it must.
+    private func handle(_ operation: ServerOperation, from server: ServerAddress) -> Interruption? {
+        switch operation {
+        case .message(let inbound):
+            counters.received(bytes: inbound.payload.count + (inbound.headers?.encodedCount ?? 0))
+            dispatch(inbound)
+        case .ping:
+            try? outbound.append(size: 6) { ClientEncoder.pong(into: &$0) }
+        case .pong:
+            let waiter = state.withLock { state in
+                state.keepAlive.pongReceived()
+                return state.pongWaiters.popFirst()
+            }
+            waiter??.fulfil(.success(()))
+        case .info(let json):
+            guard let info = try? ServerInfo(json: json) else { break }
+            state.withLock { $0.info = info }
+            discover(from: info)
+            if info.lameDuckMode == true {
+                broadcaster.emit(.lameDuckMode(server: server.description))
+                let others = state.withLock { $0.pool.servers.contains { $0 != server } }
+                if others { return .lameDuck }
+            }
+        case .ok:
+            break
+        case .error(let text):
+            broadcaster.emit(.serverError(text))
+            // Permission errors concern one subject; the server keeps the connection open.
+            if text.lowercased().contains("permissions violation") { return nil }
+            return .failed(Self.error(fromServer: text))
+        }
+        return nil
+    }
+
+    /// Adds the servers an `INFO` announces to the pool.
+    private func discover(from info: ServerInfo) {
+        guard !options.ignoreDiscoveredServers, let urls = info.connectURLs, !urls.isEmpty else { return }
+        let added = state.withLock { state in
+            state.pool.addDiscovered(urls, credentialsFrom: state.server)
+        }
+        if !added.isEmpty { broadcaster.emit(.discoveredServers(added.map(\.description))) }
+    }
+
+    private func dispatch(_ inbound: InboundMessage) {
+        let message = NATSMessage(subject: inbound.subject, replyTo: inbound.replyTo, headers: inbound.headers, payload: inbound.payload)
+        enum Target {
+            case subscription(SubscriptionState)
+            case reply(OneShot<NATSMessage>?)
+            case none
+        }
+        let target: Target = state.withLock { state in
+            if let subscription = state.subscriptions[inbound.sid] { return .subscription(subscription) }
+            if inbound.sid == state.replySid, inbound.subject.hasPrefix(replyPrefix) {
+                let token = String(inbound.subject.dropFirst(replyPrefix.count))
+                return .reply(state.replies.removeValue(forKey: token))
+            }
+            return .none
+        }
+        switch target {
+        case .subscription(let subscription):
+            switch subscription.deliver(message) {
+            case .queuedLast:
+                removeSubscription(inbound.sid)
+            case .dropped(firstInEpisode: true):
+                broadcaster.emit(.slowConsumer(subject: subscription.subject, dropped: subscription.droppedCount))
+            case .queued, .dropped, .ignored:
+                break
+            }
+        case .reply(let waiter):
+            waiter?.fulfil(.success(message))
+        case .none:
+            break
+        }
+    }
+
+    /// Ends everything that waits on this connection.
+    func finishClosing(error: NATSError?) {
+        let (subscriptions, replies, pongs) = state.withLock { state in
+            state.status = .closed
+            state.socket = nil
+            if state.lastError == nil { state.lastError = error }
+            let subscriptions = Array(state.subscriptions.values)
+            state.subscriptions.removeAll()
+            let replies = Array(state.replies.values)
+            state.replies.removeAll()
+            var pongs: [OneShot<Void>] = []
+            while let waiter = state.pongWaiters.popFirst() {
+                if let waiter { pongs.append(waiter) }
+            }
+            return (subscriptions, replies, pongs)
+        }
+        outbound.close()
+        outbound.discardPending()
+        let reason = error ?? NATSError.closed()
+        subscriptions.forEach { $0.finish(discardPending: false) }
+        replies.forEach { $0.fulfil(.failure(reason)) }
+        pongs.forEach { $0.fulfil(.failure(reason)) }
+        broadcaster.finish(with: .closed)
+        closedSignal.fulfil(.success(()))
+    }
+}
+
+func nanoseconds(_ duration: Duration) -> Int64 {
+    let (seconds, attoseconds) = duration.components
+    return seconds * 1_000_000_000 + attoseconds / 1_000_000_000
+}
