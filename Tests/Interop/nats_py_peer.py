@@ -1,0 +1,239 @@
+#!/usr/bin/env python3
+"""An independent NATS peer built on nats-py, used by the interoperability tests.
+
+The Swift tests start this script (with the interpreter from
+scripts/install-tools.sh, i.e. NATS_PY_PYTHON) and talk to it through a real
+nats-server, so our client is checked against someone else's implementation of
+the protocol rather than against itself.
+
+Modes
+-----
+sub    --url URL --subject SUBJ --count N [--timeout S]
+       Subscribes, flushes, prints ``READY``, then prints one JSON line per
+       received message:
+           {"subject": str, "reply": str | null,
+            "headers": {name: [value, ...]} | null, "payload_b64": str}
+       Exits 0 after N messages, 3 if they do not all arrive within S seconds
+       (counted from READY).
+
+pub    --url URL --subject SUBJ --payload-b64 B64 [--header NAME=VALUE ...] [--reply R]
+       Publishes one message (HPUB when any --header is given, PUB otherwise),
+       flushes, closes, exits 0.
+
+reply  --url URL --subject SUBJ --count N [--timeout S]
+       Subscribes, flushes, prints ``READY``, then answers N requests with the
+       payload b"echo:" + request payload. Each request is also printed as a
+       JSON line (same shape as in ``sub``) before it is answered. Exits 0
+       after N requests, 3 on timeout.
+
+Any other failure is reported on stderr with a non-zero exit status
+(1 for runtime errors, 2 for bad arguments).
+
+Headers and nats-py 2.16.0
+--------------------------
+nats-py represents headers as a plain ``Dict[str, str]``:
+
+* Receiving: ``Client._parse_header_lines`` splits the raw header block into
+  lines and assigns ``out[name] = value`` for each one, so when a name occurs
+  more than once only the *last* value survives. The raw header block is not
+  exposed on ``Msg``. Names keep their case exactly as sent (no
+  canonicalisation) and values are stripped of surrounding whitespace. The
+  ``headers`` lists printed by ``sub`` therefore always hold exactly one value;
+  a test that needs to see every value of a repeated header cannot use this
+  peer for it.
+* Publishing: ``publish(headers=...)`` writes one ``Name: value`` line per dict
+  entry, and each value must be a ``str``; there is no way to send two values
+  for one name. ``pub`` therefore rejects a repeated --header name instead of
+  silently dropping one of the values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import binascii
+import json
+import sys
+from typing import Dict, List, NoReturn, Optional
+
+import nats
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_TIMEOUT = 3
+
+
+class PeerError(Exception):
+    """A failure worth a one-line message on stderr and a non-zero exit."""
+
+    def __init__(self, message: str, status: int = EXIT_ERROR) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def emit(line: str) -> None:
+    """Writes one line to stdout and flushes it so the test sees it at once."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def fail(message: str, status: int) -> NoReturn:
+    sys.stderr.write(f"nats_py_peer: {message}\n")
+    sys.stderr.flush()
+    sys.exit(status)
+
+
+def describe(msg: Msg) -> str:
+    """The JSON line printed for a received message."""
+    headers: Optional[Dict[str, List[str]]] = None
+    if msg.headers is not None:
+        # One value per name: see the module docstring.
+        headers = {name: [value] for name, value in msg.headers.items()}
+    return json.dumps(
+        {
+            "subject": msg.subject,
+            "reply": msg.reply or None,
+            "headers": headers,
+            "payload_b64": base64.b64encode(msg.data).decode("ascii"),
+        },
+        sort_keys=True,
+    )
+
+
+async def connect(url: str) -> Client:
+    async def on_error(error: Exception) -> None:
+        sys.stderr.write(f"nats_py_peer: connection error: {error!r}\n")
+        sys.stderr.flush()
+
+    try:
+        return await nats.connect(
+            servers=[url],
+            allow_reconnect=False,
+            connect_timeout=5,
+            # Fail fast when nobody listens: two attempts, 0.2 s apart. (0 would mean "forever".)
+            max_reconnect_attempts=1,
+            reconnect_time_wait=0.2,
+            error_cb=on_error,
+        )
+    except Exception as error:  # nats-py raises several unrelated types here
+        raise PeerError(f"cannot connect to {url}: {error!r}") from error
+
+
+async def close(nc: Client) -> None:
+    try:
+        await nc.close()
+    except Exception:
+        pass
+
+
+async def run_receiver(args: argparse.Namespace, answer: bool) -> None:
+    """Shared body of ``sub`` and ``reply``: take ``args.count`` messages."""
+    nc = await connect(args.url)
+    try:
+        sub = await nc.subscribe(args.subject)
+        await nc.flush(timeout=5)
+        emit("READY")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + args.timeout
+        for received in range(args.count):
+            remaining = deadline - loop.time()
+            try:
+                if remaining <= 0:
+                    raise asyncio.TimeoutError
+                msg = await sub.next_msg(timeout=remaining)
+            except (asyncio.TimeoutError, nats.errors.TimeoutError) as error:
+                raise PeerError(
+                    f"timed out after {args.timeout}s with {received} of {args.count} messages",
+                    EXIT_TIMEOUT,
+                ) from error
+            emit(describe(msg))
+            if answer:
+                if not msg.reply:
+                    raise PeerError(f"request on {msg.subject} has no reply subject")
+                await nc.publish(msg.reply, b"echo:" + msg.data)
+        await nc.flush(timeout=5)
+    finally:
+        await close(nc)
+
+
+def parse_headers(pairs: List[str]) -> Optional[Dict[str, str]]:
+    if not pairs:
+        return None
+    headers: Dict[str, str] = {}
+    for pair in pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise PeerError(f"--header wants NAME=VALUE, got {pair!r}", EXIT_USAGE)
+        if name in headers:
+            raise PeerError(
+                f"--header {name!r} given twice; nats-py can send only one value per name",
+                EXIT_USAGE,
+            )
+        headers[name] = value
+    return headers
+
+
+async def run_pub(args: argparse.Namespace) -> None:
+    try:
+        payload = base64.b64decode(args.payload_b64, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise PeerError(f"--payload-b64 is not valid base64: {error}", EXIT_USAGE) from error
+    headers = parse_headers(args.header)
+    nc = await connect(args.url)
+    try:
+        await nc.publish(args.subject, payload, reply=args.reply or "", headers=headers)
+        await nc.flush(timeout=5)
+    finally:
+        await close(nc)
+
+
+def positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {value}")
+    return value
+
+
+def parse_arguments(argv: List[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="nats_py_peer.py", description=__doc__.split("\n")[0])
+    modes = parser.add_subparsers(dest="mode", required=True)
+
+    def common(mode: argparse.ArgumentParser) -> None:
+        mode.add_argument("--url", required=True, help="e.g. nats://127.0.0.1:4222")
+        mode.add_argument("--subject", required=True)
+
+    for name in ("sub", "reply"):
+        mode = modes.add_parser(name)
+        common(mode)
+        mode.add_argument("--count", type=positive, required=True)
+        mode.add_argument("--timeout", type=float, default=20.0, help="seconds (default 20)")
+
+    pub = modes.add_parser("pub")
+    common(pub)
+    pub.add_argument("--payload-b64", required=True, help="payload bytes, base64 (may be empty)")
+    pub.add_argument("--header", action="append", default=[], metavar="NAME=VALUE")
+    pub.add_argument("--reply", default=None)
+    return parser.parse_args(argv)
+
+
+def main(argv: List[str]) -> None:
+    args = parse_arguments(argv)
+    if args.mode == "pub":
+        work = run_pub(args)
+    else:
+        work = run_receiver(args, answer=args.mode == "reply")
+    try:
+        asyncio.run(work)
+    except PeerError as error:
+        fail(str(error), error.status)
+    except KeyboardInterrupt:
+        fail("interrupted", EXIT_ERROR)
+    except Exception as error:
+        fail(f"{type(error).__name__}: {error}", EXIT_ERROR)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,76 @@
+import NATSClient
+import Testing
+
+struct TimedOut: Error, CustomStringConvertible {
+    let what: String
+    var description: String { "timed out waiting for \(what)" }
+}
+
+/// Runs `body`, failing with `TimedOut` after `limit`. The limit is only a safety net so that a
+/// broken client fails the test instead of hanging it; no test relies on it for its result.
+func within<T: Sendable>(
+    _ limit: Duration = .seconds(20),
+    _ what: String = "the operation",
+    _ body: @escaping @Sendable () async throws -> T
+) async throws -> T {
+    try await withThrowingTaskGroup(of: T?.self) { group in
+        group.addTask { try await body() }
+        group.addTask {
+            try await Task.sleep(for: limit)
+            return nil
+        }
+        guard let first = try await group.next(), let value = first else {
+            group.cancelAll()
+            throw TimedOut(what: what)
+        }
+        group.cancelAll()
+        return value
+    }
+}
+
+extension NATSSubscription {
+    /// The next `count` messages, waiting at most `limit` for all of them.
+    func take(_ count: Int, within limit: Duration = .seconds(20)) async throws -> [NATSMessage] {
+        let subscription = self
+        return try await NATSClientTests.within(limit, "\(count) messages on \(subject)") {
+            var messages: [NATSMessage] = []
+            var iterator = subscription.makeAsyncIterator()
+            while messages.count < count, let message = await iterator.next() { messages.append(message) }
+            return messages
+        }
+    }
+
+    /// Every message already queued for this subscription, without waiting for more.
+    func takeQueued() async -> [NATSMessage] {
+        var messages: [NATSMessage] = []
+        var iterator = makeAsyncIterator()
+        for _ in 0..<pendingCount {
+            if let message = await iterator.next() { messages.append(message) }
+        }
+        return messages
+    }
+}
+
+extension NATSConnection {
+    static func connect(to server: TestServer, configure: (inout NATSOptions) -> Void = { _ in }) async throws -> NATSConnection {
+        var options = NATSOptions(servers: [server.url])
+        configure(&options)
+        return try await connect(options)
+    }
+}
+
+/// Asserts that `body` throws a ``NATSError`` with `code`.
+func expectNATSError<T>(
+    _ code: NATSError.Code,
+    sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: () async throws -> T
+) async {
+    do {
+        _ = try await body()
+        Issue.record("expected NATSError \(code), but nothing was thrown", sourceLocation: sourceLocation)
+    } catch let error as NATSError {
+        #expect(error.code == code, "got \(error)", sourceLocation: sourceLocation)
+    } catch {
+        Issue.record("expected NATSError \(code), got \(error)", sourceLocation: sourceLocation)
+    }
+}

