@@ -14,6 +14,7 @@ let package = Package(
     products: [
         .library(name: "NATSProtocol", targets: ["NATSProtocol"]),
         .library(name: "NATSClient", targets: ["NATSClient"]),
+        .library(name: "EnnioEvents", targets: ["EnnioEvents"]),
         .executable(name: "nats-example", targets: ["NATSExample"]),
     ],
     targets: [
@@ -21,11 +22,25 @@ let package = Package(
         .target(name: "NATSProtocol", swiftSettings: strictSettings),
         // Sockets, threads, subscriptions, request/reply on top of the protocol.
         .target(name: "NATSClient", dependencies: ["NATSProtocol"], swiftSettings: strictSettings),
+        // The event model: types, subjects, JSON, in-process bus, NATS publisher/subscriber.
+        .target(name: "EnnioEvents", dependencies: ["NATSClient"], swiftSettings: strictSettings),
         .executableTarget(name: "NATSExample", dependencies: ["NATSClient"], swiftSettings: strictSettings),
         .testTarget(name: "NATSProtocolTests", dependencies: ["NATSProtocol"], swiftSettings: strictSettings),
+        // Real nats-server processes and the nats-py peer, for the integration tests.
+        .target(
+            name: "NATSTestSupport",
+            dependencies: ["NATSClient"],
+            path: "Tests/NATSTestSupport",
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "NATSClientTests",
-            dependencies: ["NATSClient", "NATSProtocol"],
+            dependencies: ["NATSClient", "NATSProtocol", "NATSTestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "EnnioEventsTests",
+            dependencies: ["EnnioEvents", "NATSClient", "NATSTestSupport"],
             swiftSettings: strictSettings
         ),
     ],

@@ -12,7 +12,8 @@ sub    --url URL --subject SUBJ --count N [--timeout S]
        Subscribes, flushes, prints ``READY``, then prints one JSON line per
        received message:
            {"subject": str, "reply": str | null,
-            "headers": {name: [value, ...]} | null, "payload_b64": str}
+            "headers": {name: [value, ...]} | null, "payload_b64": str,
+            "payload_json": the payload parsed by Python's json module, or null}
        Exits 0 after N messages, 3 if they do not all arrive within S seconds
        (counted from READY).
 
@@ -86,6 +87,13 @@ def fail(message: str, status: int) -> NoReturn:
     sys.exit(status)
 
 
+def decode_json(data: bytes) -> object:
+    try:
+        return json.loads(data.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        return None
+
+
 def describe(msg: Msg) -> str:
     """The JSON line printed for a received message."""
     headers: Optional[Dict[str, List[str]]] = None
@@ -98,6 +106,9 @@ def describe(msg: Msg) -> str:
             "reply": msg.reply or None,
             "headers": headers,
             "payload_b64": base64.b64encode(msg.data).decode("ascii"),
+            # The payload as Python's own json module reads it (None if it is not JSON), so a
+            # test can check that an independent decoder sees the same event.
+            "payload_json": decode_json(msg.data),
         },
         sort_keys=True,
     )

@@ -1,4 +1,5 @@
 import NATSClient
+@testable import NATSTestSupport
 import Testing
 
 @Suite struct AuthTests {

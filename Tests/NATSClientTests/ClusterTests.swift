@@ -1,5 +1,6 @@
 import NATSClient
 import Synchronization
+@testable import NATSTestSupport
 import Testing
 
 /// A cluster of real nats-server processes joined by routes on loopback. Nodes start when

@@ -1,6 +1,7 @@
 import Foundation
 import NATSClient
 import NATSProtocol
+@testable import NATSTestSupport
 import Testing
 
 /// Our client against an independent implementation of the protocol: nats-py, through a

@@ -1,5 +1,6 @@
 import NATSClient
 import NATSProtocol
+@testable import NATSTestSupport
 import Testing
 
 @Suite struct PubSubTests {

@@ -1,5 +1,6 @@
 import Foundation
 import NATSClient
+@testable import NATSTestSupport
 import Testing
 
 @Suite struct ReconnectTests {

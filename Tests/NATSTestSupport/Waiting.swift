@@ -32,7 +32,7 @@ extension NATSSubscription {
     /// The next `count` messages, waiting at most `limit` for all of them.
     func take(_ count: Int, within limit: Duration = .seconds(20)) async throws -> [NATSMessage] {
         let subscription = self
-        return try await NATSClientTests.within(limit, "\(count) messages on \(subject)") {
+        return try await NATSTestSupport.within(limit, "\(count) messages on \(subject)") {
             var messages: [NATSMessage] = []
             var iterator = subscription.makeAsyncIterator()
             while messages.count < count, let message = await iterator.next() { messages.append(message) }

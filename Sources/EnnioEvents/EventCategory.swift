@@ -1,0 +1,36 @@
+/// The second token of an event subject: what part of the system an event is about.
+public enum EventCategory: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+    case sessions
+    case pr
+    case ci
+    case review
+    case merge
+    case reactions
+    case lifecycle
+    case node
+
+    /// How the third token of the subject is chosen.
+    public enum Scope: Sendable, Hashable {
+        /// `ennio.<category>.<project_id>.<action>`
+        case project
+        /// `ennio.node.<host>.<action>`: the host that emitted the event.
+        case host
+        /// `ennio.lifecycle.<action>`: no third token; the project is in the event body.
+        case global
+    }
+
+    public var scope: Scope {
+        switch self {
+        case .sessions, .pr, .ci, .review, .merge, .reactions: .project
+        case .node: .host
+        case .lifecycle: .global
+        }
+    }
+
+    /// The event types of this category, in table order.
+    public var eventTypes: [EventType] {
+        EventType.allCases.filter { $0.category == self }
+    }
+
+    public var description: String { rawValue }
+}

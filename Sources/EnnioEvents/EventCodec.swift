@@ -1,0 +1,192 @@
+/// Why bytes could not be read as an event.
+public struct EventDecodingError: Error, Sendable, Hashable, CustomStringConvertible {
+    public struct Code: Sendable, Hashable, CustomStringConvertible {
+        private enum Base: String, Sendable, Hashable {
+            case malformedJSON, notAnObject, missingField, wrongType, unknownEventType, unknownPriority, invalidTimestamp
+        }
+
+        private let base: Base
+        private init(_ base: Base) { self.base = base }
+
+        /// Not JSON at all (or truncated, or with trailing bytes).
+        public static let malformedJSON = Code(.malformedJSON)
+        /// JSON, but not an object.
+        public static let notAnObject = Code(.notAnObject)
+        /// A required key is absent.
+        public static let missingField = Code(.missingField)
+        /// A key holds the wrong kind of value (a number where a string belongs, `null`, …).
+        public static let wrongType = Code(.wrongType)
+        /// `event_type` names no known type.
+        public static let unknownEventType = Code(.unknownEventType)
+        /// `priority` is not `info`, `action`, `urgent` or `critical`.
+        public static let unknownPriority = Code(.unknownPriority)
+        /// `timestamp` is not RFC 3339.
+        public static let invalidTimestamp = Code(.invalidTimestamp)
+
+        public var description: String { base.rawValue }
+    }
+
+    public let code: Code
+    /// The key concerned, if one is.
+    public let field: String?
+    public let detail: String
+
+    public init(_ code: Code, field: String? = nil, detail: String) {
+        self.code = code
+        self.field = field
+        self.detail = detail
+    }
+
+    public var description: String {
+        if let field { return "cannot decode event (\(code), field \(field)): \(detail)" }
+        return "cannot decode event (\(code)): \(detail)"
+    }
+}
+
+/// Event ⇄ JSON, in the Rust implementation's format, without Foundation.
+///
+/// Encoding writes the keys in the Rust struct's order: `id`, `event_type`, `priority`,
+/// `session_id`, `project_id`, `timestamp`, `message`, `data`. Decoding needs all eight keys,
+/// ignores unknown ones, and accepts any number of fractional second digits.
+public enum EventCodec {
+    static let requiredFields = ["id", "event_type", "priority", "session_id", "project_id", "timestamp", "message", "data"]
+
+    /// The event as JSON bytes.
+    public static func encode(_ event: Event) -> [UInt8] {
+        var writer = JSONWriter()
+        write(event, to: &writer)
+        return writer.bytes
+    }
+
+    /// Appends the event's JSON to `buffer`.
+    public static func encode(_ event: Event, into buffer: inout [UInt8]) {
+        var writer = JSONWriter()
+        swap(&writer.bytes, &buffer)
+        write(event, to: &writer)
+        swap(&writer.bytes, &buffer)
+    }
+
+    /// Writes the event as one JSON object into `writer` (inside an array, for example).
+    public static func write(_ event: Event, to writer: inout JSONWriter) {
+        writer.beginObject()
+        writer.key("id")
+        writer.string(event.id)
+        writer.key("event_type")
+        writer.string(event.eventType.rawValue)
+        writer.key("priority")
+        writer.string(event.priority.rawValue)
+        writer.key("session_id")
+        writer.string(event.sessionId)
+        writer.key("project_id")
+        writer.string(event.projectId)
+        writer.key("timestamp")
+        writer.bytes.append(UInt8(ascii: "\""))
+        event.timestamp.write(into: &writer.bytes)
+        writer.bytes.append(UInt8(ascii: "\""))
+        writer.key("message")
+        writer.string(event.message)
+        writer.key("data")
+        writer.value(event.data)
+        writer.endObject()
+    }
+
+    /// Reads one event from JSON bytes.
+    public static func decode(_ bytes: some Collection<UInt8>) throws(EventDecodingError) -> Event {
+        let result: Result<Event, EventDecodingError>? = bytes.withContiguousStorageIfAvailable { buffer in
+            Result { () throws(EventDecodingError) in try decode(buffer: buffer) }
+        }
+        if let result { return try result.get() }
+        let copy = Array(bytes)
+        return try copy.withUnsafeBufferPointer { buffer in
+            Result { () throws(EventDecodingError) in try decode(buffer: buffer) }
+        }.get()
+    }
+
+    /// Reads one event from a JSON string.
+    public static func decode(_ text: String) throws(EventDecodingError) -> Event {
+        try decode(Array(text.utf8))
+    }
+
+    private static func decode(buffer: UnsafeBufferPointer<UInt8>) throws(EventDecodingError) -> Event {
+        var id: String?
+        var eventType: String?
+        var priority: String?
+        var sessionId: String?
+        var projectId: String?
+        var timestamp: String?
+        var message: String?
+        var data: JSONValue?
+        var currentKey: String?
+
+        var reader = JSONReader(bytes: buffer)
+        do {
+            try reader.readObject { key, reader throws(JSONError) in
+                currentKey = key
+                switch key {
+                case "id": id = try reader.readString()
+                case "event_type": eventType = try reader.readString()
+                case "priority": priority = try reader.readString()
+                case "session_id": sessionId = try reader.readString()
+                case "project_id": projectId = try reader.readString()
+                case "timestamp": timestamp = try reader.readString()
+                case "message": message = try reader.readString()
+                case "data": data = try reader.readValue()
+                default: try reader.skipValue()
+                }
+                currentKey = nil
+            }
+            try reader.expectEnd()
+        } catch {
+            if error.code == .typeMismatch {
+                if let currentKey {
+                    throw EventDecodingError(.wrongType, field: currentKey, detail: error.detail)
+                }
+                throw EventDecodingError(.notAnObject, detail: "an event is a JSON object")
+            }
+            throw EventDecodingError(.malformedJSON, detail: error.description)
+        }
+
+        guard let id else { throw missing("id") }
+        guard let eventType else { throw missing("event_type") }
+        guard let priority else { throw missing("priority") }
+        guard let sessionId else { throw missing("session_id") }
+        guard let projectId else { throw missing("project_id") }
+        guard let timestamp else { throw missing("timestamp") }
+        guard let message else { throw missing("message") }
+        guard let data else { throw missing("data") }
+
+        guard let type = EventType(rawValue: eventType) else {
+            throw EventDecodingError(.unknownEventType, field: "event_type", detail: "unknown event type \(eventType.debugDescription)")
+        }
+        guard let level = EventPriority(rawValue: priority) else {
+            throw EventDecodingError(.unknownPriority, field: "priority", detail: "unknown priority \(priority.debugDescription)")
+        }
+        let instant: EventTimestamp
+        do {
+            instant = try EventTimestamp(rfc3339: timestamp)
+        } catch {
+            throw EventDecodingError(.invalidTimestamp, field: "timestamp", detail: error.detail)
+        }
+        return Event(
+            id: id, type: type, priority: level, sessionId: sessionId, projectId: projectId,
+            timestamp: instant, message: message, data: data
+        )
+    }
+
+    private static func missing(_ field: String) -> EventDecodingError {
+        EventDecodingError(.missingField, field: field, detail: "the key \"\(field)\" is required")
+    }
+}
+
+extension Event {
+    /// The event as JSON bytes, as published.
+    public var jsonBytes: [UInt8] { EventCodec.encode(self) }
+
+    /// The event as a JSON string.
+    public var jsonString: String { String(decoding: EventCodec.encode(self), as: UTF8.self) }
+
+    /// Reads an event from JSON.
+    public init(json text: String) throws(EventDecodingError) {
+        self = try EventCodec.decode(text)
+    }
+}

@@ -1,0 +1,344 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// A UTC instant with nanosecond precision, written as RFC 3339.
+///
+/// Stored as nanoseconds since 1970-01-01T00:00:00Z in an `Int64`, so the instants it can hold
+/// run from 1677-09-21T00:12:43.145224192Z to 2262-04-11T23:47:16.854775807Z. Parsing accepts
+/// the syntax of any year 0001–9999 but rejects instants outside that range.
+public struct EventTimestamp: Sendable, Hashable, Comparable, CustomStringConvertible {
+    public let nanosecondsSinceEpoch: Int64
+
+    public init(nanosecondsSinceEpoch: Int64) {
+        self.nanosecondsSinceEpoch = nanosecondsSinceEpoch
+    }
+
+    /// The current time of the system's real-time clock.
+    public static func now() -> EventTimestamp {
+        var time = timespec()
+        clock_gettime(CLOCK_REALTIME, &time)
+        return EventTimestamp(nanosecondsSinceEpoch: Int64(time.tv_sec) * nanosPerSecond + Int64(time.tv_nsec))
+    }
+
+    public static func < (lhs: EventTimestamp, rhs: EventTimestamp) -> Bool {
+        lhs.nanosecondsSinceEpoch < rhs.nanosecondsSinceEpoch
+    }
+
+    public var description: String { rfc3339 }
+
+    // MARK: - Arithmetic
+
+    /// The instant `rhs` later (earlier if negative); sub-nanosecond parts are dropped. Traps
+    /// if the result is outside the representable range.
+    public static func + (lhs: EventTimestamp, rhs: Duration) -> EventTimestamp {
+        EventTimestamp(nanosecondsSinceEpoch: lhs.nanosecondsSinceEpoch + nanoseconds(of: rhs))
+    }
+
+    /// The instant `rhs` earlier. Traps if the result is outside the representable range.
+    public static func - (lhs: EventTimestamp, rhs: Duration) -> EventTimestamp {
+        EventTimestamp(nanosecondsSinceEpoch: lhs.nanosecondsSinceEpoch - nanoseconds(of: rhs))
+    }
+
+    /// The time from `rhs` to `lhs` (negative if `lhs` is earlier).
+    public static func - (lhs: EventTimestamp, rhs: EventTimestamp) -> Duration {
+        let (difference, overflow) = lhs.nanosecondsSinceEpoch.subtractingReportingOverflow(rhs.nanosecondsSinceEpoch)
+        if !overflow { return .nanoseconds(difference) }
+        let seconds = lhs.nanosecondsSinceEpoch / nanosPerSecond - rhs.nanosecondsSinceEpoch / nanosPerSecond
+        let nanos = lhs.nanosecondsSinceEpoch % nanosPerSecond - rhs.nanosecondsSinceEpoch % nanosPerSecond
+        return .seconds(seconds) + .nanoseconds(nanos)
+    }
+
+    private static func nanoseconds(of duration: Duration) -> Int64 {
+        let (seconds, attoseconds) = duration.components
+        return seconds * nanosPerSecond + attoseconds / 1_000_000_000
+    }
+
+    // MARK: - Formatting
+
+    /// RFC 3339 in UTC with a `Z`, the fraction as chrono's `SecondsFormat::AutoSi` writes it:
+    /// none for whole seconds, else 3, 6 or 9 digits, the fewest that are exact.
+    public var rfc3339: String {
+        String(unsafeUninitializedCapacity: Self.maximumTextLength) { format(into: $0) }
+    }
+
+    /// Appends the `rfc3339` text to `buffer`.
+    public func write(into buffer: inout [UInt8]) {
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: Self.maximumTextLength) { scratch in
+            let count = format(into: scratch)
+            buffer.append(contentsOf: UnsafeBufferPointer(rebasing: scratch[..<count]))
+        }
+    }
+
+    /// "YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ"
+    private static let maximumTextLength = 30
+
+    /// Writes the text into `out` (at least `maximumTextLength` bytes); returns its length.
+    private func format(into out: UnsafeMutableBufferPointer<UInt8>) -> Int {
+        var seconds = nanosecondsSinceEpoch / Self.nanosPerSecond
+        var nanos = nanosecondsSinceEpoch % Self.nanosPerSecond
+        if nanos < 0 {
+            nanos += Self.nanosPerSecond
+            seconds -= 1
+        }
+        var days = seconds / Self.secondsPerDay
+        var secondOfDay = seconds % Self.secondsPerDay
+        if secondOfDay < 0 {
+            secondOfDay += Self.secondsPerDay
+            days -= 1
+        }
+        let date = Self.civil(fromDays: days)
+
+        var position = 0
+        func put(_ value: Int64, digits: Int) {
+            var remaining = value
+            var index = position + digits - 1
+            while index >= position {
+                out[index] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: remaining % 10)
+                remaining /= 10
+                index -= 1
+            }
+            position += digits
+        }
+        func put(_ byte: UInt8) {
+            out[position] = byte
+            position += 1
+        }
+
+        put(date.year, digits: 4)
+        put(UInt8(ascii: "-"))
+        put(date.month, digits: 2)
+        put(UInt8(ascii: "-"))
+        put(date.day, digits: 2)
+        put(UInt8(ascii: "T"))
+        put(secondOfDay / 3600, digits: 2)
+        put(UInt8(ascii: ":"))
+        put(secondOfDay / 60 % 60, digits: 2)
+        put(UInt8(ascii: ":"))
+        put(secondOfDay % 60, digits: 2)
+        if nanos != 0 {
+            put(UInt8(ascii: "."))
+            if nanos % 1_000_000 == 0 {
+                put(nanos / 1_000_000, digits: 3)
+            } else if nanos % 1_000 == 0 {
+                put(nanos / 1_000, digits: 6)
+            } else {
+                put(nanos, digits: 9)
+            }
+        }
+        put(UInt8(ascii: "Z"))
+        return position
+    }
+
+    // MARK: - Parsing
+
+    /// Parses `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)`.
+    ///
+    /// - The date/time separator is `T` or `t`, the UTC designator `Z` or `z`.
+    /// - The fraction has one or more digits; digits past the ninth are dropped (truncated).
+    /// - An offset is applied to give UTC; `-00:00` is taken as UTC.
+    /// - Years 0001–9999, months 1–12, days as the month has them (leap years included), hours
+    ///   0–23, minutes 0–59, seconds 0–59: leap seconds (`:60`) are rejected, since the
+    ///   timestamp counts seconds as POSIX time does.
+    /// - The instant must lie within the range an `Int64` of nanoseconds can hold (1677–2262).
+    ///
+    /// Failures throw a `JSONError` with code `.invalidTimestamp` and the byte offset of the
+    /// problem in the UTF-8 text.
+    public init(rfc3339 text: String) throws(JSONError) {
+        var text = text
+        self = try text.withUTF8 { utf8 in
+            Result { () throws(JSONError) in try Self.parse(utf8) }
+        }.get()
+    }
+
+    private static func parse(_ text: UnsafeBufferPointer<UInt8>) throws(JSONError) -> EventTimestamp {
+        var scanner = Scanner(text: text)
+
+        let yearStart = scanner.position
+        let year = try scanner.number(digits: 4, of: "year")
+        try scanner.expect(UInt8(ascii: "-"), "'-' after the year")
+        let monthStart = scanner.position
+        let month = try scanner.number(digits: 2, of: "month")
+        try scanner.expect(UInt8(ascii: "-"), "'-' after the month")
+        let dayStart = scanner.position
+        let day = try scanner.number(digits: 2, of: "day")
+        try scanner.expect(UInt8(ascii: "T"), or: UInt8(ascii: "t"), "'T' between the date and the time")
+        let hourStart = scanner.position
+        let hour = try scanner.number(digits: 2, of: "hour")
+        try scanner.expect(UInt8(ascii: ":"), "':' after the hour")
+        let minuteStart = scanner.position
+        let minute = try scanner.number(digits: 2, of: "minute")
+        try scanner.expect(UInt8(ascii: ":"), "':' after the minute")
+        let secondStart = scanner.position
+        let second = try scanner.number(digits: 2, of: "second")
+
+        var nanos: Int64 = 0
+        if scanner.peek() == UInt8(ascii: ".") {
+            scanner.position += 1
+            guard let first = scanner.peek(), isDigit(first) else {
+                throw scanner.failure("expected a digit after '.'")
+            }
+            var scale: Int64 = 100_000_000
+            while let byte = scanner.peek(), isDigit(byte) {
+                nanos += Int64(byte - UInt8(ascii: "0")) * scale
+                scale /= 10
+                scanner.position += 1
+            }
+        }
+
+        guard let zone = scanner.peek() else {
+            throw scanner.failure("expected 'Z' or an offset such as +02:00 at the end")
+        }
+        var offsetSeconds: Int64 = 0
+        switch zone {
+        case UInt8(ascii: "Z"), UInt8(ascii: "z"):
+            scanner.position += 1
+        case UInt8(ascii: "+"), UInt8(ascii: "-"):
+            let negative = zone == UInt8(ascii: "-")
+            scanner.position += 1
+            let offsetHourStart = scanner.position
+            let offsetHours = try scanner.number(digits: 2, of: "offset hour")
+            try scanner.expect(UInt8(ascii: ":"), "':' in the offset")
+            let offsetMinuteStart = scanner.position
+            let offsetMinutes = try scanner.number(digits: 2, of: "offset minute")
+            guard offsetHours <= 23 else {
+                throw scanner.failure("the offset hour \(offsetHours) is not in 00–23", at: offsetHourStart)
+            }
+            guard offsetMinutes <= 59 else {
+                throw scanner.failure("the offset minute \(offsetMinutes) is not in 00–59", at: offsetMinuteStart)
+            }
+            offsetSeconds = (offsetHours * 60 + offsetMinutes) * 60
+            if negative { offsetSeconds = -offsetSeconds }
+        default:
+            throw scanner.failure("expected '.', 'Z' or an offset such as +02:00")
+        }
+        guard scanner.position == text.count else {
+            throw scanner.failure("unexpected text after the time zone")
+        }
+
+        guard year >= 1 else { throw scanner.failure("the year 0000 is not supported", at: yearStart) }
+        guard (1...12).contains(month) else {
+            throw scanner.failure("the month \(month) is not in 01–12", at: monthStart)
+        }
+        let monthLength = daysIn(month: month, year: year)
+        guard day >= 1, day <= monthLength else {
+            throw scanner.failure("the day \(day) is not in 01–\(monthLength) for this month", at: dayStart)
+        }
+        guard hour <= 23 else { throw scanner.failure("the hour \(hour) is not in 00–23", at: hourStart) }
+        guard minute <= 59 else { throw scanner.failure("the minute \(minute) is not in 00–59", at: minuteStart) }
+        guard second <= 59 else {
+            throw scanner.failure(
+                second == 60 ? "leap seconds (:60) are not supported" : "the second \(second) is not in 00–59",
+                at: secondStart
+            )
+        }
+
+        let dayNumber = days(fromCivilYear: year, month: month, day: day)
+        var seconds = dayNumber * secondsPerDay + hour * 3600 + minute * 60 + second - offsetSeconds
+        if seconds < 0 && nanos > 0 {
+            // Keep the intermediate product in range for instants just after the earliest one.
+            seconds += 1
+            nanos -= nanosPerSecond
+        }
+        let (scaled, overflow1) = seconds.multipliedReportingOverflow(by: nanosPerSecond)
+        let (total, overflow2) = scaled.addingReportingOverflow(nanos)
+        guard !overflow1, !overflow2 else {
+            throw scanner.failure(
+                "the instant is outside the supported range 1677-09-21T00:12:43.145224192Z … 2262-04-11T23:47:16.854775807Z",
+                at: 0
+            )
+        }
+        return EventTimestamp(nanosecondsSinceEpoch: total)
+    }
+
+    /// Walks the bytes of a timestamp being parsed.
+    private struct Scanner {
+        let text: UnsafeBufferPointer<UInt8>
+        var position = 0
+
+        func peek() -> UInt8? {
+            position < text.count ? text[position] : nil
+        }
+
+        mutating func number(digits: Int, of field: String) throws(JSONError) -> Int64 {
+            var value: Int64 = 0
+            for _ in 0..<digits {
+                guard let byte = peek(), EventTimestamp.isDigit(byte) else {
+                    throw failure("expected \(digits) digits for the \(field)")
+                }
+                value = value * 10 + Int64(byte - UInt8(ascii: "0"))
+                position += 1
+            }
+            return value
+        }
+
+        mutating func expect(_ byte: UInt8, or alternative: UInt8? = nil, _ what: String) throws(JSONError) {
+            guard let found = peek(), found == byte || found == alternative else {
+                throw failure("expected \(what)")
+            }
+            position += 1
+        }
+
+        func failure(_ detail: String, at offset: Int? = nil) -> JSONError {
+            let quoted = String(decoding: text, as: UTF8.self).debugDescription
+            return JSONError(.invalidTimestamp, offset: offset ?? position, detail: "invalid RFC 3339 timestamp \(quoted): \(detail)")
+        }
+    }
+
+    private static func isDigit(_ byte: UInt8) -> Bool {
+        byte &- UInt8(ascii: "0") < 10
+    }
+
+    // MARK: - Calendar arithmetic (proleptic Gregorian)
+
+    private static let nanosPerSecond: Int64 = 1_000_000_000
+    private static let secondsPerDay: Int64 = 86_400
+
+    static func isLeapYear(_ year: Int64) -> Bool {
+        year % 4 == 0 && (year % 100 != 0 || year % 400 == 0)
+    }
+
+    static func daysIn(month: Int64, year: Int64) -> Int64 {
+        switch month {
+        case 2: return isLeapYear(year) ? 29 : 28
+        case 4, 6, 9, 11: return 30
+        default: return 31
+        }
+    }
+
+    /// Days from 1970-01-01 to the given date.
+    ///
+    /// Counts in 400-year eras (146 097 days each) of years that start on 1 March, so the leap
+    /// day is the last day of its year and the month lengths from March on follow a fixed
+    /// pattern: day-of-year = (153 × month-index + 2) / 5 + day − 1.
+    static func days(fromCivilYear year: Int64, month: Int64, day: Int64) -> Int64 {
+        let shiftedYear = month <= 2 ? year - 1 : year
+        let era = (shiftedYear >= 0 ? shiftedYear : shiftedYear - 399) / 400
+        let yearOfEra = shiftedYear - era * 400  // 0...399
+        let monthIndex = month > 2 ? month - 3 : month + 9  // March = 0 … February = 11
+        let dayOfYear = (153 * monthIndex + 2) / 5 + day - 1  // 0...365
+        let dayOfEra = yearOfEra * 365 + yearOfEra / 4 - yearOfEra / 100 + dayOfYear  // 0...146096
+        // 719 468 days separate 0000-03-01 (the start of era 0) from 1970-01-01.
+        return era * 146_097 + dayOfEra - 719_468
+    }
+
+    /// The date `days` after 1970-01-01; the inverse of `days(fromCivilYear:month:day:)`.
+    static func civil(fromDays days: Int64) -> (year: Int64, month: Int64, day: Int64) {
+        let shifted = days + 719_468
+        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
+        let dayOfEra = shifted - era * 146_097  // 0...146096
+        // Undo the leap-day counting: one fewer day every 4 years, one more every 100, one
+        // fewer every 400 (the last day of the era).
+        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365  // 0...399
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)  // 0...365
+        let monthIndex = (5 * dayOfYear + 2) / 153  // 0...11, March = 0
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        return (year, month, day)
+    }
+}

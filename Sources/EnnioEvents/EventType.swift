@@ -1,0 +1,120 @@
+/// Every kind of event, with its category and subject action.
+///
+/// The raw value is the wire name: the type's name in snake_case, as the Rust implementation
+/// writes it (`session_spawned`, `ci_fix_sent`, `node_health_check`). The action is the name
+/// without its category word (`spawned`, `fix_sent`, `health_check`). ``EventType/entry`` is
+/// the one table all of this — subjects, JSON and `topics.md` — is generated from.
+public enum EventType: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
+    case sessionSpawned = "session_spawned"
+    case sessionWorking = "session_working"
+    case sessionExited = "session_exited"
+    case sessionKilled = "session_killed"
+    case sessionRestored = "session_restored"
+    case sessionCleaned = "session_cleaned"
+    case statusChanged = "status_changed"
+    case activityChanged = "activity_changed"
+    case prCreated = "pr_created"
+    case prUpdated = "pr_updated"
+    case prMerged = "pr_merged"
+    case prClosed = "pr_closed"
+    case ciPassing = "ci_passing"
+    case ciFailing = "ci_failing"
+    case ciFixSent = "ci_fix_sent"
+    case ciFixFailed = "ci_fix_failed"
+    case reviewPending = "review_pending"
+    case reviewApproved = "review_approved"
+    case reviewChangesRequested = "review_changes_requested"
+    case reviewCommentsSent = "review_comments_sent"
+    case mergeReady = "merge_ready"
+    case mergeConflicts = "merge_conflicts"
+    case mergeCompleted = "merge_completed"
+    case reactionTriggered = "reaction_triggered"
+    case reactionEscalated = "reaction_escalated"
+    case allComplete = "all_complete"
+    case nodeConnected = "node_connected"
+    case nodeDisconnected = "node_disconnected"
+    case nodeLaunched = "node_launched"
+    case nodeHealthCheck = "node_health_check"
+
+    /// One row of the table.
+    public struct Entry: Sendable, Hashable {
+        /// The type's name as written in code and in the Rust enum (`CiFixSent`).
+        public let name: String
+        public let category: EventCategory
+        /// The last token of the subject (`fix_sent`).
+        public let action: String
+        /// What the event means, for `topics.md` and `ennio topics`.
+        public let summary: String
+    }
+
+    /// The table.
+    public var entry: Entry {
+        switch self {
+        case .sessionSpawned: Entry(name: "SessionSpawned", category: .sessions, action: "spawned", summary: "A session was started.")
+        case .sessionWorking: Entry(name: "SessionWorking", category: .sessions, action: "working", summary: "A session is working on its task.")
+        case .sessionExited: Entry(name: "SessionExited", category: .sessions, action: "exited", summary: "A session's process exited (terminal).")
+        case .sessionKilled: Entry(name: "SessionKilled", category: .sessions, action: "killed", summary: "A session was killed (terminal).")
+        case .sessionRestored: Entry(name: "SessionRestored", category: .sessions, action: "restored", summary: "An exited session was restored.")
+        case .sessionCleaned: Entry(name: "SessionCleaned", category: .sessions, action: "cleaned", summary: "A session's workspace was cleaned up (terminal).")
+        case .statusChanged: Entry(name: "StatusChanged", category: .sessions, action: "status_changed", summary: "A session's status changed; `data.from` and `data.to` hold the statuses.")
+        case .activityChanged: Entry(name: "ActivityChanged", category: .sessions, action: "activity_changed", summary: "A session's activity changed; `data.activity` holds it.")
+        case .prCreated: Entry(name: "PrCreated", category: .pr, action: "created", summary: "A pull request was opened.")
+        case .prUpdated: Entry(name: "PrUpdated", category: .pr, action: "updated", summary: "A pull request was updated.")
+        case .prMerged: Entry(name: "PrMerged", category: .pr, action: "merged", summary: "A pull request was merged.")
+        case .prClosed: Entry(name: "PrClosed", category: .pr, action: "closed", summary: "A pull request was closed without merging.")
+        case .ciPassing: Entry(name: "CiPassing", category: .ci, action: "passing", summary: "CI passes.")
+        case .ciFailing: Entry(name: "CiFailing", category: .ci, action: "failing", summary: "CI fails.")
+        case .ciFixSent: Entry(name: "CiFixSent", category: .ci, action: "fix_sent", summary: "A fix for failing CI was sent to the agent.")
+        case .ciFixFailed: Entry(name: "CiFixFailed", category: .ci, action: "fix_failed", summary: "The CI fix did not make CI pass.")
+        case .reviewPending: Entry(name: "ReviewPending", category: .review, action: "pending", summary: "A review was requested.")
+        case .reviewApproved: Entry(name: "ReviewApproved", category: .review, action: "approved", summary: "A reviewer approved.")
+        case .reviewChangesRequested: Entry(name: "ReviewChangesRequested", category: .review, action: "changes_requested", summary: "A reviewer asked for changes.")
+        case .reviewCommentsSent: Entry(name: "ReviewCommentsSent", category: .review, action: "comments_sent", summary: "Review comments were sent to the agent.")
+        case .mergeReady: Entry(name: "MergeReady", category: .merge, action: "ready", summary: "The change is ready to merge.")
+        case .mergeConflicts: Entry(name: "MergeConflicts", category: .merge, action: "conflicts", summary: "The change has merge conflicts.")
+        case .mergeCompleted: Entry(name: "MergeCompleted", category: .merge, action: "completed", summary: "The change was merged.")
+        case .reactionTriggered: Entry(name: "ReactionTriggered", category: .reactions, action: "triggered", summary: "An automatic reaction ran.")
+        case .reactionEscalated: Entry(name: "ReactionEscalated", category: .reactions, action: "escalated", summary: "A reaction was escalated to a person.")
+        case .allComplete: Entry(name: "AllComplete", category: .lifecycle, action: "all_complete", summary: "Every session of the project in `project_id` reached a terminal state.")
+        case .nodeConnected: Entry(name: "NodeConnected", category: .node, action: "connected", summary: "A node agent (re)connected to NATS.")
+        case .nodeDisconnected: Entry(name: "NodeDisconnected", category: .node, action: "disconnected", summary: "A node agent stopped, or the coordinator lost its health checks.")
+        case .nodeLaunched: Entry(name: "NodeLaunched", category: .node, action: "launched", summary: "A node agent started.")
+        case .nodeHealthCheck: Entry(name: "NodeHealthCheck", category: .node, action: "health_check", summary: "A node agent's periodic health report (load, uptime).")
+        }
+    }
+
+    public var category: EventCategory { entry.category }
+    public var action: String { entry.action }
+    /// The type's name as written in code (`CiFixSent`).
+    public var name: String { entry.name }
+
+    /// The wire name (`ci_fix_sent`).
+    public var wireName: String { rawValue }
+
+    /// Looks a type up by its wire name (`ci_fix_sent`) or its name (`CiFixSent`).
+    public init?(named text: String) {
+        if let type = EventType(rawValue: text) {
+            self = type
+        } else if let type = EventType.allCases.first(where: { $0.name == text }) {
+            self = type
+        } else {
+            return nil
+        }
+    }
+
+    /// The type whose subject is `ennio.<category>.….<action>`.
+    public init?(category: EventCategory, action: String) {
+        guard let type = EventType.allCases.first(where: { $0.category == category && $0.action == action }) else { return nil }
+        self = type
+    }
+
+    /// Whether this event ends a session (counted once by the coordinator).
+    public var isTerminalForSession: Bool {
+        switch self {
+        case .sessionExited, .sessionKilled, .sessionCleaned: true
+        default: false
+        }
+    }
+
+    public var description: String { rawValue }
+}

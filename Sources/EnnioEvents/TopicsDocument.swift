@@ -1,0 +1,181 @@
+/// Generates `topics.md`, the public contract of subjects and JSON, from the event table.
+///
+/// A test fails when the committed file differs from this output; regenerate it with
+/// `swift run ennio topics --markdown > topics.md`.
+public enum TopicsDocument {
+    /// A fixed, realistic example event of each category, for the document.
+    public static func example(for category: EventCategory) -> (event: Event, subject: String) {
+        let timestamp = EventTimestamp(nanosecondsSinceEpoch: 1_772_738_703_123_456_789)
+        let event: Event
+        let host: String?
+        switch category {
+        case .sessions:
+            host = nil
+            event = Event(
+                id: "5f0c2a4e-8d1b-4c3e-9a7f-1b2c3d4e5f60", type: .statusChanged, priority: .info,
+                sessionId: "s-1", projectId: "my-app", timestamp: timestamp, message: "status changed: working → pr_open",
+                data: ["from": "working", "to": "pr_open"])
+        case .pr:
+            host = nil
+            event = Event(
+                id: "0b6f5c1e-2f44-4b9a-8e0d-7c1a2b3c4d5e", type: .prCreated, priority: .action,
+                sessionId: "s-1", projectId: "my-app", timestamp: timestamp, message: "pull request #42 opened",
+                data: ["number": 42, "url": "https://example.com/acme/my-app/pull/42"])
+        case .ci:
+            host = nil
+            event = Event(
+                id: "9a3e1d2c-4b5a-4f6e-8d7c-0a1b2c3d4e5f", type: .ciFailing, priority: .urgent,
+                sessionId: "s-1", projectId: "my-app", timestamp: timestamp, message: "CI failing: unit tests",
+                data: ["checks": ["unit", "lint"], "attempt": 2])
+        case .review:
+            host = nil
+            event = Event(
+                id: "7d8e9f0a-1b2c-4d3e-8f4a-5b6c7d8e9f0a", type: .reviewChangesRequested, priority: .action,
+                sessionId: "s-1", projectId: "my-app", timestamp: timestamp, message: "changes requested by alice",
+                data: ["reviewer": "alice", "comments": 3])
+        case .merge:
+            host = nil
+            event = Event(
+                id: "3c4d5e6f-7a8b-4c9d-8e0f-1a2b3c4d5e6f", type: .mergeCompleted, priority: .info,
+                sessionId: "s-1", projectId: "my-app", timestamp: timestamp, message: "merged into main",
+                data: ["sha": "4f2a9c1"])
+        case .reactions:
+            host = nil
+            event = Event(
+                id: "e1f2a3b4-c5d6-4e7f-8a9b-0c1d2e3f4a5b", type: .reactionEscalated, priority: .critical,
+                sessionId: "s-1", projectId: "my-app", timestamp: timestamp, message: "CI fix failed twice; asking a person",
+                data: ["reaction": "ci-failed", "attempts": 2])
+        case .lifecycle:
+            host = nil
+            event = Event(
+                id: "a0b1c2d3-e4f5-4a6b-8c7d-8e9f0a1b2c3d", type: .allComplete, priority: .action,
+                sessionId: "", projectId: "my-app", timestamp: timestamp, message: "all 3 sessions of my-app are done",
+                data: ["sessions": 3])
+        case .node:
+            host = "build-server"
+            event = Event(
+                id: "f0e1d2c3-b4a5-4968-8776-655443322110", type: .nodeHealthCheck, priority: .info,
+                sessionId: "", projectId: "my-app", timestamp: timestamp, message: "healthy",
+                data: ["host": "build-server", "load": [0.42, 0.38, 0.3], "uptime_seconds": 86400])
+        }
+        // The examples use valid segments, so building their subjects cannot fail.
+        let subject = (try? EventSubject.subject(for: event, host: host)) ?? "?"
+        return (event, subject)
+    }
+
+    /// The whole document.
+    public static var markdown: String {
+        var lines: [String] = []
+        func add(_ line: String = "") { lines.append(line) }
+
+        add("# Ennio event topics")
+        add()
+        add("The subjects and JSON that node agents, the coordinator and any other NATS client use to")
+        add("exchange events. This file is generated from the event table in")
+        add("`Sources/EnnioEvents/EventType.swift` (`swift run ennio topics --markdown > topics.md`); a test")
+        add("fails when the two differ.")
+        add()
+        add("## Subjects")
+        add()
+        add("| Events | Subject |")
+        add("| --- | --- |")
+        add("| sessions, pr, ci, review, merge, reactions | `ennio.<category>.<project_id>.<action>` |")
+        add("| lifecycle | `ennio.lifecycle.<action>` (the project is in the event's `project_id`) |")
+        add("| node | `ennio.node.<host>.<action>` (the host that emitted the event) |")
+        add("| commands | `ennio.commands.<command>` |")
+        add("| metrics | `ennio.metrics.<action>` |")
+        add("| dashboard | `ennio.dashboard.<action>` |")
+        add()
+        add("Every variable segment (project id, host, command, action) is 1 to \(SubjectSegment.maximumLength) bytes of ASCII")
+        add("letters, digits, `_` and `-`. Anything else — a dot, a space, `*`, `>`, non-ASCII, an empty")
+        add("segment — is refused with an error naming the segment; nothing is escaped or rewritten.")
+        add()
+        add("## Event types")
+        add()
+        add("| Type | `event_type` | Subject | Meaning |")
+        add("| --- | --- | --- | --- |")
+        for type in EventType.allCases {
+            let scope: String
+            switch type.category.scope {
+            case .project: scope = "ennio.\(type.category.rawValue).<project_id>.\(type.action)"
+            case .host: scope = "ennio.node.<host>.\(type.action)"
+            case .global: scope = "ennio.\(type.category.rawValue).\(type.action)"
+            }
+            add("| \(type.name) | `\(type.rawValue)` | `\(scope)` | \(type.entry.summary) |")
+        }
+        add()
+        add("## Subscribing")
+        add()
+        add("NATS wildcards work on these subjects: `*` matches one token, `>` the rest.")
+        add()
+        add("| Pattern | Receives |")
+        add("| --- | --- |")
+        add("| `ennio.>` | everything |")
+        add("| `ennio.ci.my-app.*` | every CI event of project `my-app` |")
+        add("| `ennio.*.my-app.*` | every project-scoped event of `my-app` (and node events of a host named `my-app`) |")
+        add("| `ennio.*.*.failing` | CI failing, for every project |")
+        add("| `ennio.node.build-server.*` | every event of the node `build-server` |")
+        add("| `ennio.node.*.health_check` | every node's health checks |")
+        add("| `ennio.lifecycle.*` | lifecycle events (`all_complete`) |")
+        add()
+        add("With the `nats` CLI: `nats sub 'ennio.ci.my-app.*'`. With this package:")
+        add("`EventSubscription(connection:pattern:)` and `EventPattern`.")
+        add()
+        add("## JSON")
+        add()
+        add("Each message's payload is one JSON object, the same as the Rust implementation's")
+        add("`OrchestratorEvent`:")
+        add()
+        add("| Key | Type | Notes |")
+        add("| --- | --- | --- |")
+        add("| `id` | string | unique per event (a UUID); publishers also send it as the `Nats-Msg-Id` header |")
+        add("| `event_type` | string | the type's name in snake_case, from the table above |")
+        add("| `priority` | string | `info`, `action`, `urgent` or `critical` (in increasing order) |")
+        add("| `session_id` | string | may be empty for events about a project or node |")
+        add("| `project_id` | string | |")
+        add("| `timestamp` | string | RFC 3339 in UTC (`Z`); readers accept 0 to 9 fractional digits and numeric offsets |")
+        add("| `message` | string | for people |")
+        add("| `data` | any JSON | `null` when there is nothing; objects are written with sorted keys |")
+        add()
+        add("All eight keys are required; unknown extra keys are ignored; an unknown `event_type` or")
+        add("`priority` is an error. Node events carry their `host` in `data` as well as in the subject.")
+        add()
+        add("## Commands")
+        add()
+        add("Node agents listen on `ennio.commands.*`. The body is empty or a JSON object; a body with")
+        add("`\"host\"` addresses one node (`{\"host\":\"build-server\"}`), otherwise every node obeys.")
+        add()
+        add("| Subject | Effect |")
+        add("| --- | --- |")
+        add("| `ennio.commands.shutdown` | the agent publishes `node_disconnected` and stops |")
+        add("| `ennio.commands.health_check` | the agent publishes a `node_health_check` at once |")
+        add()
+        add("## Queries to the coordinator")
+        add()
+        add("Request/reply (e.g. `nats request ennio.query.history '{\"project_id\":\"my-app\"}'`); the")
+        add("coordinators form the queue group `ennio-coordinator`, so one of them answers.")
+        add()
+        add("| Subject | Request | Reply |")
+        add("| --- | --- | --- |")
+        add("| `ennio.query.history` | JSON object, every key optional: `project_id`, `session_id`, `event_type`, `category`, `min_priority`, `since` (inclusive), `until` (exclusive), `limit` (1–1000, default 100), `offset` | `{\"events\":[…],\"count\":n,\"next_offset\":n or null}`, oldest first |")
+        add("| `ennio.query.sessions` | empty | `{\"sessions\":[{\"project_id\",\"session_id\",\"status\",\"activity\",\"last_event_type\",\"last_event_at\",\"terminal\",\"event_count\"}]}` |")
+        add("| `ennio.query.nodes` | empty | `{\"nodes\":[{\"host\",\"connected\",\"seconds_since_last_seen\",\"last_health_check\",\"health_interval_seconds\",\"health\"}]}` |")
+        add()
+        add("A bad request (not JSON, an unknown key, a wrong type, an unknown event type, a limit out")
+        add("of range) is answered `{\"error\":{\"code\":400,\"description\":\"…\"}}`; a failure to read the")
+        add("history `{\"error\":{\"code\":500,…}}`.")
+        add()
+        add("### One example per category")
+        add()
+        for category in EventCategory.allCases {
+            let example = example(for: category)
+            add("**\(category.rawValue)** — `\(example.subject)`")
+            add()
+            add("```json")
+            add(example.event.jsonString)
+            add("```")
+            add()
+        }
+        return lines.joined(separator: "\n")
+    }
+}
