@@ -15,6 +15,9 @@ let package = Package(
         .library(name: "NATSProtocol", targets: ["NATSProtocol"]),
         .library(name: "NATSClient", targets: ["NATSClient"]),
         .library(name: "EnnioEvents", targets: ["EnnioEvents"]),
+        .library(name: "EnnioCoordinator", targets: ["EnnioCoordinator"]),
+        .library(name: "EnnioAgent", targets: ["EnnioAgent"]),
+        .executable(name: "ennio", targets: ["ennio"]),
         .executable(name: "nats-example", targets: ["NATSExample"]),
     ],
     targets: [
@@ -24,6 +27,22 @@ let package = Package(
         .target(name: "NATSClient", dependencies: ["NATSProtocol"], swiftSettings: strictSettings),
         // The event model: types, subjects, JSON, in-process bus, NATS publisher/subscriber.
         .target(name: "EnnioEvents", dependencies: ["NATSClient"], swiftSettings: strictSettings),
+        // The system SQLite library (libsqlite3-dev), through a module map.
+        .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
+        // The lifecycle coordinator: wildcard subscriptions, state, SQLite history, queries.
+        .target(
+            name: "EnnioCoordinator",
+            dependencies: ["EnnioEvents", "NATSClient", "CSQLite"],
+            swiftSettings: strictSettings
+        ),
+        // The node agent: lifecycle events, health checks, relaying local events, commands.
+        .target(name: "EnnioAgent", dependencies: ["EnnioEvents", "NATSClient"], swiftSettings: strictSettings),
+        // The `ennio` command: thin subcommands over the libraries.
+        .executableTarget(
+            name: "ennio",
+            dependencies: ["EnnioEvents", "NATSClient", "EnnioCoordinator", "EnnioAgent"],
+            swiftSettings: strictSettings
+        ),
         .executableTarget(name: "NATSExample", dependencies: ["NATSClient"], swiftSettings: strictSettings),
         .testTarget(name: "NATSProtocolTests", dependencies: ["NATSProtocol"], swiftSettings: strictSettings),
         // Real nats-server processes and the nats-py peer, for the integration tests.
@@ -40,6 +59,17 @@ let package = Package(
         ),
         .testTarget(
             name: "EnnioEventsTests",
+            dependencies: ["EnnioEvents", "NATSClient", "NATSTestSupport"],
+            swiftSettings: strictSettings
+        ),
+        .testTarget(
+            name: "EnnioCoordinatorTests",
+            dependencies: ["EnnioCoordinator", "EnnioAgent", "EnnioEvents", "NATSClient", "NATSTestSupport"],
+            swiftSettings: strictSettings
+        ),
+        // The programs as a user runs them: the `ennio` binary, the demo, several network hosts.
+        .testTarget(
+            name: "EnnioSystemTests",
             dependencies: ["EnnioEvents", "NATSClient", "NATSTestSupport"],
             swiftSettings: strictSettings
         ),

@@ -1,0 +1,202 @@
+import EnnioEvents
+public import NATSClient
+import Synchronization
+
+/// How a node agent runs.
+public struct AgentOptions: Sendable {
+    /// This node's name: the third token of its subjects (`ennio.node.<host>.…`).
+    public var host: String
+    /// How often to publish `NodeHealthCheck`.
+    public var healthInterval: Duration = .seconds(10)
+    /// The project id written in the agent's own node events (may be empty).
+    public var projectId = ""
+
+    public init(host: String) {
+        self.host = host
+    }
+}
+
+/// Counts of what an agent did.
+public struct AgentStatistics: Sendable, Hashable {
+    public var relayed: UInt64 = 0
+    public var rejectedLines: UInt64 = 0
+    public var healthChecks: UInt64 = 0
+    public var commands: UInt64 = 0
+}
+
+/// The agent on one host: announces the node, reports health, relays the session events local
+/// programs hand it, and obeys fleet-wide and host-targeted commands.
+///
+/// - `NodeLaunched` when it starts, `NodeConnected` on every (re)connect,
+///   `NodeHealthCheck` every interval (load and uptime in `data`), `NodeDisconnected` when it
+///   stops cleanly.
+/// - Commands arrive on `ennio.commands.<command>` with an optional JSON body; a body with a
+///   `"host"` targets one node. `shutdown` stops the agent; `health_check` reports at once.
+public final class NodeAgent: Sendable {
+    public let connection: NATSConnection
+    public let options: AgentOptions
+    let publisher: EventPublisher
+    private let log: @Sendable (String) -> Void
+    private let counters = Mutex(AgentStatistics())
+    private let startedAt = ContinuousClock.now
+    /// Tasks waiting in `waitForStop`, by ticket.
+    private let stopWaiters = Mutex<(next: Int, waiting: [Int: CheckedContinuation<Void, Never>])>((0, [:]))
+    private let stopped = Atomic<Bool>(false)
+
+    public init(connection: NATSConnection, options: AgentOptions, log: @escaping @Sendable (String) -> Void = { _ in }) throws {
+        self.connection = connection
+        self.options = options
+        self.publisher = try EventPublisher(connection: connection, host: options.host)
+        self.log = log
+    }
+
+    public var statistics: AgentStatistics { counters.withLock { $0 } }
+
+    /// Runs until a `shutdown` command, `stop()`, or cancellation; relays `lines` (one JSON
+    /// event per line) meanwhile. Publishes `NodeDisconnected` and flushes before returning.
+    public func run(lines: AsyncStream<String>? = nil, ready: (@Sendable () -> Void)? = nil) async throws {
+        let commands = try connection.subscribe(to: EventPattern.commands.subject)
+        let connectionEvents = connection.events()
+        try publishNodeEvent(.nodeLaunched, message: "agent on \(options.host) started")
+        try publishNodeEvent(.nodeConnected, message: "\(options.host) connected")
+        try publishHealthCheck()
+        try await connection.flush()
+        log("agent \(options.host): running, health check every \(options.healthInterval)")
+        ready?()
+
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await self.waitForStop() }
+            group.addTask {
+                for await command in commands where self.obey(command) { break }
+            }
+            group.addTask {
+                for await event in connectionEvents {
+                    if case .reconnected = event { try? self.publishNodeEvent(.nodeConnected, message: "\(self.options.host) reconnected") }
+                }
+            }
+            group.addTask {
+                while !Task.isCancelled {
+                    try? await Task.sleep(for: self.options.healthInterval)
+                    if Task.isCancelled { break }
+                    try? self.publishHealthCheck()
+                }
+            }
+            if let lines {
+                group.addTask {
+                    for await line in lines { self.relay(line: line) }
+                    // The input ended; keep running until told to stop.
+                    await self.waitForStop()
+                }
+            }
+            await group.next()
+            group.cancelAll()
+        }
+        stop()
+        try? commands.unsubscribe()
+        try publishNodeEvent(.nodeDisconnected, message: "agent on \(options.host) stopped")
+        // Say goodbye even when the caller was cancelled: the flush runs on its own.
+        let connection = self.connection
+        _ = await Task { try await connection.flush(timeout: .seconds(5)) }.result
+        log("agent \(options.host): stopped")
+    }
+
+    /// Asks `run` to finish.
+    public func stop() {
+        stopped.store(true, ordering: .relaxed)
+        let waiters = stopWaiters.withLock { state in
+            defer { state.waiting.removeAll() }
+            return Array(state.waiting.values)
+        }
+        waiters.forEach { $0.resume() }
+    }
+
+    /// Returns once `stop()` was called or the calling task is cancelled. Any number of tasks
+    /// may wait at once.
+    private func waitForStop() async {
+        let ticket = stopWaiters.withLock { state in
+            defer { state.next += 1 }
+            return state.next
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let resumeNow = stopWaiters.withLock { state -> Bool in
+                    if stopped.load(ordering: .relaxed) || Task.isCancelled { return true }
+                    state.waiting[ticket] = continuation
+                    return false
+                }
+                if resumeNow { continuation.resume() }
+            }
+        } onCancel: {
+            let waiter = stopWaiters.withLock { $0.waiting.removeValue(forKey: ticket) }
+            waiter?.resume()
+        }
+    }
+
+    /// Handles one command; returns true when the agent must stop.
+    func obey(_ message: NATSMessage) -> Bool {
+        let command = message.subject.split(separator: ".").last.map(String.init) ?? ""
+        var target: String?
+        if !message.payload.isEmpty, let body = try? JSONValue(parsing: message.payload) {
+            target = body["host"]?.stringValue
+        }
+        guard target == nil || target == options.host else { return false }
+        counters.withLock { $0.commands += 1 }
+        switch command {
+        case "shutdown":
+            log("agent \(options.host): shutdown requested\(target == nil ? " for the whole fleet" : "")")
+            return true
+        case "health_check":
+            try? publishHealthCheck()
+            return false
+        default:
+            log("agent \(options.host): ignored unknown command \(command.debugDescription)")
+            return false
+        }
+    }
+
+    /// Publishes the event one line of JSON describes; a bad line is reported and counted.
+    @discardableResult
+    public func relay(line: String) -> Bool {
+        let trimmed = line.trimmingCharacters(in: " \t\r")
+        guard !trimmed.isEmpty else { return false }
+        do {
+            let event = try EventCodec.decode(Array(trimmed.utf8))
+            try publisher.publish(event)
+            counters.withLock { $0.relayed += 1 }
+            return true
+        } catch {
+            counters.withLock { $0.rejectedLines += 1 }
+            log("agent \(options.host): rejected an input line: \(error)")
+            return false
+        }
+    }
+
+    func publishNodeEvent(_ type: EventType, message: String, data extra: [String: JSONValue] = [:]) throws {
+        var data: [String: JSONValue] = ["host": .string(options.host), "interval_seconds": .double(seconds(options.healthInterval))]
+        data.merge(extra) { _, new in new }
+        let event = Event(type: type, priority: type == .nodeDisconnected ? .action : .info, sessionId: "", projectId: options.projectId, message: message, data: .object(data))
+        try publisher.publish(event)
+    }
+
+    func publishHealthCheck() throws {
+        let health = SystemHealth.read()
+        var extra: [String: JSONValue] = ["agent_uptime_seconds": .double(seconds(ContinuousClock.now - startedAt).rounded())]
+        if let load = health.load { extra["load"] = .array(load.map(JSONValue.double)) }
+        if let uptime = health.uptimeSeconds { extra["uptime_seconds"] = .double(uptime) }
+        try publishNodeEvent(.nodeHealthCheck, message: "\(options.host) healthy", data: extra)
+        counters.withLock { $0.healthChecks += 1 }
+    }
+}
+
+func seconds(_ duration: Duration) -> Double {
+    Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+}
+
+extension String {
+    func trimmingCharacters(in set: String) -> Substring {
+        var slice = self[...]
+        while let first = slice.first, set.contains(first) { slice.removeFirst() }
+        while let last = slice.last, set.contains(last) { slice.removeLast() }
+        return slice
+    }
+}

@@ -1,0 +1,292 @@
+import CSQLite
+public import EnnioEvents
+import Synchronization
+
+/// Every event the coordinator received, one row per event id, in SQLite.
+///
+/// Thread-safe: every operation holds a mutex around the one connection. An event's row keeps
+/// its JSON exactly as `EventCodec.encode` wrote it, plus the columns the history queries
+/// filter and sort on.
+public final class EventStore: Sendable {
+    /// The schema this code writes, kept in `PRAGMA user_version`.
+    static let schemaVersion: Int64 = 1
+
+    static let schema = """
+        CREATE TABLE IF NOT EXISTS events (
+            id TEXT PRIMARY KEY NOT NULL,
+            event_type TEXT NOT NULL,
+            category TEXT NOT NULL,
+            priority INTEGER NOT NULL,
+            session_id TEXT NOT NULL,
+            project_id TEXT NOT NULL,
+            timestamp_ns INTEGER NOT NULL,
+            subject TEXT NOT NULL,
+            json TEXT NOT NULL,
+            stored_at_ns INTEGER NOT NULL
+        );
+        CREATE INDEX IF NOT EXISTS events_project ON events (project_id, timestamp_ns);
+        CREATE INDEX IF NOT EXISTS events_session ON events (session_id, timestamp_ns);
+        CREATE INDEX IF NOT EXISTS events_type ON events (event_type, timestamp_ns);
+        CREATE INDEX IF NOT EXISTS events_category ON events (category, timestamp_ns);
+        CREATE INDEX IF NOT EXISTS events_time ON events (timestamp_ns);
+        """
+
+    static let insertSQL = """
+        INSERT OR IGNORE INTO events
+            (id, event_type, category, priority, session_id, project_id, timestamp_ns, subject, json, stored_at_ns)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+        """
+
+    /// The connection; `nil` once closed.
+    private let database: Mutex<SQLiteDatabase?>
+
+    /// Opens or creates the database at `path` (":memory:" for a private in-memory one);
+    /// creates the schema if missing; WAL journal, synchronous=NORMAL, busy_timeout 5000.
+    public init(path: String) throws {
+        let connection = try SQLiteDatabase(path: path)
+        do {
+            try connection.setBusyTimeout(milliseconds: 5000)
+            // Returns the resulting mode as a row; an in-memory database stays "memory".
+            try connection.exec("PRAGMA journal_mode = WAL")
+            try connection.exec("PRAGMA synchronous = NORMAL")
+            try connection.transaction {
+                let version = try connection.rows("PRAGMA user_version") { $0.int64(at: 0) }.first ?? 0
+                guard version <= Self.schemaVersion else {
+                    throw SQLiteError(
+                        code: SQLITE_ERROR,
+                        message: "the database \(path.debugDescription) has schema version \(version); this program knows versions up to \(Self.schemaVersion)"
+                    )
+                }
+                try connection.exec(Self.schema)
+                if version < Self.schemaVersion {
+                    try connection.exec("PRAGMA user_version = \(Self.schemaVersion)")
+                }
+            }
+        } catch {
+            connection.close()
+            throw error
+        }
+        database = Mutex(connection)
+    }
+
+    /// Closes the database. Later calls throw an `SQLiteError` (`SQLITE_MISUSE`). Idempotent.
+    public func close() {
+        database.withLock { connection in
+            connection?.close()
+            connection = nil
+        }
+    }
+
+    /// Runs `body` with the open connection, holding the lock.
+    func withDatabase<T: Sendable>(_ body: (SQLiteDatabase) throws -> T) throws -> T {
+        try database.withLock { connection throws -> T in
+            guard let connection else { throw SQLiteError.closed("event store") }
+            return try body(connection)
+        }
+    }
+
+    // MARK: - Writing
+
+    /// Stores the event; returns false (and stores nothing) if an event with the same id is
+    /// already stored.
+    @discardableResult
+    public func insert(_ event: Event, subject: String) throws -> Bool {
+        let storedAt = EventTimestamp.now()
+        return try withDatabase { connection in
+            try Self.insert(event, subject: subject, storedAt: storedAt, into: connection)
+        }
+    }
+
+    /// Stores many events in one transaction; returns, per event, whether it was new. Either
+    /// all of them are stored or, on an error, none.
+    @discardableResult
+    public func insert(_ batch: [(event: Event, subject: String)]) throws -> [Bool] {
+        guard !batch.isEmpty else { return [] }
+        let storedAt = EventTimestamp.now()
+        return try withDatabase { connection in
+            try connection.transaction {
+                try batch.map { item in
+                    try Self.insert(item.event, subject: item.subject, storedAt: storedAt, into: connection)
+                }
+            }
+        }
+    }
+
+    private static func insert(_ event: Event, subject: String, storedAt: EventTimestamp, into connection: SQLiteDatabase) throws -> Bool {
+        let json = String(decoding: EventCodec.encode(event), as: UTF8.self)
+        let changed = try connection.run(insertSQL, binding: [
+            .text(event.id),
+            .text(event.eventType.rawValue),
+            .text(event.eventType.category.rawValue),
+            .integer(priorityRank(event.priority)),
+            .text(event.sessionId),
+            .text(event.projectId),
+            .integer(event.timestamp.nanosecondsSinceEpoch),
+            .text(subject),
+            .text(json),
+            .integer(storedAt.nanosecondsSinceEpoch),
+        ])
+        return changed == 1
+    }
+
+    /// The priority column: 0 info, 1 action, 2 urgent, 3 critical.
+    static func priorityRank(_ priority: EventPriority) -> Int64 {
+        switch priority {
+        case .info: 0
+        case .action: 1
+        case .urgent: 2
+        case .critical: 3
+        }
+    }
+
+    // MARK: - Reading
+
+    public func contains(id: String) throws -> Bool {
+        try withDatabase { connection in
+            try !connection.rows("SELECT 1 FROM events WHERE id = ?", binding: [.text(id)]) { _ in true }.isEmpty
+        }
+    }
+
+    public func count() throws -> Int {
+        try withDatabase { connection in
+            try connection.rows("SELECT count(*) FROM events") { $0.int(at: 0) }.first ?? 0
+        }
+    }
+
+    /// One page of the stored events that match every filter set in `query`, ordered by
+    /// timestamp, then id.
+    public func query(_ query: HistoryQuery) throws -> HistoryPage {
+        try query.validate()
+        let (sql, values) = Self.select(for: query)
+        let rows = try withDatabase { connection in
+            try connection.rows(sql, binding: values) { $0.string(at: 0) ?? "" }
+        }
+        var events = try rows.map { try EventCodec.decode($0) }
+        var nextOffset: Int?
+        if events.count > query.limit {
+            events.removeLast(events.count - query.limit)
+            nextOffset = query.offset + query.limit
+        }
+        return HistoryPage(events: events, nextOffset: nextOffset)
+    }
+
+    /// The SELECT for a query, with its parameters: one more row than the limit, to learn
+    /// whether another page follows.
+    static func select(for query: HistoryQuery) -> (sql: String, values: [SQLiteValue]) {
+        var conditions: [String] = []
+        var values: [SQLiteValue] = []
+        if let projectId = query.projectId {
+            conditions.append("project_id = ?")
+            values.append(.text(projectId))
+        }
+        if let sessionId = query.sessionId {
+            conditions.append("session_id = ?")
+            values.append(.text(sessionId))
+        }
+        if let eventType = query.eventType {
+            conditions.append("event_type = ?")
+            values.append(.text(eventType.rawValue))
+        }
+        if let category = query.category {
+            conditions.append("category = ?")
+            values.append(.text(category.rawValue))
+        }
+        if let priority = query.minimumPriority {
+            conditions.append("priority >= ?")
+            values.append(.integer(priorityRank(priority)))
+        }
+        if let since = query.since {
+            conditions.append("timestamp_ns >= ?")
+            values.append(.integer(since.nanosecondsSinceEpoch))
+        }
+        if let until = query.until {
+            conditions.append("timestamp_ns < ?")
+            values.append(.integer(until.nanosecondsSinceEpoch))
+        }
+        var sql = "SELECT json FROM events"
+        if !conditions.isEmpty {
+            sql += " WHERE " + conditions.joined(separator: " AND ")
+        }
+        sql += " ORDER BY timestamp_ns ASC, id ASC LIMIT ? OFFSET ?"
+        values.append(.integer(Int64(query.limit) + 1))
+        values.append(.integer(Int64(query.offset)))
+        return (sql, values)
+    }
+}
+
+/// Which stored events to return, and which page of them. Every filter that is set must match.
+public struct HistoryQuery: Sendable, Hashable {
+    public static let defaultLimit = 100
+    public static let maximumLimit = 1000
+
+    public var projectId: String?
+    public var sessionId: String?
+    public var eventType: EventType?
+    public var category: EventCategory?
+    /// Events of this priority or higher.
+    public var minimumPriority: EventPriority?
+    /// Events at or after this instant (inclusive).
+    public var since: EventTimestamp?
+    /// Events before this instant (exclusive).
+    public var until: EventTimestamp?
+    /// Events per page, 1...1000.
+    public var limit: Int
+    /// Events to skip, 0 or more.
+    public var offset: Int
+
+    public init(
+        projectId: String? = nil,
+        sessionId: String? = nil,
+        eventType: EventType? = nil,
+        category: EventCategory? = nil,
+        minimumPriority: EventPriority? = nil,
+        since: EventTimestamp? = nil,
+        until: EventTimestamp? = nil,
+        limit: Int = HistoryQuery.defaultLimit,
+        offset: Int = 0
+    ) {
+        self.projectId = projectId
+        self.sessionId = sessionId
+        self.eventType = eventType
+        self.category = category
+        self.minimumPriority = minimumPriority
+        self.since = since
+        self.until = until
+        self.limit = limit
+        self.offset = offset
+    }
+
+    /// Throws if the limit is not in 1...1000 or the offset is negative.
+    public func validate() throws(HistoryQueryError) {
+        guard (1...Self.maximumLimit).contains(limit) else {
+            throw HistoryQueryError("limit must be between 1 and \(Self.maximumLimit), not \(limit)")
+        }
+        guard offset >= 0 else {
+            throw HistoryQueryError("offset must not be negative, not \(offset)")
+        }
+    }
+}
+
+/// A history query that cannot be run as asked.
+public struct HistoryQueryError: Error, Sendable, Hashable, CustomStringConvertible {
+    public let message: String
+
+    public init(_ message: String) {
+        self.message = message
+    }
+
+    public var description: String { message }
+}
+
+/// One page of history.
+public struct HistoryPage: Sendable, Hashable {
+    /// Ordered by timestamp ascending, then id.
+    public var events: [Event]
+    /// The offset of the next page; `nil` when this was the last.
+    public var nextOffset: Int?
+
+    public init(events: [Event], nextOffset: Int?) {
+        self.events = events
+        self.nextOffset = nextOffset
+    }
+}
