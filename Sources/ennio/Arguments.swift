@@ -1,0 +1,76 @@
+import Foundation
+
+/// A command's arguments: `--name value` options, `--flag` switches and positionals.
+/// Anything unexpected is a ``UsageError`` (exit code 2).
+struct Arguments {
+    private(set) var positionals: [String] = []
+    private var values: [String: String] = [:]
+    private var switches: Set<String> = []
+
+    init(_ arguments: [String], options: Set<String>, flags: Set<String> = []) throws {
+        var index = 0
+        while index < arguments.count {
+            let argument = arguments[index]
+            index += 1
+            if argument == "--" {
+                positionals += arguments[index...]
+                break
+            }
+            guard argument.hasPrefix("--"), argument.count > 2 else {
+                positionals.append(argument)
+                continue
+            }
+            var name = String(argument.dropFirst(2))
+            var inlineValue: String?
+            if let equals = name.firstIndex(of: "=") {
+                inlineValue = String(name[name.index(after: equals)...])
+                name = String(name[..<equals])
+            }
+            if flags.contains(name) {
+                guard inlineValue == nil else { throw UsageError("--\(name) takes no value") }
+                switches.insert(name)
+            } else if options.contains(name) {
+                if let inlineValue {
+                    values[name] = inlineValue
+                } else {
+                    guard index < arguments.count else { throw UsageError("--\(name) needs a value") }
+                    values[name] = arguments[index]
+                    index += 1
+                }
+            } else {
+                throw UsageError("unknown option --\(name)")
+            }
+        }
+    }
+
+    func value(_ name: String) -> String? { values[name] }
+
+    func flag(_ name: String) -> Bool { switches.contains(name) }
+
+    func required(_ name: String) throws -> String {
+        guard let value = values[name] else { throw UsageError("--\(name) is required") }
+        return value
+    }
+
+    func integer(_ name: String, range: ClosedRange<Int> = 0...Int.max) throws -> Int? {
+        guard let text = values[name] else { return nil }
+        guard let value = Int(text), range.contains(value) else {
+            throw UsageError("--\(name) must be a whole number in \(range.lowerBound)...\(range.upperBound), not \(text.debugDescription)")
+        }
+        return value
+    }
+
+    func seconds(_ name: String) throws -> Duration? {
+        guard let text = values[name] else { return nil }
+        guard let value = Double(text), value > 0, value < 86_400 else {
+            throw UsageError("--\(name) must be a number of seconds (> 0), not \(text.debugDescription)")
+        }
+        return .milliseconds(Int64(value * 1000))
+    }
+
+    /// The server URLs: `--server` (comma-separated), else `NATS_URL`, else the local default.
+    func servers() -> [String] {
+        let text = values["server"] ?? ProcessInfo.processInfo.environment["NATS_URL"] ?? "nats://127.0.0.1:4222"
+        return text.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+}

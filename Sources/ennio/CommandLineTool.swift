@@ -1,0 +1,69 @@
+import EnnioEvents
+import Foundation
+
+/// Dispatches `ennio <subcommand> …` and maps failures to exit codes: 0 success, 1 failure,
+/// 2 bad arguments.
+enum CommandLineTool {
+    static let usage = """
+        usage: ennio <command> [options]
+
+        commands:
+          demo                       run a complete local system (server, coordinator, agents, subscriber)
+          pub <EventType> …          publish one event
+          sub <pattern> …            print events as they arrive
+          history …                  ask the coordinator for stored events
+          sessions                   the coordinator's session table
+          nodes                      the coordinator's node table
+          coordinator …              run the lifecycle coordinator
+          agent --host NAME …        run a node agent
+          topics [--markdown]        print the subject table (or the whole topics.md)
+          topics check <subject>     check that a subject or pattern follows the event scheme
+
+        Servers: --server URL[,URL…] or NATS_URL (default nats://127.0.0.1:4222).
+
+        Run `ennio <command> --help` for a command's options.
+        """
+
+    static func run(_ arguments: [String]) async -> Int32 {
+        guard let command = arguments.first else {
+            printError(usage)
+            return 2
+        }
+        let rest = Array(arguments.dropFirst())
+        do {
+            switch command {
+            case "topics": return try TopicsCommand.run(rest)
+            case "pub": return try await PublishCommand.run(rest)
+            case "sub": return try await SubscribeCommand.run(rest)
+            case "history": return try await QueryCommands.history(rest)
+            case "sessions": return try await QueryCommands.sessions(rest)
+            case "nodes": return try await QueryCommands.nodes(rest)
+            case "coordinator": return try await CoordinatorCommand.run(rest)
+            case "agent": return try await AgentCommand.run(rest)
+            case "demo": return try await DemoCommand.run(rest)
+            case "--help", "-h", "help":
+                print(usage)
+                return 0
+            default:
+                throw UsageError("unknown command \(command.debugDescription)")
+            }
+        } catch let error as UsageError {
+            printError("ennio \(command): \(error.message)")
+            printError("run `ennio \(command) --help` for usage")
+            return 2
+        } catch {
+            printError("ennio \(command): \(error)")
+            return 1
+        }
+    }
+}
+
+/// Bad command-line arguments: exit code 2.
+struct UsageError: Error {
+    let message: String
+    init(_ message: String) { self.message = message }
+}
+
+func printError(_ text: String) {
+    FileHandle.standardError.write(Data((text + "\n").utf8))
+}

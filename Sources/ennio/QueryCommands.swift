@@ -1,0 +1,141 @@
+import EnnioCoordinator
+import EnnioEvents
+import Foundation
+import NATSClient
+
+/// `ennio history`, `ennio sessions`, `ennio nodes`: questions to the coordinator.
+enum QueryCommands {
+    static let historyHelp = """
+        usage: ennio history [--project P] [--session S] [--type T] [--category C]
+                             [--min-priority P] [--since RFC3339] [--until RFC3339]
+                             [--limit N] [--offset N] [--json] [--server URLS]
+
+        Asks the coordinator for stored events, oldest first (default limit 100, at most 1000).
+        """
+    static let sessionsHelp = "usage: ennio sessions [--json] [--server URLS]\n\nThe coordinator's live table of sessions."
+    static let nodesHelp = "usage: ennio nodes [--json] [--server URLS]\n\nThe coordinator's table of nodes."
+
+    static func history(_ raw: [String]) async throws -> Int32 {
+        if raw.contains("--help") || raw.contains("-h") {
+            print(historyHelp)
+            return 0
+        }
+        let arguments = try Arguments(
+            raw, options: ["project", "session", "type", "category", "min-priority", "since", "until", "limit", "offset", "server", "timeout"],
+            flags: ["json"])
+        guard arguments.positionals.isEmpty else { throw UsageError("unexpected argument \(arguments.positionals[0].debugDescription)") }
+        var query = HistoryQuery()
+        query.projectId = arguments.value("project")
+        query.sessionId = arguments.value("session")
+        if let name = arguments.value("type") {
+            guard let type = EventType(named: name) else { throw UsageError("unknown event type \(name.debugDescription)") }
+            query.eventType = type
+        }
+        if let name = arguments.value("category") {
+            guard let category = EventCategory(rawValue: name) else { throw UsageError("unknown category \(name.debugDescription)") }
+            query.category = category
+        }
+        if let name = arguments.value("min-priority") {
+            guard let priority = EventPriority(rawValue: name) else { throw UsageError("unknown priority \(name.debugDescription)") }
+            query.minimumPriority = priority
+        }
+        for (name, keyPath) in [("since", \HistoryQuery.since), ("until", \HistoryQuery.until)] {
+            if let text = arguments.value(name) {
+                do {
+                    query[keyPath: keyPath] = try EventTimestamp(rfc3339: text)
+                } catch {
+                    throw UsageError("--\(name) must be an RFC 3339 time like 2026-03-05T19:25:03Z")
+                }
+            }
+        }
+        query.limit = try arguments.integer("limit", range: 1...1000) ?? 100
+        query.offset = try arguments.integer("offset") ?? 0
+
+        let reply = try await ask(QueryProtocol.historySubject, body: QueryProtocol.body(for: query), arguments: arguments)
+        let page = try QueryProtocol.page(from: reply)
+        for event in page.events {
+            SubscribeCommand.printEvent(event, subject: "", json: arguments.flag("json"))
+        }
+        if !arguments.flag("json") {
+            if let next = page.nextOffset {
+                printError("\(page.events.count) events; more with --offset \(next)")
+            } else {
+                printError("\(page.events.count) events")
+            }
+        }
+        return 0
+    }
+
+    static func sessions(_ raw: [String]) async throws -> Int32 {
+        if raw.contains("--help") || raw.contains("-h") {
+            print(sessionsHelp)
+            return 0
+        }
+        let arguments = try Arguments(raw, options: ["server", "timeout"], flags: ["json"])
+        let reply = try await ask(QueryProtocol.sessionsSubject, body: [], arguments: arguments)
+        if arguments.flag("json") {
+            print(String(decoding: reply, as: UTF8.self))
+            return 0
+        }
+        let value = try JSONValue(parsing: reply)
+        try QueryProtocol.throwIfError(value)
+        print("PROJECT              SESSION              STATUS             ACTIVITY     TERMINAL  LAST EVENT")
+        for session in value["sessions"]?.arrayValue ?? [] {
+            let columns = [
+                (session["project_id"]?.stringValue ?? "", 20), (session["session_id"]?.stringValue ?? "", 20),
+                (session["status"]?.stringValue ?? "-", 18), (session["activity"]?.stringValue ?? "-", 12),
+                ((session["terminal"]?.boolValue ?? false) ? "yes" : "no", 9),
+            ]
+            let line = columns.map { $0.0.padding(toLength: $0.1, withPad: " ", startingAt: 0) }.joined(separator: " ")
+            print(line + " " + (session["last_event_type"]?.stringValue ?? "") + " " + (session["last_event_at"]?.stringValue ?? ""))
+        }
+        return 0
+    }
+
+    static func nodes(_ raw: [String]) async throws -> Int32 {
+        if raw.contains("--help") || raw.contains("-h") {
+            print(nodesHelp)
+            return 0
+        }
+        let arguments = try Arguments(raw, options: ["server", "timeout"], flags: ["json"])
+        let reply = try await ask(QueryProtocol.nodesSubject, body: [], arguments: arguments)
+        if arguments.flag("json") {
+            print(String(decoding: reply, as: UTF8.self))
+            return 0
+        }
+        let value = try JSONValue(parsing: reply)
+        try QueryProtocol.throwIfError(value)
+        print("HOST                 CONNECTED  LAST SEEN  LOAD")
+        for node in value["nodes"]?.arrayValue ?? [] {
+            let load = node["health"]?["load"]?.arrayValue?.compactMap(\.doubleValue).map { String($0) }.joined(separator: " ") ?? "-"
+            let seen = node["seconds_since_last_seen"]?.doubleValue.map { "\(Int($0))s ago" } ?? "-"
+            print((node["host"]?.stringValue ?? "").padding(toLength: 20, withPad: " ", startingAt: 0) + " "
+                + ((node["connected"]?.boolValue ?? false) ? "yes" : "no").padding(toLength: 10, withPad: " ", startingAt: 0) + " "
+                + seen.padding(toLength: 10, withPad: " ", startingAt: 0) + " " + load)
+        }
+        return 0
+    }
+
+    static func ask(_ subject: String, body: [UInt8], arguments: Arguments) async throws -> [UInt8] {
+        let timeout = try arguments.seconds("timeout") ?? .seconds(5)
+        let connection = try await connect(arguments, name: "ennio query")
+        let result: Result<[UInt8], any Error>
+        do {
+            result = .success(try await connection.request(body, to: subject, timeout: timeout).payload)
+        } catch let error as NATSError where error.code == .noResponders {
+            result = .failure(CommandFailure("no coordinator is running (nobody answers \(subject))"))
+        } catch let error as NATSError where error.code == .timeout {
+            result = .failure(CommandFailure("the coordinator did not answer within \(timeout)"))
+        } catch {
+            result = .failure(error)
+        }
+        await connection.close()
+        return try result.get()
+    }
+}
+
+/// A failure to report to the user as it is: exit code 1.
+struct CommandFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,117 @@
+import EnnioAgent
+import EnnioCoordinator
+import EnnioEvents
+import Foundation
+import NATSClient
+
+/// Runs `body` until it returns or the process gets SIGINT or SIGTERM, which cancel it.
+func runUntilSignalled(_ body: @escaping @Sendable () async throws -> Void) async throws {
+    signal(SIGINT, SIG_IGN)
+    signal(SIGTERM, SIG_IGN)
+    let task = Task { try await body() }
+    let sources = [SIGINT, SIGTERM].map { number -> any DispatchSourceSignal in
+        let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
+        source.setEventHandler { task.cancel() }
+        source.resume()
+        return source
+    }
+    defer { sources.forEach { $0.cancel() } }
+    do {
+        try await task.value
+    } catch where task.isCancelled {
+        // Stopped by a signal: a normal end.
+    }
+}
+
+func logToStandardError(_ line: String) {
+    printError(line)
+}
+
+/// `ennio coordinator`: the central lifecycle coordinator.
+enum CoordinatorCommand {
+    static let help = """
+        usage: ennio coordinator [--db PATH] [--health-interval SECONDS] [--missed-health-checks N]
+                                 [--server URLS]
+
+        Subscribes to every event category, stores every event once in SQLite (default
+        ennio-events.sqlite), keeps the session and node tables, publishes all_complete and
+        node_disconnected, and answers `ennio history`, `ennio sessions` and `ennio nodes`.
+        Runs until SIGINT or SIGTERM.
+        """
+
+    static func run(_ raw: [String]) async throws -> Int32 {
+        if raw.contains("--help") || raw.contains("-h") {
+            print(help)
+            return 0
+        }
+        let arguments = try Arguments(raw, options: ["db", "health-interval", "missed-health-checks", "server"])
+        guard arguments.positionals.isEmpty else { throw UsageError("unexpected argument \(arguments.positionals[0].debugDescription)") }
+        var options = CoordinatorOptions()
+        options.defaultHealthInterval = try arguments.seconds("health-interval") ?? options.defaultHealthInterval
+        options.missedHealthChecks = try arguments.integer("missed-health-checks", range: 1...1000) ?? options.missedHealthChecks
+        let path = arguments.value("db") ?? "ennio-events.sqlite"
+        let store = try EventStore(path: path)
+        let connection = try await connect(arguments, name: "ennio coordinator", longRunning: true)
+        let coordinator = try Coordinator(connection: connection, store: store, options: options, log: logToStandardError)
+        let stored = try store.count()
+        printError("coordinator: history in \(path) (\(stored) events), connected to \(connection.connectedServer?.description ?? "?")")
+        try await runUntilSignalled {
+            try await coordinator.run()
+        }
+        let statistics = coordinator.statistics
+        printError("coordinator: stopping; received \(statistics.received), stored \(statistics.stored), duplicates \(statistics.duplicates), malformed \(statistics.malformed), mismatched \(statistics.mismatched)")
+        try? await connection.drain(timeout: .seconds(5))
+        store.close()
+        return 0
+    }
+}
+
+/// `ennio agent`: the node agent of one host.
+enum AgentCommand {
+    static let help = """
+        usage: ennio agent --host NAME [--health-interval SECONDS] [--events-from PATH|-]
+                           [--project P] [--server URLS]
+
+        Publishes node_launched, node_connected (on every connect), node_health_check every
+        interval (default 10 s) and node_disconnected when it stops. With --events-from it relays
+        JSON events, one per line, from a file, a named pipe (reopened for each writer) or
+        standard input (-). Stops on SIGINT, SIGTERM or `ennio.commands.shutdown`.
+        """
+
+    static func run(_ raw: [String]) async throws -> Int32 {
+        if raw.contains("--help") || raw.contains("-h") {
+            print(help)
+            return 0
+        }
+        let arguments = try Arguments(raw, options: ["host", "health-interval", "events-from", "project", "server"])
+        guard arguments.positionals.isEmpty else { throw UsageError("unexpected argument \(arguments.positionals[0].debugDescription)") }
+        let host = try arguments.required("host")
+        do {
+            try SubjectSegment.validate(host, role: "host")
+        } catch {
+            throw UsageError(error.description)
+        }
+        var options = AgentOptions(host: host)
+        options.healthInterval = try arguments.seconds("health-interval") ?? options.healthInterval
+        options.projectId = arguments.value("project") ?? ""
+        var lines: AsyncStream<String>?
+        if let source = arguments.value("events-from") {
+            if source == "-" {
+                lines = LineReader.standardInput()
+            } else {
+                guard FileManager.default.fileExists(atPath: source) else { throw UsageError("no such file or pipe: \(source)") }
+                lines = LineReader.file(at: source)
+            }
+        }
+        let connection = try await connect(arguments, name: "ennio agent \(host)", longRunning: true)
+        let agent = try NodeAgent(connection: connection, options: options, log: logToStandardError)
+        let input = lines
+        try await runUntilSignalled {
+            try await agent.run(lines: input)
+        }
+        let statistics = agent.statistics
+        printError("agent \(host): relayed \(statistics.relayed), rejected \(statistics.rejectedLines), health checks \(statistics.healthChecks)")
+        await connection.close()
+        return 0
+    }
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Validates docker-compose.yml with `docker-compose config -q` (no Docker engine needed).
+# Installs Debian's docker-compose package first when it is missing and we are root.
+# Exit status: 0 when the file is valid, non-zero (with a message) otherwise.
+set -uo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo_root" || exit 1
+compose_file="$repo_root/docker-compose.yml"
+
+if [[ ! -f "$compose_file" ]]; then
+    echo "FAIL: $compose_file does not exist" >&2
+    exit 1
+fi
+
+if ! command -v docker-compose > /dev/null 2>&1; then
+    if [[ "$(id -u)" == 0 ]] && command -v apt-get > /dev/null 2>&1; then
+        echo "docker-compose is not installed: installing Debian's docker-compose package"
+        if ! { DEBIAN_FRONTEND=noninteractive apt-get update -q \
+            && DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-compose; }; then
+            echo "FAIL: could not install docker-compose with apt-get" >&2
+            exit 1
+        fi
+        hash -r
+    else
+        echo "FAIL: docker-compose is not installed (as root: apt-get install docker-compose)" >&2
+        exit 1
+    fi
+fi
+
+if ! command -v docker-compose > /dev/null 2>&1; then
+    echo "FAIL: docker-compose is still not on PATH after installing it" >&2
+    exit 1
+fi
+
+if ! output="$(docker-compose -f "$compose_file" config -q 2>&1)"; then
+    echo "FAIL: docker-compose config rejects $compose_file:" >&2
+    echo "$output" >&2
+    exit 1
+fi
+[[ -n "$output" ]] && echo "$output"
+echo "PASS: $compose_file is valid ($(docker-compose version --short 2>/dev/null || echo docker-compose))"
+exit 0
