@@ -68,9 +68,15 @@ struct Arguments {
         return .milliseconds(Int64(value * 1000))
     }
 
+    /// `NATS_URL`, unless unset or empty.
+    static var environmentServers: String? {
+        guard let text = ProcessInfo.processInfo.environment["NATS_URL"], !text.isEmpty else { return nil }
+        return text
+    }
+
     /// The server URLs: `--server` (comma-separated), else `NATS_URL`, else the local default.
     func servers() -> [String] {
-        let text = values["server"] ?? ProcessInfo.processInfo.environment["NATS_URL"] ?? "nats://127.0.0.1:4222"
+        let text = values["server"] ?? Self.environmentServers ?? "nats://127.0.0.1:4222"
         return text.split(separator: ",").map { String($0).trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 }

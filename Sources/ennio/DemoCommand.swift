@@ -27,7 +27,7 @@ enum DemoCommand {
 
         var server: LocalServer?
         var urls = arguments.servers()
-        if arguments.value("server") == nil, ProcessInfo.processInfo.environment["NATS_URL"] == nil {
+        if arguments.value("server") == nil, Arguments.environmentServers == nil {
             let local = try LocalServer.start()
             server = local
             urls = [local.url]
