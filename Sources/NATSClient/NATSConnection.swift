@@ -250,6 +250,37 @@ public final class NATSConnection: Sendable {
         headers: NATSHeaders? = nil,
         timeout: Duration? = nil
     ) async throws -> NATSMessage {
+        let pending = try startRequest(payload, to: subject, headers: headers)
+        return try await pending.reply(timeout: timeout ?? options.requestTimeout)
+    }
+
+    /// A request that is sent and waits for its reply.
+    struct PendingRequest: Sendable {
+        let connection: NATSConnection
+        let token: String
+        let subject: String
+        let slot: OneShot<NATSMessage>
+
+        /// Waits for the reply (at most `timeout`) and forgets the request.
+        func reply(timeout: Duration) async throws -> NATSMessage {
+            defer { connection.forgetRequest(token) }
+            let message = try await slot.value(
+                timeout: timeout,
+                timeoutError: NATSError(.timeout, "no reply on \(subject) within \(timeout)")
+            )
+            if message.status == 503, message.payload.isEmpty {
+                throw NATSError(.noResponders, "no responders for \(subject)")
+            }
+            return message
+        }
+    }
+
+    func forgetRequest(_ token: String) {
+        _ = state.withLock { $0.replies.removeValue(forKey: token) }
+    }
+
+    /// Publishes a request now, in order with other publishes, without waiting for the reply.
+    func startRequest(_ payload: some Collection<UInt8>, to subject: String, headers: NATSHeaders?) throws -> PendingRequest {
         let (token, reply, subscribeSid) = try state.withLock {
             state throws(NATSError) -> (String, OneShot<NATSMessage>, UInt64?) in
             guard state.status != .closed else { throw NATSError.closed() }
@@ -265,22 +296,18 @@ public final class NATSConnection: Sendable {
             state.replies[token] = reply
             return (token, reply, subscribeSid)
         }
-        defer { _ = state.withLock { $0.replies.removeValue(forKey: token) } }
-        if let sid = subscribeSid {
-            try outbound.append(size: replyPrefix.utf8.count + 32) { buffer in
-                ClientEncoder.subscribe(subject: replyPrefix + "*", sid: sid, into: &buffer)
+        do {
+            if let sid = subscribeSid {
+                try outbound.append(size: replyPrefix.utf8.count + 32) { buffer in
+                    ClientEncoder.subscribe(subject: replyPrefix + "*", sid: sid, into: &buffer)
+                }
             }
+            try publish(payload, to: subject, replyTo: replyPrefix + token, headers: headers)
+        } catch {
+            forgetRequest(token)
+            throw error
         }
-        try publish(payload, to: subject, replyTo: replyPrefix + token, headers: headers)
-        let limit = timeout ?? options.requestTimeout
-        let message = try await reply.value(
-            timeout: limit,
-            timeoutError: NATSError(.timeout, "no reply on \(subject) within \(limit)")
-        )
-        if message.status == 503, message.payload.isEmpty {
-            throw NATSError(.noResponders, "no responders for \(subject)")
-        }
-        return message
+        return PendingRequest(connection: self, token: token, subject: subject, slot: reply)
     }
 
     /// Sends a request with a UTF-8 string payload.

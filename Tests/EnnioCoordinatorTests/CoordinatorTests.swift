@@ -90,12 +90,14 @@ func event(_ type: EventType, project: String = "p1", session: String, id: Strin
         let disconnects = try EventSubscription(connection: watcher, pattern: try .type(.nodeDisconnected))
         try await watcher.flush()
 
-        // Two agents with a short interval; one of them dies without saying goodbye.
+        // Two agents; "doomed" reports every 100 ms and then dies without saying goodbye.
+        // "steady" reports every 60 s, so however slow the machine is, its silence during the
+        // test is never long enough to count as missing.
         var agents: [(NATSConnection, Task<Void, any Error>)] = []
         for host in ["steady", "doomed"] {
             let connection = try await NATSConnection.connect(to: server) { $0.allowReconnect = false }
             var agentOptions = AgentOptions(host: host)
-            agentOptions.healthInterval = .milliseconds(100)
+            agentOptions.healthInterval = host == "steady" ? .seconds(60) : .milliseconds(100)
             let agent = try NodeAgent(connection: connection, options: agentOptions)
             let (ready, signal) = AsyncStream<Void>.makeStream()
             agents.append((connection, Task { try await agent.run { signal.finish() } }))
@@ -118,9 +120,11 @@ func event(_ type: EventType, project: String = "p1", session: String, id: Strin
         try await eventually("the doomed node to be marked disconnected") {
             running.coordinator.nodes.first { $0.host == "doomed" }?.connected == false
         }
+        // Once dead, it stays reported: no further node_disconnected for it.
+        let publishedAfterDeath = running.coordinator.statistics.published
         try await Task.sleep(for: .milliseconds(600))
+        #expect(running.coordinator.statistics.published == publishedAfterDeath)
         #expect(running.coordinator.nodes.first { $0.host == "steady" }?.connected == true)
-        #expect(running.coordinator.statistics.published <= 1)
 
         agents[0].1.cancel()
         _ = await agents[0].1.result

@@ -1,0 +1,121 @@
+import Foundation
+import NATSProtocol
+
+/// Fetches messages from a pull consumer.
+///
+/// Each fetch asks `$JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>` for a batch, delivered to a
+/// private inbox. The server ends a fetch early with a status message: 404 (no messages, with
+/// `noWait`), 408 (the request expired), 409 (the consumer was deleted, or too many waiting
+/// requests, …); 100 is an idle heartbeat that only proves the server is alive.
+public struct PullConsumer: Sendable {
+    public let jetStream: JetStream
+    public let stream: String
+    public let consumer: String
+
+    /// Why a fetch ended before the batch was full.
+    public enum EndReason: Sendable, Hashable {
+        case batchComplete
+        /// 404: nothing to deliver right now (with `noWait`).
+        case noMessages
+        /// 408: the request's expiry passed.
+        case expired
+        /// 409 and its description (consumer deleted, leadership change, exceeded limits).
+        case conflict(String)
+        /// No message or heartbeat for two heartbeat intervals: the server may be gone.
+        case missedHeartbeats
+    }
+
+    /// One fetch's result.
+    public struct Batch: Sendable {
+        public var messages: [JetStreamMessage]
+        public var endReason: EndReason
+    }
+
+    /// Fetches up to `batch` messages, waiting at most `expires`.
+    public func fetch(
+        batch: Int,
+        expires: Duration = .seconds(5),
+        noWait: Bool = false,
+        idleHeartbeat: Duration? = nil
+    ) async throws -> Batch {
+        let connection = jetStream.connection
+        let inbox = "\(connection.options.inboxPrefix).\(Nuid.next())"
+        let subscription = try connection.subscribe(to: inbox)
+        defer { try? subscription.unsubscribe() }
+        var request: [String: Any] = ["batch": batch]
+        if noWait {
+            request["no_wait"] = true
+        } else {
+            request["expires"] = nanosecondsOf(expires)
+        }
+        if let idleHeartbeat { request["idle_heartbeat"] = nanosecondsOf(idleHeartbeat) }
+        let body = try JSONSerialization.data(withJSONObject: request)
+        try connection.publish(Array(body), to: "\(jetStream.prefix).CONSUMER.MSG.NEXT.\(stream).\(consumer)", replyTo: inbox)
+
+        // A safety net past the server's own expiry; heartbeats, when asked for, detect a
+        // silent server sooner.
+        let watchdog = idleHeartbeat.map { $0 * 2 } ?? (expires + .seconds(5))
+        var messages: [JetStreamMessage] = []
+        while messages.count < batch {
+            guard let next = try await Self.next(subscription, within: watchdog) else {
+                return Batch(messages: messages, endReason: .missedHeartbeats)
+            }
+            if let status = next.status, next.payload.isEmpty || status != 200 {
+                switch status {
+                case 100: continue
+                case 404: return Batch(messages: messages, endReason: .noMessages)
+                case 408: return Batch(messages: messages, endReason: .expired)
+                case 409: return Batch(messages: messages, endReason: .conflict(next.headers?.statusDescription ?? "conflict"))
+                default:
+                    if status >= 400 {
+                        throw JetStreamError(code: status, errorCode: 0, description: next.headers?.statusDescription ?? "pull request failed")
+                    }
+                    continue
+                }
+            }
+            guard let message = JetStreamMessage(message: next, connection: connection) else { continue }
+            messages.append(message)
+        }
+        return Batch(messages: messages, endReason: .batchComplete)
+    }
+
+    /// The subscription's next message, or `nil` when none arrives within `limit`. (The
+    /// subscription keeps its queue itself; a fresh iterator continues where the last one was.)
+    private static func next(_ subscription: NATSSubscription, within limit: Duration) async throws -> NATSMessage? {
+        try await withThrowingTaskGroup(of: NATSMessage?.self) { group in
+            group.addTask {
+                var iterator = subscription.makeAsyncIterator()
+                return await iterator.next()
+            }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                return nil
+            }
+            let first = try await group.next() ?? nil
+            group.cancelAll()
+            return first
+        }
+    }
+
+    /// Messages as they come, pulling batches of `batch` one after another, until the calling
+    /// task is cancelled. A consumer that disappears (409) ends the sequence with an error.
+    public func messages(batch: Int = 256, expires: Duration = .seconds(5)) -> AsyncThrowingStream<JetStreamMessage, any Error> {
+        AsyncThrowingStream { continuation in
+            let task = Task {
+                do {
+                    while !Task.isCancelled {
+                        let result = try await fetch(batch: batch, expires: expires)
+                        for message in result.messages { continuation.yield(message) }
+                        if case .conflict(let reason) = result.endReason, reason.lowercased().contains("deleted") {
+                            throw JetStreamError(code: 409, errorCode: 0, description: reason)
+                        }
+                    }
+                    continuation.finish()
+                } catch {
+                    continuation.finish(throwing: error)
+                }
+            }
+            continuation.onTermination = { _ in task.cancel() }
+        }
+    }
+}
