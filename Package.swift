@@ -70,7 +70,7 @@ let package = Package(
         // The programs as a user runs them: the `ennio` binary, the demo, several network hosts.
         .testTarget(
             name: "EnnioSystemTests",
-            dependencies: ["EnnioEvents", "NATSClient", "NATSTestSupport"],
+            dependencies: ["EnnioEvents", "EnnioCoordinator", "NATSClient", "NATSTestSupport"],
             swiftSettings: strictSettings
         ),
     ],

@@ -10,6 +10,9 @@ public struct AgentOptions: Sendable {
     public var healthInterval: Duration = .seconds(10)
     /// The project id written in the agent's own node events (may be empty).
     public var projectId = ""
+    /// Publish with JetStream acknowledgements (`true`), core NATS (`false`), or JetStream
+    /// when the server offers it (`nil`, the default).
+    public var durable: Bool?
 
     public init(host: String) {
         self.host = host
@@ -22,6 +25,8 @@ public struct AgentStatistics: Sendable, Hashable {
     public var rejectedLines: UInt64 = 0
     public var healthChecks: UInt64 = 0
     public var commands: UInt64 = 0
+    /// Events that could not be published (or acknowledged) after retries; each is logged.
+    public var failedPublishes: UInt64 = 0
 }
 
 /// The agent on one host: announces the node, reports health, relays the session events local
@@ -52,14 +57,40 @@ public final class NodeAgent: Sendable {
 
     public var statistics: AgentStatistics { counters.withLock { $0 } }
 
+    /// Whether events go through JetStream with acknowledgements.
+    public var isDurable: Bool {
+        options.durable ?? (connection.serverInfo?.jetStream == true)
+    }
+
+    /// Publishes one event, durably when configured; failures are counted and logged, never
+    /// silent.
+    @discardableResult
+    func send(_ event: Event) async -> Bool {
+        do {
+            if isDurable {
+                try await publisher.publishDurably(event)
+            } else {
+                try publisher.publish(event)
+            }
+            return true
+        } catch {
+            counters.withLock { $0.failedPublishes += 1 }
+            log("agent \(options.host): could not publish \(event.eventType) \(event.id): \(error)")
+            return false
+        }
+    }
+
     /// Runs until a `shutdown` command, `stop()`, or cancellation; relays `lines` (one JSON
     /// event per line) meanwhile. Publishes `NodeDisconnected` and flushes before returning.
     public func run(lines: AsyncStream<String>? = nil, ready: (@Sendable () -> Void)? = nil) async throws {
         let commands = try connection.subscribe(to: EventPattern.commands.subject)
         let connectionEvents = connection.events()
-        try publishNodeEvent(.nodeLaunched, message: "agent on \(options.host) started")
-        try publishNodeEvent(.nodeConnected, message: "\(options.host) connected")
-        try publishHealthCheck()
+        if isDurable {
+            try await EventStream.ensure(JetStream(connection: connection))
+        }
+        await publishNodeEvent(.nodeLaunched, message: "agent on \(options.host) started")
+        await publishNodeEvent(.nodeConnected, message: "\(options.host) connected")
+        await publishHealthCheck()
         try await connection.flush()
         log("agent \(options.host): running, health check every \(options.healthInterval)")
         ready?()
@@ -67,23 +98,23 @@ public final class NodeAgent: Sendable {
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.waitForStop() }
             group.addTask {
-                for await command in commands where self.obey(command) { break }
+                for await command in commands where await self.obey(command) { break }
             }
             group.addTask {
                 for await event in connectionEvents {
-                    if case .reconnected = event { try? self.publishNodeEvent(.nodeConnected, message: "\(self.options.host) reconnected") }
+                    if case .reconnected = event { await self.publishNodeEvent(.nodeConnected, message: "\(self.options.host) reconnected") }
                 }
             }
             group.addTask {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: self.options.healthInterval)
                     if Task.isCancelled { break }
-                    try? self.publishHealthCheck()
+                    await self.publishHealthCheck()
                 }
             }
             if let lines {
                 group.addTask {
-                    for await line in lines { self.relay(line: line) }
+                    for await line in lines { await self.relay(line: line) }
                     // The input ended; keep running until told to stop.
                     await self.waitForStop()
                 }
@@ -93,10 +124,12 @@ public final class NodeAgent: Sendable {
         }
         stop()
         try? commands.unsubscribe()
-        try publishNodeEvent(.nodeDisconnected, message: "agent on \(options.host) stopped")
-        // Say goodbye even when the caller was cancelled: the flush runs on its own.
+        // Say goodbye even when the caller was cancelled: this runs on its own.
         let connection = self.connection
-        _ = await Task { try await connection.flush(timeout: .seconds(5)) }.result
+        _ = await Task {
+            await self.publishNodeEvent(.nodeDisconnected, message: "agent on \(self.options.host) stopped")
+            try await connection.flush(timeout: .seconds(5))
+        }.result
         log("agent \(options.host): stopped")
     }
 
@@ -133,7 +166,7 @@ public final class NodeAgent: Sendable {
     }
 
     /// Handles one command; returns true when the agent must stop.
-    func obey(_ message: NATSMessage) -> Bool {
+    func obey(_ message: NATSMessage) async -> Bool {
         let command = message.subject.split(separator: ".").last.map(String.init) ?? ""
         var target: String?
         if !message.payload.isEmpty, let body = try? JSONValue(parsing: message.payload) {
@@ -146,7 +179,7 @@ public final class NodeAgent: Sendable {
             log("agent \(options.host): shutdown requested\(target == nil ? " for the whole fleet" : "")")
             return true
         case "health_check":
-            try? publishHealthCheck()
+            await publishHealthCheck()
             return false
         default:
             log("agent \(options.host): ignored unknown command \(command.debugDescription)")
@@ -156,34 +189,36 @@ public final class NodeAgent: Sendable {
 
     /// Publishes the event one line of JSON describes; a bad line is reported and counted.
     @discardableResult
-    public func relay(line: String) -> Bool {
+    public func relay(line: String) async -> Bool {
         let trimmed = line.trimmingCharacters(in: " \t\r")
         guard !trimmed.isEmpty else { return false }
+        let event: Event
         do {
-            let event = try EventCodec.decode(Array(trimmed.utf8))
-            try publisher.publish(event)
-            counters.withLock { $0.relayed += 1 }
-            return true
+            event = try EventCodec.decode(Array(trimmed.utf8))
+            _ = try EventSubject.subject(for: event, host: options.host)
         } catch {
             counters.withLock { $0.rejectedLines += 1 }
             log("agent \(options.host): rejected an input line: \(error)")
             return false
         }
+        guard await send(event) else { return false }
+        counters.withLock { $0.relayed += 1 }
+        return true
     }
 
-    func publishNodeEvent(_ type: EventType, message: String, data extra: [String: JSONValue] = [:]) throws {
+    func publishNodeEvent(_ type: EventType, message: String, data extra: [String: JSONValue] = [:]) async {
         var data: [String: JSONValue] = ["host": .string(options.host), "interval_seconds": .double(seconds(options.healthInterval))]
         data.merge(extra) { _, new in new }
         let event = Event(type: type, priority: type == .nodeDisconnected ? .action : .info, sessionId: "", projectId: options.projectId, message: message, data: .object(data))
-        try publisher.publish(event)
+        await send(event)
     }
 
-    func publishHealthCheck() throws {
+    func publishHealthCheck() async {
         let health = SystemHealth.read()
         var extra: [String: JSONValue] = ["agent_uptime_seconds": .double(seconds(ContinuousClock.now - startedAt).rounded())]
         if let load = health.load { extra["load"] = .array(load.map(JSONValue.double)) }
         if let uptime = health.uptimeSeconds { extra["uptime_seconds"] = .double(uptime) }
-        try publishNodeEvent(.nodeHealthCheck, message: "\(options.host) healthy", data: extra)
+        await publishNodeEvent(.nodeHealthCheck, message: "\(options.host) healthy", data: extra)
         counters.withLock { $0.healthChecks += 1 }
     }
 }

@@ -10,6 +10,17 @@ public struct CoordinatorOptions: Sendable {
     public var missedHealthChecks = 3
     /// How often node health is checked.
     public var tickInterval: Duration = .milliseconds(500)
+    /// Where events come from: JetStream (nothing lost while the coordinator is down) or core
+    /// NATS (at most once). `.automatic` uses JetStream when the server offers it.
+    public var mode: Mode = .automatic
+    /// The durable consumer the coordinator reads the event stream through.
+    public var consumerName = "ennio-coordinator"
+    /// Events fetched per pull in JetStream mode.
+    public var batchSize = 500
+
+    public enum Mode: String, Sendable, Hashable {
+        case automatic, core, jetStream = "jetstream"
+    }
 
     public init() {}
 }
@@ -33,6 +44,8 @@ public struct CoordinatorStatistics: Sendable, Hashable {
     public var badQueries: UInt64 = 0
     /// Events that could not be stored (a database failure).
     public var storeFailures: UInt64 = 0
+    /// Events the coordinator failed to publish (reported in the log).
+    public var publishFailures: UInt64 = 0
 }
 
 /// The central lifecycle coordinator: subscribes to every event category with wildcard
@@ -97,21 +110,50 @@ public final class Coordinator: Sendable {
     public var sessions: [SessionRecord] { state.withLock { $0.lifecycle.sessionList } }
     public var nodes: [NodeRecord] { state.withLock { $0.lifecycle.nodeList } }
 
+    /// The mode `run` uses on this connection.
+    public var effectiveMode: CoordinatorOptions.Mode {
+        switch options.mode {
+        case .automatic: connection.serverInfo?.jetStream == true ? .jetStream : .core
+        case let mode: mode
+        }
+    }
+
     /// Subscribes and works until the calling task is cancelled or the connection closes.
     /// `ready` is called once every subscription is in place on the server.
     public func run(ready: (@Sendable () -> Void)? = nil) async throws {
-        let events = try connection.subscribe(to: Self.eventPattern.subject)
+        let mode = effectiveMode
+        var events: NATSSubscription?
+        var pull: PullConsumer?
+        if mode == .jetStream {
+            let jetStream = JetStream(connection: connection)
+            try await EventStream.ensure(jetStream)
+            var consumer = ConsumerConfig(durableName: options.consumerName, ackWait: .seconds(30))
+            consumer.maxAckPending = max(options.batchSize * 4, 1000)
+            _ = try await jetStream.createConsumer(stream: EventStream.name, config: consumer)
+            pull = jetStream.pullConsumer(stream: EventStream.name, consumer: options.consumerName)
+        } else {
+            events = try connection.subscribe(to: Self.eventPattern.subject)
+        }
         let queries = try [QueryProtocol.historySubject, QueryProtocol.sessionsSubject, QueryProtocol.nodesSubject].map {
             try connection.subscribe(to: $0, queueGroup: "ennio-coordinator")
         }
         try await connection.flush()
-        log("coordinator: subscribed to \(Self.eventPattern.subject)")
+        if mode == .jetStream {
+            log("coordinator: reading stream \(EventStream.name) through durable consumer \(options.consumerName)")
+        } else {
+            log("coordinator: subscribed to \(Self.eventPattern.subject) (core NATS: events published while it is down are not seen)")
+        }
         ready?()
         await withTaskGroup(of: Void.self) { group in
-            group.addTask {
-                for await message in events where Self.carriesEvents(message.subject) {
-                    self.ingest(EventSubscription.decode(message))
+            if let events {
+                group.addTask {
+                    for await message in events where Self.carriesEvents(message.subject) {
+                        await self.perform(self.ingest(EventSubscription.decode(message)))
+                    }
                 }
+            }
+            if let pull {
+                group.addTask { await self.consume(pull) }
             }
             for subscription in queries {
                 group.addTask {
@@ -121,18 +163,90 @@ public final class Coordinator: Sendable {
             group.addTask {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: self.options.tickInterval)
-                    self.checkNodes()
+                    await self.checkNodes()
                 }
             }
             await group.next()
             group.cancelAll()
         }
-        try? events.unsubscribe()
+        try? events?.unsubscribe()
         for subscription in queries { try? subscription.unsubscribe() }
     }
 
-    /// Handles one delivery: store it if new, then apply the lifecycle rules.
-    public func ingest(_ delivery: EventDelivery) {
+    /// Pulls from the event stream until cancelled: each batch is stored in one transaction,
+    /// then acknowledged — so an event is acknowledged only once it is committed, and a crash
+    /// before that means redelivery, which the store de-duplicates by id.
+    private func consume(_ pull: PullConsumer) async {
+        while !Task.isCancelled {
+            let batch: PullConsumer.Batch
+            do {
+                batch = try await pull.fetch(batch: options.batchSize, expires: .seconds(1))
+            } catch {
+                if Task.isCancelled || connection.status == .closed { return }
+                log("coordinator: fetching from the stream failed: \(error); trying again")
+                try? await Task.sleep(for: .milliseconds(500))
+                continue
+            }
+            guard !batch.messages.isEmpty else { continue }
+            let deliveries = batch.messages.map { EventSubscription.decode($0.message) }
+            let (actions, committed) = ingest(batch: deliveries)
+            guard committed else {
+                // Not stored: leave them unacknowledged so the stream delivers them again.
+                for message in batch.messages { try? message.nak(delay: .seconds(1)) }
+                continue
+            }
+            for (message, delivery) in zip(batch.messages, deliveries) {
+                switch delivery {
+                case .event: try? message.ack()
+                case .malformed, .mismatched: try? message.term()
+                }
+            }
+            await perform(actions)
+        }
+    }
+
+    /// Stores a batch of deliveries in one transaction and applies the rules to the new events.
+    /// Returns the actions, and whether the batch was committed.
+    func ingest(batch deliveries: [EventDelivery]) -> ([LifecycleAction], Bool) {
+        state.withLock { state in
+            state.statistics.received += UInt64(deliveries.count)
+            var valid: [(event: Event, subject: String)] = []
+            for delivery in deliveries {
+                switch delivery {
+                case .event(let event, let subject): valid.append((event, subject))
+                case .malformed(let subject, _, let error):
+                    state.statistics.malformed += 1
+                    log("coordinator: ignored a malformed event on \(subject): \(error)")
+                case .mismatched(let event, let subject):
+                    state.statistics.mismatched += 1
+                    log("coordinator: ignored event \(event.id) (\(event.eventType)) on the wrong subject \(subject)")
+                }
+            }
+            let inserted: [Bool]
+            do {
+                inserted = try store.insert(valid)
+            } catch {
+                state.statistics.storeFailures += UInt64(valid.count)
+                log("coordinator: could not store a batch of \(valid.count) events: \(error)")
+                return ([], false)
+            }
+            var actions: [LifecycleAction] = []
+            for (item, isNew) in zip(valid, inserted) {
+                guard isNew else {
+                    state.statistics.duplicates += 1
+                    continue
+                }
+                state.statistics.stored += 1
+                let host = item.event.eventType.category == .node ? EventSubject.parse(item.subject)?.scope : nil
+                actions += state.lifecycle.apply(item.event, host: host, now: now)
+            }
+            return (actions, true)
+        }
+    }
+
+    /// Handles one delivery: store it if new, then apply the lifecycle rules; returns what the
+    /// rules ask to publish.
+    public func ingest(_ delivery: EventDelivery) -> [LifecycleAction] {
         let actions: [LifecycleAction] = state.withLock { state in
             state.statistics.received += 1
             switch delivery {
@@ -160,24 +274,32 @@ public final class Coordinator: Sendable {
                 return state.lifecycle.apply(event, host: host, now: now)
             }
         }
-        perform(actions)
+        return actions
     }
 
     /// Applies the node timeout rule now.
-    public func checkNodes() {
+    public func checkNodes() async {
         let actions = state.withLock { $0.lifecycle.tick(now: now) }
-        perform(actions)
+        await perform(actions)
     }
 
-    private func perform(_ actions: [LifecycleAction]) {
+    /// Publishes what the rules asked for: with JetStream acknowledgement in JetStream mode.
+    func perform(_ actions: [LifecycleAction]) async {
         for action in actions {
             switch action {
             case .publish(let event, let host):
                 do {
-                    let subject = try EventPublisher(connection: connection, host: host).publish(event)
+                    let publisher = try EventPublisher(connection: connection, host: host)
+                    let subject = try EventSubject.subject(for: event, host: host)
+                    if effectiveMode == .jetStream {
+                        try await publisher.publishDurably(event)
+                    } else {
+                        try publisher.publish(event)
+                    }
                     state.withLock { $0.statistics.published += 1 }
                     log("coordinator: published \(event.eventType) on \(subject): \(event.message)")
                 } catch {
+                    state.withLock { $0.statistics.publishFailures += 1 }
                     log("coordinator: could not publish \(event.eventType): \(error)")
                 }
             }

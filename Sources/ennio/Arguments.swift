@@ -68,6 +68,16 @@ struct Arguments {
         return .milliseconds(Int64(value * 1000))
     }
 
+    /// `--mode auto|core|jetstream`: `nil` for automatic (JetStream when the server has it).
+    func durability() throws -> Bool? {
+        switch values["mode"] ?? "auto" {
+        case "auto": return nil
+        case "core": return false
+        case "jetstream": return true
+        case let other: throw UsageError("--mode must be auto, core or jetstream, not \(other.debugDescription)")
+        }
+    }
+
     /// `NATS_URL`, unless unset or empty.
     static var environmentServers: String? {
         guard let text = ProcessInfo.processInfo.environment["NATS_URL"], !text.isEmpty else { return nil }

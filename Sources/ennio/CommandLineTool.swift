@@ -12,6 +12,7 @@ enum CommandLineTool {
           pub <EventType> …          publish one event
           sub <pattern> …            print events as they arrive
           history …                  ask the coordinator for stored events
+          replay …                   print or re-publish a range of the history
           sessions                   the coordinator's session table
           nodes                      the coordinator's node table
           coordinator …              run the lifecycle coordinator
@@ -36,6 +37,7 @@ enum CommandLineTool {
             case "pub": return try await PublishCommand.run(rest)
             case "sub": return try await SubscribeCommand.run(rest)
             case "history": return try await QueryCommands.history(rest)
+            case "replay": return try await ReplayCommand.run(rest)
             case "sessions": return try await QueryCommands.sessions(rest)
             case "nodes": return try await QueryCommands.nodes(rest)
             case "coordinator": return try await CoordinatorCommand.run(rest)

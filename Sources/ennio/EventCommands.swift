@@ -26,10 +26,11 @@ enum PublishCommand {
     static let help = """
         usage: ennio pub <EventType> --project P --session S --message M
                          [--priority info|action|urgent|critical] [--data JSON] [--host H] [--id ID]
-                         [--server URLS]
+                         [--mode auto|core|jetstream] [--server URLS]
 
         Publishes one event to its subject and waits for the server to have it. EventType is the
-        name (CiFailing) or the wire name (ci_failing). Node events need --host.
+        name (CiFailing) or the wire name (ci_failing). Node events need --host. With JetStream
+        (the default when the server offers it) it waits for the stream's acknowledgement.
         """
 
     static func run(_ raw: [String]) async throws -> Int32 {
@@ -37,7 +38,8 @@ enum PublishCommand {
             print(help)
             return 0
         }
-        let arguments = try Arguments(raw, options: ["project", "session", "message", "priority", "data", "host", "id", "server"])
+        let arguments = try Arguments(raw, options: ["project", "session", "message", "priority", "data", "host", "id", "server", "mode"])
+        let durability = try arguments.durability()
         guard arguments.positionals.count == 1 else { throw UsageError("give exactly one event type") }
         guard let type = EventType(named: arguments.positionals[0]) else {
             throw UsageError("unknown event type \(arguments.positionals[0].debugDescription); `ennio topics` lists them")
@@ -71,10 +73,18 @@ enum PublishCommand {
             throw UsageError(error.description)
         }
         let connection = try await connect(arguments, name: "ennio pub")
-        let subject = try EventPublisher(connection: connection, host: host).publish(event)
-        try await connection.flush()
+        let publisher = try EventPublisher(connection: connection, host: host)
+        let subject = try EventSubject.subject(for: event, host: host)
+        if durability ?? (connection.serverInfo?.jetStream == true) {
+            try await EventStream.ensure(JetStream(connection: connection))
+            let ack = try await publisher.publishDurably(event)
+            print("published \(event.eventType.rawValue) \(event.id) on \(subject): \(ack.duplicate ? "a duplicate of" : "stored as") \(ack.stream) #\(ack.sequence)")
+        } else {
+            try publisher.publish(event)
+            try await connection.flush()
+            print("published \(event.eventType.rawValue) \(event.id) on \(subject)")
+        }
         await connection.close()
-        print("published \(event.eventType.rawValue) \(event.id) on \(subject)")
         return 0
     }
 }

@@ -31,12 +31,17 @@ func logToStandardError(_ line: String) {
 enum CoordinatorCommand {
     static let help = """
         usage: ennio coordinator [--db PATH] [--health-interval SECONDS] [--missed-health-checks N]
-                                 [--server URLS]
+                                 [--mode auto|core|jetstream] [--server URLS]
 
         Subscribes to every event category, stores every event once in SQLite (default
         ennio-events.sqlite), keeps the session and node tables, publishes all_complete and
         node_disconnected, and answers `ennio history`, `ennio sessions` and `ennio nodes`.
         Runs until SIGINT or SIGTERM.
+
+        With JetStream (the default when the server offers it) the coordinator reads the stream
+        ENNIO_EVENTS through the durable consumer ennio-coordinator and acknowledges each event
+        only after it is committed to SQLite: nothing published while it is down or restarting is
+        lost, and nothing is stored twice. --mode core uses plain subscriptions (at most once).
         """
 
     static func run(_ raw: [String]) async throws -> Int32 {
@@ -44,11 +49,16 @@ enum CoordinatorCommand {
             print(help)
             return 0
         }
-        let arguments = try Arguments(raw, options: ["db", "health-interval", "missed-health-checks", "server"])
+        let arguments = try Arguments(raw, options: ["db", "health-interval", "missed-health-checks", "server", "mode"])
         guard arguments.positionals.isEmpty else { throw UsageError("unexpected argument \(arguments.positionals[0].debugDescription)") }
         var options = CoordinatorOptions()
         options.defaultHealthInterval = try arguments.seconds("health-interval") ?? options.defaultHealthInterval
         options.missedHealthChecks = try arguments.integer("missed-health-checks", range: 1...1000) ?? options.missedHealthChecks
+        switch try arguments.durability() {
+        case nil: options.mode = .automatic
+        case true?: options.mode = .jetStream
+        case false?: options.mode = .core
+        }
         let path = arguments.value("db") ?? "ennio-events.sqlite"
         let store = try EventStore(path: path)
         let connection = try await connect(arguments, name: "ennio coordinator", longRunning: true)
@@ -70,12 +80,14 @@ enum CoordinatorCommand {
 enum AgentCommand {
     static let help = """
         usage: ennio agent --host NAME [--health-interval SECONDS] [--events-from PATH|-]
-                           [--project P] [--server URLS]
+                           [--project P] [--mode auto|core|jetstream] [--server URLS]
 
         Publishes node_launched, node_connected (on every connect), node_health_check every
         interval (default 10 s) and node_disconnected when it stops. With --events-from it relays
         JSON events, one per line, from a file, a named pipe (reopened for each writer) or
         standard input (-). Stops on SIGINT, SIGTERM or `ennio.commands.shutdown`.
+        With JetStream (the default when the server offers it) every event is published with an
+        acknowledgement from the stream ENNIO_EVENTS, retried, and reported if it fails.
         """
 
     static func run(_ raw: [String]) async throws -> Int32 {
@@ -83,7 +95,7 @@ enum AgentCommand {
             print(help)
             return 0
         }
-        let arguments = try Arguments(raw, options: ["host", "health-interval", "events-from", "project", "server"])
+        let arguments = try Arguments(raw, options: ["host", "health-interval", "events-from", "project", "server", "mode"])
         guard arguments.positionals.isEmpty else { throw UsageError("unexpected argument \(arguments.positionals[0].debugDescription)") }
         let host = try arguments.required("host")
         do {
@@ -94,6 +106,7 @@ enum AgentCommand {
         var options = AgentOptions(host: host)
         options.healthInterval = try arguments.seconds("health-interval") ?? options.healthInterval
         options.projectId = arguments.value("project") ?? ""
+        options.durable = try arguments.durability()
         var lines: AsyncStream<String>?
         if let source = arguments.value("events-from") {
             if source == "-" {
@@ -110,7 +123,7 @@ enum AgentCommand {
             try await agent.run(lines: input)
         }
         let statistics = agent.statistics
-        printError("agent \(host): relayed \(statistics.relayed), rejected \(statistics.rejectedLines), health checks \(statistics.healthChecks)")
+        printError("agent \(host): relayed \(statistics.relayed), rejected \(statistics.rejectedLines), health checks \(statistics.healthChecks), failed publishes \(statistics.failedPublishes)")
         await connection.close()
         return 0
     }

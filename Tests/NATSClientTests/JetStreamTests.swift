@@ -3,13 +3,6 @@ import NATSClient
 @testable import NATSTestSupport
 import Testing
 
-/// A JetStream-enabled server with its own temporary store.
-func jetStreamServer(port: Int? = nil, storeDirectory: String? = nil) throws -> (TestServer, String) {
-    let directory = storeDirectory ?? (NSTemporaryDirectory() + "ennio-js-\(UUID().uuidString)")
-    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-    return (try TestServer(arguments: ["-js", "-sd", directory], port: port), directory)
-}
-
 @Suite struct JetStreamTests {
     @Test func streamsCanBeCreatedLookedUpUpdatedListedAndDeleted() async throws {
         let (server, directory) = try jetStreamServer()

@@ -406,3 +406,11 @@ final class ChildProcess: Sendable {
         }
     }
 }
+
+/// A JetStream-enabled server with its own temporary store.
+func jetStreamServer(port: Int? = nil, storeDirectory: String? = nil) throws -> (TestServer, String) {
+    let directory = storeDirectory ?? (NSTemporaryDirectory() + "ennio-js-\(UUID().uuidString)")
+    try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+    return (try TestServer(arguments: ["-js", "-sd", directory], port: port), directory)
+}
+

@@ -1,0 +1,72 @@
+import EnnioCoordinator
+import EnnioEvents
+import Foundation
+import NATSClient
+
+/// `ennio replay`: prints or re-publishes a range of the coordinator's history.
+enum ReplayCommand {
+    static let help = """
+        usage: ennio replay [--project P] [--session S] [--type T] [--category C] [--since RFC3339]
+                            [--until RFC3339] [--republish] [--server URLS]
+
+        Reads every matching event from the coordinator's history, oldest first, and prints each
+        as one line of JSON — or, with --republish, publishes each again to its subject (same id,
+        so the stream and the coordinator store it once), so that a new consumer can catch up.
+        """
+
+    static func run(_ raw: [String]) async throws -> Int32 {
+        if raw.contains("--help") || raw.contains("-h") {
+            print(help)
+            return 0
+        }
+        let arguments = try Arguments(
+            raw, options: ["project", "session", "type", "category", "since", "until", "server", "timeout"], flags: ["republish"])
+        guard arguments.positionals.isEmpty else { throw UsageError("unexpected argument \(arguments.positionals[0].debugDescription)") }
+        var query = HistoryQuery(limit: 1000)
+        query.projectId = arguments.value("project")
+        query.sessionId = arguments.value("session")
+        if let name = arguments.value("type") {
+            guard let type = EventType(named: name) else { throw UsageError("unknown event type \(name.debugDescription)") }
+            query.eventType = type
+        }
+        if let name = arguments.value("category") {
+            guard let category = EventCategory(rawValue: name) else { throw UsageError("unknown category \(name.debugDescription)") }
+            query.category = category
+        }
+        for (name, keyPath) in [("since", \HistoryQuery.since), ("until", \HistoryQuery.until)] {
+            if let text = arguments.value(name) {
+                do {
+                    query[keyPath: keyPath] = try EventTimestamp(rfc3339: text)
+                } catch {
+                    throw UsageError("--\(name) must be an RFC 3339 time like 2026-03-05T19:25:03Z")
+                }
+            }
+        }
+        let connection = try await connect(arguments, name: "ennio replay")
+        var count = 0
+        do {
+            while true {
+                let reply = try await connection.request(QueryProtocol.body(for: query), to: QueryProtocol.historySubject, timeout: .seconds(10))
+                let page = try QueryProtocol.page(from: reply.payload)
+                for event in page.events {
+                    if arguments.flag("republish") {
+                        let host = event.eventType.category == .node ? event.data["host"]?.stringValue : nil
+                        try EventPublisher(connection: connection, host: host).publish(event)
+                    } else {
+                        print(event.jsonString)
+                    }
+                    count += 1
+                }
+                guard let next = page.nextOffset else { break }
+                query.offset = next
+            }
+            try await connection.flush()
+        } catch let error as NATSError where error.code == .noResponders {
+            await connection.close()
+            throw CommandFailure("no coordinator is running (nobody answers \(QueryProtocol.historySubject))")
+        }
+        await connection.close()
+        printError("\(arguments.flag("republish") ? "re-published" : "replayed") \(count) events")
+        return 0
+    }
+}
