@@ -9,8 +9,9 @@ enum DemoCommand {
     static let help = """
         usage: ennio demo [--server URLS] [--pace MILLISECONDS]
 
-        Runs a complete local system and exits: a nats-server child process on a free port (unless
-        --server or NATS_URL names one), the coordinator (SQLite in a temporary folder), two node
+        Runs a complete local system and exits: a nats-server child process with JetStream on a free
+        port (unless --server or NATS_URL names one), the coordinator (SQLite in a temporary folder,
+        reading the event stream through its durable consumer), two node
         agents (node-a, node-b) relaying a scripted set of sessions of two projects, and a live
         subscriber printing every event. It ends when the coordinator has published all_complete
         for both projects, after showing the history, sessions and nodes the coordinator answers.
@@ -25,18 +26,18 @@ enum DemoCommand {
         guard arguments.positionals.isEmpty else { throw UsageError("unexpected argument \(arguments.positionals[0].debugDescription)") }
         let pace = Duration.milliseconds(try arguments.integer("pace", range: 0...10_000) ?? 40)
 
-        var server: LocalServer?
-        var urls = arguments.servers()
-        if arguments.value("server") == nil, Arguments.environmentServers == nil {
-            let local = try LocalServer.start()
-            server = local
-            urls = [local.url]
-            print("demo: started nats-server \(local.version) at \(local.url)")
-        }
-        defer { server?.stop() }
         let workspace = FileManager.default.temporaryDirectory.appendingPathComponent("ennio-demo-\(EventID.random())")
         try FileManager.default.createDirectory(at: workspace, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: workspace) }
+        var server: LocalServer?
+        var urls = arguments.servers()
+        if arguments.value("server") == nil, Arguments.environmentServers == nil {
+            let local = try LocalServer.start(storeDirectory: workspace.appendingPathComponent("jetstream").path)
+            server = local
+            urls = [local.url]
+            print("demo: started nats-server \(local.version) with JetStream at \(local.url)")
+        }
+        defer { server?.stop() }
 
         func connection(_ name: String) async throws -> NATSConnection {
             var options = NATSOptions(servers: urls)
@@ -105,7 +106,7 @@ enum DemoCommand {
         // Ask the coordinator, as `ennio history/sessions/nodes` would.
         let history = try await subscriberConnection.request(QueryProtocol.body(for: HistoryQuery(limit: 1000)), to: QueryProtocol.historySubject)
         let page = try QueryProtocol.page(from: history.payload)
-        print("\ndemo: the coordinator stored \(page.events.count) events; per type:")
+        print("\ndemo: the coordinator (\(coordinator.effectiveMode == .jetStream ? "JetStream" : "core NATS") mode) stored \(page.events.count) events; per type:")
         let counts = Dictionary(grouping: page.events, by: \.eventType).mapValues(\.count)
         for (type, count) in counts.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             print("  \(type.rawValue.padding(toLength: 26, withPad: " ", startingAt: 0)) \(count)")
@@ -193,12 +194,13 @@ final class LocalServer: Sendable {
         throw CommandFailure("nats-server not found: run scripts/install-tools.sh, set NATS_SERVER_BIN, or give --server")
     }
 
-    static func start() throws -> LocalServer {
+    /// Starts a server on a free loopback port, with JetStream storing in `storeDirectory`.
+    static func start(storeDirectory: String) throws -> LocalServer {
         let path = try binary()
         let port = try freePort()
         let process = Process()
         process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = ["-a", "127.0.0.1", "-p", String(port)]
+        process.arguments = ["-a", "127.0.0.1", "-p", String(port), "-js", "-sd", storeDirectory]
         process.standardOutput = FileHandle.nullDevice
         process.standardError = FileHandle.nullDevice
         try process.run()
