@@ -24,6 +24,28 @@ enum QueryCommands {
             raw, options: ["project", "session", "type", "category", "min-priority", "since", "until", "limit", "offset", "server", "timeout"],
             flags: ["json"])
         guard arguments.positionals.isEmpty else { throw UsageError("unexpected argument \(arguments.positionals[0].debugDescription)") }
+        var query = try filters(from: arguments)
+        query.limit = try arguments.integer("limit", range: 1...1000) ?? 100
+        query.offset = try arguments.integer("offset") ?? 0
+
+        let reply = try await ask(QueryProtocol.historySubject, body: QueryProtocol.body(for: query), arguments: arguments)
+        let page = try QueryProtocol.page(from: reply)
+        for event in page.events {
+            SubscribeCommand.printEvent(event, subject: "", json: arguments.flag("json"))
+        }
+        if !arguments.flag("json") {
+            if let next = page.nextOffset {
+                printError("\(page.events.count) events; more with --offset \(next)")
+            } else {
+                printError("\(page.events.count) events")
+            }
+        }
+        return 0
+    }
+
+    /// The history filters `history` and `replay` share: project, session, type, category,
+    /// minimum priority, since, until.
+    static func filters(from arguments: Arguments) throws -> HistoryQuery {
         var query = HistoryQuery()
         query.projectId = arguments.value("project")
         query.sessionId = arguments.value("session")
@@ -48,22 +70,7 @@ enum QueryCommands {
                 }
             }
         }
-        query.limit = try arguments.integer("limit", range: 1...1000) ?? 100
-        query.offset = try arguments.integer("offset") ?? 0
-
-        let reply = try await ask(QueryProtocol.historySubject, body: QueryProtocol.body(for: query), arguments: arguments)
-        let page = try QueryProtocol.page(from: reply)
-        for event in page.events {
-            SubscribeCommand.printEvent(event, subject: "", json: arguments.flag("json"))
-        }
-        if !arguments.flag("json") {
-            if let next = page.nextOffset {
-                printError("\(page.events.count) events; more with --offset \(next)")
-            } else {
-                printError("\(page.events.count) events")
-            }
-        }
-        return 0
+        return query
     }
 
     static func sessions(_ raw: [String]) async throws -> Int32 {

@@ -6,8 +6,8 @@ import NATSClient
 /// `ennio replay`: prints or re-publishes a range of the coordinator's history.
 enum ReplayCommand {
     static let help = """
-        usage: ennio replay [--project P] [--session S] [--type T] [--category C] [--since RFC3339]
-                            [--until RFC3339] [--republish] [--server URLS]
+        usage: ennio replay [--project P] [--session S] [--type T] [--category C] [--min-priority P]
+                            [--since RFC3339] [--until RFC3339] [--republish] [--server URLS]
 
         Reads every matching event from the coordinator's history, oldest first, and prints each
         as one line of JSON — or, with --republish, publishes each again to its subject (same id,
@@ -20,28 +20,11 @@ enum ReplayCommand {
             return 0
         }
         let arguments = try Arguments(
-            raw, options: ["project", "session", "type", "category", "since", "until", "server", "timeout"], flags: ["republish"])
+            raw, options: ["project", "session", "type", "category", "min-priority", "since", "until", "server", "timeout"],
+            flags: ["republish"])
         guard arguments.positionals.isEmpty else { throw UsageError("unexpected argument \(arguments.positionals[0].debugDescription)") }
-        var query = HistoryQuery(limit: 1000)
-        query.projectId = arguments.value("project")
-        query.sessionId = arguments.value("session")
-        if let name = arguments.value("type") {
-            guard let type = EventType(named: name) else { throw UsageError("unknown event type \(name.debugDescription)") }
-            query.eventType = type
-        }
-        if let name = arguments.value("category") {
-            guard let category = EventCategory(rawValue: name) else { throw UsageError("unknown category \(name.debugDescription)") }
-            query.category = category
-        }
-        for (name, keyPath) in [("since", \HistoryQuery.since), ("until", \HistoryQuery.until)] {
-            if let text = arguments.value(name) {
-                do {
-                    query[keyPath: keyPath] = try EventTimestamp(rfc3339: text)
-                } catch {
-                    throw UsageError("--\(name) must be an RFC 3339 time like 2026-03-05T19:25:03Z")
-                }
-            }
-        }
+        var query = try QueryCommands.filters(from: arguments)
+        query.limit = 1000
         let connection = try await connect(arguments, name: "ennio replay")
         var count = 0
         do {
