@@ -53,7 +53,8 @@ public enum EventCodec {
 
     /// The event as JSON bytes.
     public static func encode(_ event: Event) -> [UInt8] {
-        var writer = JSONWriter()
+        // One allocation for the usual event: the fixed keys and values take about 200 bytes.
+        var writer = JSONWriter(reservingCapacity: 256 + event.message.utf8.count)
         write(event, to: &writer)
         return writer.bytes
     }

@@ -25,6 +25,16 @@ final class ConditionLock: @unchecked Sendable {
     /// Waits for a signal; call with the lock held. Wakes spuriously, so loop on the condition.
     func wait() { pthread_cond_wait(condition, mutex) }
 
+    /// Waits for a signal or until `nanoseconds` have passed; call with the lock held.
+    func wait(nanoseconds: Int) {
+        var deadline = timespec()
+        clock_gettime(CLOCK_REALTIME, &deadline)
+        let total = Int(deadline.tv_nsec) + nanoseconds
+        deadline.tv_sec += total / 1_000_000_000
+        deadline.tv_nsec = total % 1_000_000_000
+        _ = pthread_cond_timedwait(condition, mutex, &deadline)
+    }
+
     func broadcast() { pthread_cond_broadcast(condition) }
 
     func withLock<Result>(_ body: () throws -> Result) rethrows -> Result {

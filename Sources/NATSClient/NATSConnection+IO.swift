@@ -99,6 +99,7 @@ extension NATSConnection {
             guard state.status != .closed else { return true }
             state.socket = session.socket
             state.info = session.info
+            cacheLimits(from: session.info)
             state.server = session.server
             state.status = state.status == .draining ? .draining : .connected
             state.keepAlive = KeepAlive(interval: options.pingInterval, maximumOutstanding: options.maxPingsOutstanding, now: now)
@@ -325,7 +326,10 @@ extension NATSConnection {
             waiter??.fulfil(.success(()))
         case .info(let json):
             guard let info = try? ServerInfo(json: json) else { break }
-            state.withLock { $0.info = info }
+            state.withLock { state in
+                state.info = info
+                cacheLimits(from: info)
+            }
             discover(from: info)
             if info.lameDuckMode == true {
                 broadcaster.emit(.lameDuckMode(server: server.description))
@@ -341,6 +345,12 @@ extension NATSConnection {
             return .failed(Self.error(fromServer: text))
         }
         return nil
+    }
+
+    /// Copies what publishing checks from the server's `INFO` (see ``maxPayloadCache``).
+    func cacheLimits(from info: ServerInfo) {
+        maxPayloadCache.store(info.maxPayload, ordering: .relaxed)
+        headersRefused.store(info.headers == false, ordering: .relaxed)
     }
 
     /// Adds the servers an `INFO` announces to the pool.
@@ -362,7 +372,7 @@ extension NATSConnection {
         let target: Target = state.withLock { state in
             if let subscription = state.subscriptions[inbound.sid] { return .subscription(subscription) }
             if inbound.sid == state.replySid, inbound.subject.hasPrefix(replyPrefix) {
-                let token = String(inbound.subject.dropFirst(replyPrefix.count))
+                let token = String(decoding: inbound.subject.utf8.dropFirst(replyPrefix.utf8.count), as: UTF8.self)
                 return .reply(state.replies.removeValue(forKey: token))
             }
             return .none

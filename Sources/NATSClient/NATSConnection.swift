@@ -19,6 +19,10 @@ public final class NATSConnection: Sendable {
     /// Where replies to requests arrive: `_INBOX.<random>.` followed by a per-request token.
     let replyPrefix: String
     let clockOrigin = ContinuousClock.now
+    /// The server's `max_payload` and whether it refuses headers, copied from `state.info`
+    /// whenever that changes, so that publishing does not take the state lock.
+    let maxPayloadCache = Atomic<Int>(1024 * 1024)
+    let headersRefused = Atomic<Bool>(false)
 
     /// What the connection is doing.
     public enum Status: Sendable, Hashable {
@@ -117,23 +121,84 @@ public final class NATSConnection: Sendable {
         replyTo: String? = nil,
         headers: NATSHeaders? = nil
     ) throws(NATSError) {
+        let result = payload.withContiguousStorageIfAvailable { bytes in
+            Result { () throws(NATSError) in
+                try publishBytes(UnsafeRawBufferPointer(bytes), to: subject, replyTo: replyTo, headers: headers)
+            }
+        }
+        if let result { return try result.get() }
+        try publish(Array(payload), to: subject, replyTo: replyTo, headers: headers)
+    }
+
+    /// Publishes a message whose payload is an array of bytes (the same as the generic
+    /// ``publish(_:to:replyTo:headers:)``, without going through `Collection`).
+    public func publish(
+        _ payload: [UInt8],
+        to subject: String,
+        replyTo: String? = nil,
+        headers: NATSHeaders? = nil
+    ) throws(NATSError) {
+        try payload.withUnsafeBytes { bytes in
+            Result { () throws(NATSError) in
+                try publishBytes(bytes, to: subject, replyTo: replyTo, headers: headers)
+            }
+        }.get()
+    }
+
+    /// Checks and encodes a message straight into the outbound buffer.
+    func publishBytes(
+        _ payload: UnsafeRawBufferPointer,
+        to subject: String,
+        replyTo: String?,
+        headers: NATSHeaders?
+    ) throws(NATSError) {
         try checkPublishable(subject: subject, replyTo: replyTo, headers: headers)
-        let size = (headers?.encodedCount ?? 0) + payload.count
-        let limit = maxPayload
+        var headerBlock: [UInt8]?
+        if let headers {
+            var block: [UInt8] = []
+            block.reserveCapacity(headers.encodedCount)
+            headers.encode(into: &block)
+            headerBlock = block
+        }
+        let size = (headerBlock?.count ?? 0) + payload.count
+        let limit = maxPayloadCache.load(ordering: .relaxed)
         guard size <= limit else {
             throw NATSError(.maxPayloadExceeded, "message of \(size) bytes exceeds the server's max_payload of \(limit)")
         }
+        var subject = subject
         let frameSize = size + subject.utf8.count + (replyTo?.utf8.count ?? 0) + 32
-        if let headers {
-            try outbound.append(size: frameSize) { buffer in
-                ClientEncoder.publish(subject: subject, replyTo: replyTo, headers: headers, payload: payload, into: &buffer)
+        try subject.withUTF8 { subjectBytes in
+            Result { () throws(NATSError) in
+                guard var replyTo else {
+                    try appendPublish(size: frameSize, subject: subjectBytes, replyTo: nil, headers: headerBlock, payload: payload)
+                    return
+                }
+                try replyTo.withUTF8 { replyBytes in
+                    Result { () throws(NATSError) in
+                        try appendPublish(size: frameSize, subject: subjectBytes, replyTo: UnsafeRawBufferPointer(replyBytes), headers: headerBlock, payload: payload)
+                    }
+                }.get()
             }
-        } else {
-            try outbound.append(size: frameSize) { buffer in
-                ClientEncoder.publish(subject: subject, replyTo: replyTo, payload: payload, into: &buffer)
-            }
-        }
+        }.get()
         counters.sent(bytes: size)
+    }
+
+    private func appendPublish(
+        size: Int,
+        subject: UnsafeBufferPointer<UInt8>,
+        replyTo: UnsafeRawBufferPointer?,
+        headers: [UInt8]?,
+        payload: UnsafeRawBufferPointer
+    ) throws(NATSError) {
+        guard let headers else {
+            try outbound.appendPublish(size: size, subject: UnsafeRawBufferPointer(subject), replyTo: replyTo, headers: nil, payload: payload)
+            return
+        }
+        try headers.withUnsafeBytes { headerBytes in
+            Result { () throws(NATSError) in
+                try outbound.appendPublish(size: size, subject: UnsafeRawBufferPointer(subject), replyTo: replyTo, headers: headerBytes, payload: payload)
+            }
+        }.get()
     }
 
     /// Publishes a UTF-8 string.
@@ -152,7 +217,7 @@ public final class NATSConnection: Sendable {
             if let field = headers.firstInvalidField {
                 throw NATSError(.invalidHeaders, "header \(field.name.debugDescription) cannot be sent")
             }
-            if state.withLock({ $0.info?.headers == false }) {
+            if headersRefused.load(ordering: .relaxed) {
                 throw NATSError(.headersNotSupported, "the server does not support headers")
             }
         }

@@ -45,20 +45,13 @@ final class OneShot<Value: Sendable>: Sendable {
 
     /// Waits for the result at most `timeout`; then it is fulfilled with `timeoutError`.
     func value(timeout: Duration, timeoutError: NATSError) async throws -> Value {
-        try await withThrowingTaskGroup(of: Value?.self) { group in
-            group.addTask { try await self.value() }
-            group.addTask {
-                try? await Task.sleep(for: timeout)
-                if !Task.isCancelled { self.fulfil(.failure(timeoutError)) }
-                return nil
-            }
-            while let next = try await group.next() {
-                if let value = next {
-                    group.cancelAll()
-                    return value
-                }
-            }
-            throw timeoutError
+        if let ready = state.withLock({ $0.result }) { return try ready.get() }
+        // One timer task, cancelled as soon as the value arrives (cheaper than a task group).
+        let timer = Task { [self] in
+            try? await Task.sleep(for: timeout)
+            if !Task.isCancelled { fulfil(.failure(timeoutError)) }
         }
+        defer { timer.cancel() }
+        return try await value()
     }
 }

@@ -1,32 +1,53 @@
+import Glibc
+
 /// The bytes waiting to go to the server, and the writer thread that sends them.
 ///
 /// Publishers encode straight into one shared buffer under a lock; the writer thread takes the
 /// whole buffer at once and sends it in one `write`. While a write is in flight new operations
-/// pile up behind it, so a burst of small publishes costs a handful of system calls.
+/// pile up behind it, so a burst of small publishes costs a handful of system calls: after a
+/// write the writer waits a few microseconds for a small remainder to grow before sending it.
+/// An operation that arrives when the connection has been quiet is written at once by the
+/// caller (without blocking), which saves a thread hand-off on request/reply round trips.
 /// While disconnected the buffer holds what is published, up to a limit, for the next socket.
 final class OutboundBuffer: @unchecked Sendable {
     private let lock = ConditionLock()
     // Everything below is guarded by `lock`.
-    private var pending: [UInt8] = []
-    private var spare: [UInt8] = []
+    private var pending = ByteBuffer(capacity: 64 * 1024)
+    private var spare = ByteBuffer(capacity: 64 * 1024)
+    /// Where `[UInt8]` encoders write before their bytes are copied into `pending`.
+    private var scratch: [UInt8] = []
     private var socket: TCPSocket?
     private var closing = false
     private var writerRunning = false
     private var writerIdle = false
+    /// The writer waits for `pending` to reach `batchBytes` (or a short time to pass).
+    private var writerBatching = false
     private var writeInFlight = false
     /// `PING`s in `pending`, not yet handed to the socket.
     private var pendingPings = 0
+    /// When the last operation was appended, in nanoseconds of the monotonic clock.
+    private var lastAppend: Int64 = 0
 
     /// Most bytes held while connected before publishers wait for the writer.
     let connectedLimit: Int
     /// Most bytes held while there is no socket; past it appends fail.
     private let disconnectedLimit: Int
 
+    /// A remainder this small after a write makes the writer wait briefly for more.
+    private static let batchBytes = 32 * 1024
+    /// How long the writer waits for a small remainder to grow.
+    private static let batchWaitNanoseconds = 50_000
+    /// Quiet time after which an operation is written straight away by its caller.
+    private static let quietNanoseconds: Int64 = 20_000
+
     init(connectedLimit: Int, disconnectedLimit: Int) {
         self.connectedLimit = connectedLimit
         self.disconnectedLimit = disconnectedLimit
-        pending.reserveCapacity(64 * 1024)
-        spare.reserveCapacity(64 * 1024)
+    }
+
+    deinit {
+        pending.deallocate()
+        spare.deallocate()
     }
 
     /// Encodes an operation into the buffer.
@@ -36,7 +57,65 @@ final class OutboundBuffer: @unchecked Sendable {
     ///   operation does not fit in the reconnect buffer.
     func append(size: Int, pings: Int = 0, _ encode: (inout [UInt8]) -> Void) throws(NATSError) {
         lock.lock()
-        defer { lock.unlock() }
+        do {
+            try reserveSpace(size: size)
+        } catch {
+            lock.unlock()
+            throw error
+        }
+        scratch.removeAll(keepingCapacity: true)
+        encode(&scratch)
+        scratch.withUnsafeBytes { pending.append($0) }
+        finishAppend(pings: pings)
+    }
+
+    /// Encodes `PUB`/`HPUB` straight into the buffer. `headers` is the encoded header block.
+    ///
+    /// - Parameter size: the limit-checking size, as for ``append(size:pings:_:)``.
+    func appendPublish(
+        size: Int,
+        subject: UnsafeRawBufferPointer,
+        replyTo: UnsafeRawBufferPointer?,
+        headers: UnsafeRawBufferPointer?,
+        payload: UnsafeRawBufferPointer
+    ) throws(NATSError) {
+        lock.lock()
+        do {
+            try reserveSpace(size: size)
+        } catch {
+            lock.unlock()
+            throw error
+        }
+        let total = (headers?.count ?? 0) + payload.count
+        // "HPUB " + subject + " " + reply + " " + 20 digits + " " + 20 digits + CRLF + bytes + CRLF
+        pending.reserve(subject.count + (replyTo?.count ?? 0) + total + 56)
+        if headers != nil {
+            pending.appendUnchecked(literal: "HPUB ")
+        } else {
+            pending.appendUnchecked(literal: "PUB ")
+        }
+        pending.appendUnchecked(subject)
+        pending.appendUnchecked(byte: 0x20)
+        if let replyTo {
+            pending.appendUnchecked(replyTo)
+            pending.appendUnchecked(byte: 0x20)
+        }
+        if let headers {
+            pending.appendUnchecked(decimal: headers.count)
+            pending.appendUnchecked(byte: 0x20)
+        }
+        pending.appendUnchecked(decimal: total)
+        pending.appendUnchecked(byte: 0x0D)
+        pending.appendUnchecked(byte: 0x0A)
+        if let headers { pending.appendUnchecked(headers) }
+        pending.appendUnchecked(payload)
+        pending.appendUnchecked(byte: 0x0D)
+        pending.appendUnchecked(byte: 0x0A)
+        finishAppend(pings: 0)
+    }
+
+    /// Checks the limits; waits while the connected buffer is full. Call with the lock held.
+    private func reserveSpace(size: Int) throws(NATSError) {
         guard !closing else { throw NATSError.closed() }
         if socket == nil {
             guard pending.count + size <= disconnectedLimit else {
@@ -48,9 +127,60 @@ final class OutboundBuffer: @unchecked Sendable {
         } else {
             while socket != nil, !closing, pending.count >= connectedLimit { lock.wait() }
         }
-        encode(&pending)
+    }
+
+    /// Wakes the writer or writes at once; releases the lock.
+    private func finishAppend(pings: Int) {
         pendingPings += pings
-        if writerIdle { lock.broadcast() }
+        let now = monotonicNanoseconds()
+        let quiet = now - lastAppend >= Self.quietNanoseconds
+        lastAppend = now
+        if quiet, writerIdle, !writeInFlight, let socket, !closing {
+            writeDirectly(to: socket)
+            return
+        }
+        if writerIdle || (writerBatching && pending.count >= Self.batchBytes) { lock.broadcast() }
+        lock.unlock()
+    }
+
+    /// Sends `pending` on the calling thread without blocking; whatever the socket does not
+    /// take goes back to the front of the buffer for the writer. Called with the lock held;
+    /// releases it.
+    private func writeDirectly(to socket: TCPSocket) {
+        swap(&pending, &spare)
+        let pings = pendingPings
+        pendingPings = 0
+        writeInFlight = true
+        lock.unlock()
+
+        var written = 0
+        var failed = false
+        while written < spare.count {
+            let count = send(socket.descriptor, spare.base + written, spare.count - written, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+            if count > 0 {
+                written += count
+            } else if count < 0, errno == EINTR {
+                continue
+            } else {
+                failed = count < 0 && errno != EAGAIN && errno != EWOULDBLOCK
+                break
+            }
+        }
+
+        lock.lock()
+        writeInFlight = false
+        if written < spare.count {
+            if failed {
+                socket.shutdown()
+                if self.socket?.descriptor == socket.descriptor { self.socket = nil }
+            }
+            // Unsent bytes go first, before anything appended meanwhile.
+            pending.insertAtFront(UnsafeRawBufferPointer(start: spare.base + written, count: spare.count - written))
+            pendingPings += pings
+        }
+        spare.removeAll()
+        lock.broadcast()
+        lock.unlock()
     }
 
     /// Hands the writer a new socket; `preamble` (CONNECT, subscriptions) goes out before
@@ -58,7 +188,7 @@ final class OutboundBuffer: @unchecked Sendable {
     func attach(_ socket: TCPSocket, preamble: [UInt8]) {
         lock.withLock {
             self.socket = socket
-            pending.insert(contentsOf: preamble, at: 0)
+            preamble.withUnsafeBytes { pending.insertAtFront($0) }
             lock.broadcast()
         }
     }
@@ -79,7 +209,7 @@ final class OutboundBuffer: @unchecked Sendable {
 
     /// Drops everything not yet written (a reconnect buffer that can never be sent).
     func discardPending() {
-        lock.withLock { pending.removeAll(keepingCapacity: false) }
+        lock.withLock { pending.removeAll(shrinkingTo: 64 * 1024) }
     }
 
     /// The number of bytes waiting to be written.
@@ -93,7 +223,7 @@ final class OutboundBuffer: @unchecked Sendable {
         lock.lock()
         closing = true
         lock.broadcast()
-        while writerRunning, socket != nil, !pending.isEmpty || writeInFlight { lock.wait() }
+        while writerRunning, socket != nil, pending.count > 0 || writeInFlight { lock.wait() }
         lock.unlock()
     }
 
@@ -102,12 +232,12 @@ final class OutboundBuffer: @unchecked Sendable {
         lock.lock()
         writerRunning = true
         while true {
-            while !closing, socket == nil || pending.isEmpty {
-                writerIdle = true
+            while !closing, socket == nil || pending.count == 0 || writeInFlight {
+                writerIdle = !writeInFlight
                 lock.wait()
                 writerIdle = false
             }
-            guard let socket, !pending.isEmpty else {
+            guard let socket, pending.count > 0 else {
                 // Closing, with nothing to send or nowhere to send it.
                 break
             }
@@ -118,11 +248,11 @@ final class OutboundBuffer: @unchecked Sendable {
 
             var failed = false
             do {
-                try socket.write(spare)
+                try socket.write(UnsafeRawBufferPointer(start: spare.base, count: spare.count))
             } catch {
                 failed = true
             }
-            spare.removeAll(keepingCapacity: true)
+            spare.removeAll(shrinkingTo: 4 * 1024 * 1024)
 
             lock.lock()
             writeInFlight = false
@@ -132,9 +262,115 @@ final class OutboundBuffer: @unchecked Sendable {
                 if self.socket?.descriptor == socket.descriptor { self.socket = nil }
             }
             lock.broadcast()
+            // A small remainder during a burst: give it a moment to grow into a bigger write.
+            if !failed, !closing, self.socket != nil, pending.count > 0, pending.count < Self.batchBytes {
+                writerBatching = true
+                lock.wait(nanoseconds: Self.batchWaitNanoseconds)
+                writerBatching = false
+            }
         }
         writerRunning = false
         lock.broadcast()
         lock.unlock()
+    }
+}
+
+func monotonicNanoseconds() -> Int64 {
+    var time = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &time)
+    return Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_nsec)
+}
+
+/// A growable byte buffer with manual storage: appends are a bounds check and a copy.
+/// Not thread-safe and not copyable in meaning: its owner frees it with `deallocate()`.
+struct ByteBuffer {
+    private(set) var base: UnsafeMutableRawPointer
+    private(set) var count = 0
+    private(set) var capacity: Int
+
+    init(capacity: Int) {
+        self.capacity = capacity
+        base = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+    }
+
+    func deallocate() { base.deallocate() }
+
+    /// Makes room for `extra` more bytes.
+    @inline(__always)
+    mutating func reserve(_ extra: Int) {
+        if count + extra > capacity { grow(to: count + extra) }
+    }
+
+    private mutating func grow(to minimum: Int) {
+        var newCapacity = Swift.max(capacity * 2, 4096)
+        while newCapacity < minimum { newCapacity *= 2 }
+        let newBase = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 16)
+        newBase.copyMemory(from: base, byteCount: count)
+        base.deallocate()
+        base = newBase
+        capacity = newCapacity
+    }
+
+    mutating func append(_ bytes: UnsafeRawBufferPointer) {
+        reserve(bytes.count)
+        appendUnchecked(bytes)
+    }
+
+    @inline(__always)
+    mutating func appendUnchecked(_ bytes: UnsafeRawBufferPointer) {
+        if let source = bytes.baseAddress, bytes.count > 0 {
+            (base + count).copyMemory(from: source, byteCount: bytes.count)
+            count += bytes.count
+        }
+    }
+
+    @inline(__always)
+    mutating func appendUnchecked(byte: UInt8) {
+        base.storeBytes(of: byte, toByteOffset: count, as: UInt8.self)
+        count += 1
+    }
+
+    @inline(__always)
+    mutating func appendUnchecked(literal: StaticString) {
+        appendUnchecked(UnsafeRawBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
+    }
+
+    /// A non-negative decimal number (at most 20 digits).
+    @inline(__always)
+    mutating func appendUnchecked(decimal value: Int) {
+        var digits = 1
+        var rest = value / 10
+        while rest > 0 {
+            digits += 1
+            rest /= 10
+        }
+        var remaining = value
+        var index = count + digits - 1
+        repeat {
+            base.storeBytes(of: UInt8(truncatingIfNeeded: 0x30 + remaining % 10), toByteOffset: index, as: UInt8.self)
+            remaining /= 10
+            index -= 1
+        } while remaining > 0
+        count += digits
+    }
+
+    mutating func insertAtFront(_ bytes: UnsafeRawBufferPointer) {
+        guard bytes.count > 0, let source = bytes.baseAddress else { return }
+        reserve(bytes.count)
+        (base + bytes.count).copyMemory(from: base, byteCount: count)
+        base.copyMemory(from: source, byteCount: bytes.count)
+        count += bytes.count
+    }
+
+    mutating func removeAll() { count = 0 }
+
+    /// Empties the buffer and gives back storage above `limit` bytes.
+    mutating func removeAll(shrinkingTo limit: Int) {
+        count = 0
+        if capacity > limit {
+            base.deallocate()
+            capacity = limit
+            base = UnsafeMutableRawPointer.allocate(byteCount: limit, alignment: 16)
+        }
     }
 }

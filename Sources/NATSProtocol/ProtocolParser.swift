@@ -90,14 +90,18 @@ public struct ProtocolParser: Sendable {
     }
 
     private mutating func findLineEnd() -> Int? {
-        var index = Swift.max(scanIndex, readIndex)
+        let start = Swift.max(scanIndex, readIndex)
         let end = buffer.count
-        while index < end {
-            if buffer[index] == 0x0A { return index }
-            index += 1
+        let found: Int? = buffer.withUnsafeBufferPointer { bytes in
+            var index = start
+            while index < end {
+                if bytes[index] == 0x0A { return index }
+                index &+= 1
+            }
+            return nil
         }
-        scanIndex = end
-        return nil
+        if found == nil { scanIndex = end }
+        return found
     }
 
     private mutating func parseControlLine(_ line: ArraySlice<UInt8>) throws(ProtocolError) -> ServerOperation? {
@@ -215,7 +219,19 @@ private func matches(_ bytes: ArraySlice<UInt8>, _ name: StaticString) -> Bool {
     return true
 }
 
-/// Splits on runs of spaces and tabs.
+/// Splits on runs of spaces and tabs. A `MSG`/`HMSG` line has at most five fields; the
+/// common case is found without allocating more than the result.
 private func splitFields(_ bytes: ArraySlice<UInt8>) -> [ArraySlice<UInt8>] {
-    bytes.split(whereSeparator: isSpace)
+    var fields: [ArraySlice<UInt8>] = []
+    fields.reserveCapacity(5)
+    var index = bytes.startIndex
+    let end = bytes.endIndex
+    while index < end {
+        while index < end, isSpace(bytes[index]) { index += 1 }
+        guard index < end else { break }
+        let start = index
+        while index < end, !isSpace(bytes[index]) { index += 1 }
+        fields.append(bytes[start..<index])
+    }
+    return fields
 }

@@ -67,32 +67,41 @@ public enum Subject {
     }
 
     static func validate(_ subject: String, allowingWildcards: Bool) throws(SubjectError) {
-        let bytes = subject.utf8
-        guard !bytes.isEmpty else { throw SubjectError(.empty, subject: subject) }
+        // Native strings hand out their UTF-8 directly; the loop then runs on plain bytes.
+        let problem = subject.utf8.withContiguousStorageIfAvailable { problemIn($0, allowingWildcards: allowingWildcards) }
+            ?? problemIn(subject.utf8, allowingWildcards: allowingWildcards)
+        if let problem { throw SubjectError(problem, subject: subject) }
+    }
+
+    /// The first rule `bytes` breaks, if any.
+    @inline(__always)
+    private static func problemIn(_ bytes: some Collection<UInt8>, allowingWildcards: Bool) -> SubjectError.Code? {
+        guard !bytes.isEmpty else { return .empty }
         var tokenLength = 0
         var tokenIsWildcard = false
         var sawFullWildcard = false
         for byte in bytes {
             if byte == UInt8(ascii: ".") {
-                if tokenLength == 0 { throw SubjectError(.emptyToken, subject: subject) }
-                if sawFullWildcard { throw SubjectError(.fullWildcardNotLast, subject: subject) }
+                if tokenLength == 0 { return .emptyToken }
+                if sawFullWildcard { return .fullWildcardNotLast }
                 tokenLength = 0
                 tokenIsWildcard = false
                 continue
             }
-            if isWhitespaceOrControl(byte) { throw SubjectError(.whitespace, subject: subject) }
-            if sawFullWildcard { throw SubjectError(.wildcardInsideToken, subject: subject) }
+            if isWhitespaceOrControl(byte) { return .whitespace }
+            if sawFullWildcard { return .wildcardInsideToken }
             if byte == UInt8(ascii: "*") || byte == UInt8(ascii: ">") {
-                if !allowingWildcards { throw SubjectError(.wildcardNotAllowed, subject: subject) }
-                if tokenLength != 0 { throw SubjectError(.wildcardInsideToken, subject: subject) }
+                if !allowingWildcards { return .wildcardNotAllowed }
+                if tokenLength != 0 { return .wildcardInsideToken }
                 tokenIsWildcard = true
                 sawFullWildcard = byte == UInt8(ascii: ">")
             } else if tokenIsWildcard {
-                throw SubjectError(.wildcardInsideToken, subject: subject)
+                return .wildcardInsideToken
             }
             tokenLength += 1
         }
-        if tokenLength == 0 { throw SubjectError(.emptyToken, subject: subject) }
+        if tokenLength == 0 { return .emptyToken }
+        return nil
     }
 
     /// Whether a concrete `subject` matches a subscription `pattern` (which may use `*` and `>`).
