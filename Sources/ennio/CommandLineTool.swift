@@ -19,6 +19,7 @@ enum CommandLineTool {
           agent --host NAME …        run a node agent
           topics [--markdown]        print the subject table (or the whole topics.md)
           topics check <subject>     check that a subject or pattern follows the event scheme
+          bench <pub|sub|pubsub|req|events|ingest> …   throughput and latency benchmarks
 
         Servers: --server URL[,URL…] or NATS_URL (default nats://127.0.0.1:4222).
 
@@ -43,6 +44,7 @@ enum CommandLineTool {
             case "coordinator": return try await CoordinatorCommand.run(rest)
             case "agent": return try await AgentCommand.run(rest)
             case "demo": return try await DemoCommand.run(rest)
+            case "bench": return try await BenchCommand.run(rest)
             case "--help", "-h", "help":
                 print(usage)
                 return 0

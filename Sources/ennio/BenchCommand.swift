@@ -1,0 +1,365 @@
+import EnnioCoordinator
+import EnnioEvents
+import Foundation
+import NATSClient
+import Synchronization
+
+/// `ennio bench`: throughput and latency figures, shaped like `nats bench`.
+///
+/// Every figure is printed for people and once more as a machine-readable line,
+/// `RESULT <figure> <key>=<value> …`, which `scripts/bench.sh` collects.
+enum BenchCommand {
+    static let help = """
+        usage: ennio bench <pub|sub|pubsub|req|events|ingest> [options]
+
+          pub     --count N --size S [--subject X]   publish N messages of S bytes, flush; msgs/s and MB/s
+          sub     --count N [--subject X]            wait for N messages; msgs/s from the first to the last
+          pubsub  --count N --size S [--subject X]   a publisher and a subscriber connection; msgs/s received
+          req     --count N --size S [--subject X]   sequential request/reply round trips; p50/p99/mean in µs
+          events  --count N [--codec-only]           Event values as JSON through EventPublisher; events/s
+                                                     (--codec-only: EventCodec encode and decode rates alone)
+          ingest  --count N [--db PATH]              events published, received, decoded and stored in
+                                                     SQLite by the coordinator; events/s stored
+
+        Common options: --server URL (or NATS_URL; default nats://127.0.0.1:4222).
+        Every figure is also printed as one line `RESULT <figure> key=value …`.
+        """
+
+    static func run(_ raw: [String]) async throws -> Int32 {
+        if raw.isEmpty || raw.contains("--help") || raw.contains("-h") {
+            print(help)
+            return raw.isEmpty ? 2 : 0
+        }
+        let mode = raw[0]
+        let arguments = try Arguments(Array(raw.dropFirst()), options: ["count", "size", "subject", "server", "db"], flags: ["codec-only"])
+        guard arguments.positionals.isEmpty else { throw UsageError("unexpected argument \(arguments.positionals[0].debugDescription)") }
+        let count = try arguments.integer("count", range: 1...1_000_000_000) ?? 100_000
+        let size = try arguments.integer("size", range: 0...64 * 1024 * 1024) ?? 16
+        let subject = arguments.value("subject") ?? "ennio.bench"
+        guard NATSProtocolCheck.isValidSubject(subject) else { throw UsageError("--subject \(subject.debugDescription) is not a valid subject") }
+        func refuse(_ names: [String]) throws {
+            for name in names where arguments.value(name) != nil || (name == "codec-only" && arguments.flag(name)) {
+                throw UsageError("--\(name) does not apply to `bench \(mode)`")
+            }
+        }
+        switch mode {
+        case "pub":
+            try refuse(["db", "codec-only"])
+            try await publish(arguments, count: count, size: size, subject: subject)
+        case "sub":
+            try refuse(["db", "codec-only", "size"])
+            try await subscribe(arguments, count: count, subject: subject)
+        case "pubsub":
+            try refuse(["db", "codec-only"])
+            try await publishSubscribe(arguments, count: count, size: size, subject: subject)
+        case "req":
+            try refuse(["db", "codec-only"])
+            try await request(arguments, count: count, size: size, subject: subject)
+        case "events":
+            try refuse(["db", "size", "subject"])
+            if arguments.flag("codec-only") {
+                codec(count: count)
+            } else {
+                try await events(arguments, count: count)
+            }
+        case "ingest":
+            try refuse(["codec-only", "size", "subject"])
+            try await ingest(arguments, count: count)
+        default:
+            throw UsageError("unknown benchmark \(mode.debugDescription) (pub, sub, pubsub, req, events, ingest)")
+        }
+        return 0
+    }
+
+    // MARK: - Output
+
+    static func seconds(_ duration: Duration) -> Double {
+        let (whole, attoseconds) = duration.components
+        return Double(whole) + Double(attoseconds) / 1e18
+    }
+
+    static func report(_ figure: String, _ human: String, _ values: [(String, Double)]) {
+        print("\(figure): \(human)")
+        let fields = values.map { "\($0.0)=\(format($0.1))" }.joined(separator: " ")
+        print("RESULT \(figure) \(fields)")
+    }
+
+    static func format(_ value: Double) -> String {
+        value >= 1000 ? String(Int64(value.rounded())) : String(format: "%.2f", value)
+    }
+
+    static func rateReport(_ figure: String, count: Int, bytes: Int, elapsed: Duration, unit: String = "msgs") {
+        let time = max(seconds(elapsed), 1e-9)
+        let rate = Double(count) / time
+        let megabytes = Double(count * bytes) / time / 1_000_000
+        report(
+            figure,
+            "\(count) \(unit) in \(String(format: "%.3f", time)) s: \(Int64(rate)) \(unit)/s, \(String(format: "%.1f", megabytes)) MB/s",
+            [("\(unit)_per_sec", rate), ("mb_per_sec", megabytes)]
+        )
+    }
+
+    static func connection(_ arguments: Arguments, name: String, subscriberLimits: Bool = false) async throws -> NATSConnection {
+        var options = NATSOptions(servers: arguments.servers())
+        options.name = name
+        options.allowReconnect = false
+        if subscriberLimits {
+            // A subscriber that falls behind keeps up to this much before dropping (bounded).
+            options.pendingMessageLimit = 1 << 20
+            options.pendingByteLimit = 256 * 1024 * 1024
+        }
+        return try await NATSConnection.connect(options)
+    }
+
+    static func payload(size: Int) -> [UInt8] {
+        (0..<size).map { UInt8(ascii: "a") + UInt8($0 % 26) }
+    }
+
+    // MARK: - Core NATS
+
+    static func publish(_ arguments: Arguments, count: Int, size: Int, subject: String) async throws {
+        let connection = try await connection(arguments, name: "ennio bench pub")
+        let bytes = payload(size: size)
+        let start = ContinuousClock.now
+        for _ in 0..<count {
+            try connection.publish(bytes, to: subject)
+        }
+        try await connection.flush(timeout: .seconds(120))
+        let elapsed = ContinuousClock.now - start
+        rateReport("pub\(size)", count: count, bytes: size, elapsed: elapsed)
+        await connection.close()
+    }
+
+    /// Receives `count` messages; returns the time from the first to the last, and how many
+    /// were dropped on the way.
+    static func receive(_ subscription: NATSSubscription, count: Int, timeout: Duration) async -> (first: ContinuousClock.Instant, last: ContinuousClock.Instant, received: Int) {
+        let clock = ContinuousClock()
+        var first = clock.now
+        var received = 0
+        let deadline = clock.now + timeout
+        for await _ in subscription {
+            if received == 0 { first = clock.now }
+            received += 1
+            if received == count { break }
+            if received & 0xFFFF == 0, clock.now > deadline { break }
+        }
+        return (first, clock.now, received)
+    }
+
+    static func subscribe(_ arguments: Arguments, count: Int, subject: String) async throws {
+        let connection = try await connection(arguments, name: "ennio bench sub", subscriberLimits: true)
+        let subscription = try connection.subscribe(to: subject)
+        try await connection.flush()
+        print("bench sub: waiting for \(count) messages on \(subject)")
+        let (first, last, received) = await receive(subscription, count: count, timeout: .seconds(3600))
+        rateReport("sub", count: received, bytes: 0, elapsed: last - first)
+        if subscription.droppedCount > 0 { printError("bench sub: \(subscription.droppedCount) messages dropped (slow consumer)") }
+        await connection.close()
+    }
+
+    static func publishSubscribe(_ arguments: Arguments, count: Int, size: Int, subject: String) async throws {
+        let subscriber = try await connection(arguments, name: "ennio bench subscriber", subscriberLimits: true)
+        let publisher = try await connection(arguments, name: "ennio bench publisher")
+        let subscription = try subscriber.subscribe(to: subject)
+        try await subscriber.flush()
+        let consumer = Task { await receive(subscription, count: count, timeout: .seconds(300)) }
+        let bytes = payload(size: size)
+        let start = ContinuousClock.now
+        for _ in 0..<count {
+            try publisher.publish(bytes, to: subject)
+        }
+        try await publisher.flush(timeout: .seconds(120))
+        // Everything published has reached the server; wait for the rest to arrive, or for
+        // the subscription to have dropped what it could not keep.
+        let watchdog = Task {
+            try await Task.sleep(for: .seconds(30))
+            try? subscription.unsubscribe()
+        }
+        let (_, last, received) = await consumer.value
+        watchdog.cancel()
+        let dropped = subscription.droppedCount
+        rateReport("pubsub\(size)", count: received, bytes: size, elapsed: last - start)
+        if received < count {
+            printError("bench pubsub: received \(received) of \(count) (\(dropped) dropped by the client as a slow consumer)")
+        }
+        await publisher.close()
+        await subscriber.close()
+    }
+
+    static func request(_ arguments: Arguments, count: Int, size: Int, subject: String) async throws {
+        let responder = try await connection(arguments, name: "ennio bench responder")
+        let requester = try await connection(arguments, name: "ennio bench requester")
+        let requests = try responder.subscribe(to: subject)
+        try await responder.flush()
+        let answering = Task {
+            for await request in requests {
+                guard let replyTo = request.replyTo else { continue }
+                try? responder.publish(request.payload, to: replyTo)
+            }
+        }
+        let bytes = payload(size: size)
+        // A few round trips first, so that both sides have their reply subscription in place.
+        for _ in 0..<min(100, count) { _ = try await requester.request(bytes, to: subject, timeout: .seconds(5)) }
+        let clock = ContinuousClock()
+        var samples: [Double] = []
+        samples.reserveCapacity(count)
+        for _ in 0..<count {
+            let start = clock.now
+            _ = try await requester.request(bytes, to: subject, timeout: .seconds(5))
+            samples.append(seconds(clock.now - start) * 1e6)
+        }
+        samples.sort()
+        let p50 = samples[samples.count / 2]
+        let p99 = samples[min(samples.count - 1, samples.count * 99 / 100)]
+        let mean = samples.reduce(0, +) / Double(samples.count)
+        report(
+            "req\(size)",
+            "\(count) round trips: p50 \(String(format: "%.1f", p50)) µs, p99 \(String(format: "%.1f", p99)) µs, mean \(String(format: "%.1f", mean)) µs",
+            [("p50_us", p50), ("p99_us", p99), ("mean_us", mean)]
+        )
+        answering.cancel()
+        await requester.close()
+        await responder.close()
+    }
+
+    // MARK: - Events
+
+    /// A realistic mix of events (several types, projects and sessions, data of a few kinds).
+    static func sampleEvents(_ count: Int, uniqueIDs: Bool = false, offset: Int = 0) -> [Event] {
+        let types: [EventType] = [.ciPassing, .ciFailing, .prCreated, .reviewPending, .mergeReady, .reactionTriggered]
+        let data: [JSONValue] = [
+            .null,
+            ["attempt": 3, "branch": "feature/faster-publish"],
+            ["url": "https://example.com/pr/42", "checks": ["unit", "lint"], "passed": true],
+        ]
+        let base = EventTimestamp.now().nanosecondsSinceEpoch
+        return (0..<count).map { index in
+            let number = offset + index
+            return Event(
+                id: uniqueIDs ? benchID(number) : EventID.random(),
+                type: types[number % types.count],
+                priority: number % 7 == 0 ? .urgent : .info,
+                sessionId: "session-\(number % 50)",
+                projectId: "project-\(number % 5)",
+                timestamp: EventTimestamp(nanosecondsSinceEpoch: base + Int64(number) * 1000),
+                message: "benchmark event \(number): CI for branch feature/faster-publish",
+                data: data[number % data.count]
+            )
+        }
+    }
+
+    /// A UUID-shaped id unique per number.
+    static func benchID(_ number: Int) -> String {
+        let hex = String(number, radix: 16)
+        let padded = String(repeating: "0", count: max(0, 12 - hex.count)) + hex
+        return "00000000-0000-4000-8000-\(padded)"
+    }
+
+    static func codec(count: Int) {
+        let events = sampleEvents(1024)
+        let clock = ContinuousClock()
+        var buffer: [UInt8] = []
+        buffer.reserveCapacity(1024)
+        var total = 0
+        var start = clock.now
+        for index in 0..<count {
+            buffer.removeAll(keepingCapacity: true)
+            EventCodec.encode(events[index & 1023], into: &buffer)
+            total &+= buffer.count
+        }
+        let encodeTime = clock.now - start
+        let encoded = events.map { EventCodec.encode($0) }
+        var checksum = 0
+        start = clock.now
+        for index in 0..<count {
+            if let event = try? EventCodec.decode(encoded[index & 1023]) { checksum &+= event.message.utf8.count }
+        }
+        let decodeTime = clock.now - start
+        precondition(checksum > 0 && total > 0)
+        rateReport("codec_encode", count: count, bytes: total / count, elapsed: encodeTime, unit: "events")
+        rateReport("codec_decode", count: count, bytes: total / count, elapsed: decodeTime, unit: "events")
+    }
+
+    static func events(_ arguments: Arguments, count: Int) async throws {
+        let connection = try await connection(arguments, name: "ennio bench events")
+        let publisher = try EventPublisher(connection: connection)
+        let events = sampleEvents(1024)
+        let averageSize = events.map { EventCodec.encode($0).count }.reduce(0, +) / events.count
+        let start = ContinuousClock.now
+        for index in 0..<count {
+            try publisher.publish(events[index & 1023])
+        }
+        try await connection.flush(timeout: .seconds(120))
+        let elapsed = ContinuousClock.now - start
+        rateReport("events_pub", count: count, bytes: averageSize, elapsed: elapsed, unit: "events")
+        await connection.close()
+    }
+
+    static func ingest(_ arguments: Arguments, count: Int) async throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ennio-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let path = arguments.value("db") ?? directory.appendingPathComponent("ingest.sqlite").path
+        let store = try EventStore(path: path)
+        defer { store.close() }
+        let coordinatorConnection = try await connection(arguments, name: "ennio bench coordinator", subscriberLimits: true)
+        let coordinator = try Coordinator(connection: coordinatorConnection, store: store)
+        let alreadyStored = coordinator.statistics.stored
+        let ready = AsyncStream<Void>.makeStream()
+        let running = Task { try await coordinator.run { ready.continuation.finish() } }
+        for await _ in ready.stream {}
+
+        let connection = try await connection(arguments, name: "ennio bench ingest publisher")
+        let publisher = try EventPublisher(connection: connection)
+        // At most this many events in flight (published, not yet stored): bounded memory.
+        let window = 20_000
+        let chunk = 5_000
+        let start = ContinuousClock.now
+        var published = 0
+        var lastProgress = (stored: UInt64(0), at: ContinuousClock.now)
+        func stored() -> Int { Int(coordinator.statistics.stored - alreadyStored) }
+        func waitFor(_ target: Int) async throws {
+            while stored() < target {
+                let now = ContinuousClock.now
+                let current = coordinator.statistics.stored
+                if current != lastProgress.stored {
+                    lastProgress = (current, now)
+                } else if now - lastProgress.at > .seconds(30) {
+                    throw BenchError("the coordinator stored nothing for 30 s (\(stored()) of \(count) stored; statistics \(coordinator.statistics))")
+                }
+                try await Task.sleep(for: .microseconds(200))
+            }
+        }
+        while published < count {
+            let batch = sampleEvents(min(chunk, count - published), uniqueIDs: true, offset: published)
+            try await waitFor(published + batch.count - window)
+            for event in batch { try publisher.publish(event) }
+            published += batch.count
+        }
+        try await connection.flush(timeout: .seconds(120))
+        try await waitFor(count)
+        let elapsed = ContinuousClock.now - start
+        rateReport("ingest", count: count, bytes: 0, elapsed: elapsed, unit: "events")
+        let statistics = coordinator.statistics
+        if statistics.duplicates + statistics.malformed + statistics.mismatched + statistics.storeFailures > 0 {
+            printError("bench ingest: \(statistics)")
+        }
+        running.cancel()
+        _ = try? await running.value
+        await connection.close()
+        await coordinatorConnection.close()
+    }
+}
+
+struct BenchError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
+
+/// Subject checks for the command line without importing the protocol module everywhere.
+enum NATSProtocolCheck {
+    static func isValidSubject(_ subject: String) -> Bool {
+        !subject.isEmpty && !subject.utf8.contains { $0 <= 0x20 || $0 == 0x7F || $0 == UInt8(ascii: "*") || $0 == UInt8(ascii: ">") }
+            && !subject.split(separator: ".", omittingEmptySubsequences: false).contains { $0.isEmpty }
+    }
+}

@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# Benchmarks our Swift client (`ennio bench`) side by side with the C client (libnats,
+# Benchmarks/c/natsbench.c) against one local nats-server, and prints a table of medians.
+#
+#   bash scripts/bench.sh                 # 5 rounds
+#   ROUNDS=3 bash scripts/bench.sh        # fewer rounds
+#
+# Counts can be changed with PUB16_COUNT, PUB512_COUNT, PUBSUB_COUNT, REQ_COUNT, EVENTS_COUNT,
+# CODEC_COUNT and INGEST_COUNT. Raw RESULT lines are kept in $SCRATCH/bench-results.txt.
+set -euo pipefail
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo_root"
+
+ROUNDS="${ROUNDS:-5}"
+SCRATCH="${SCRATCH:-.build-bench}"
+PUB16_COUNT="${PUB16_COUNT:-2000000}"
+PUB512_COUNT="${PUB512_COUNT:-500000}"
+PUBSUB_COUNT="${PUBSUB_COUNT:-1000000}"
+REQ_COUNT="${REQ_COUNT:-10000}"
+EVENTS_COUNT="${EVENTS_COUNT:-500000}"
+CODEC_COUNT="${CODEC_COUNT:-500000}"
+INGEST_COUNT="${INGEST_COUNT:-100000}"
+
+# libnats (the C client) from Debian, when missing.
+if [[ ! -f /usr/include/nats/nats.h ]]; then
+    if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+        echo "bench: installing libnats-dev from Debian" >&2
+        apt-get update -qq >/dev/null
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends libnats-dev >/dev/null
+    else
+        echo "bench: libnats-dev is missing (install it with apt-get as root)" >&2
+        exit 1
+    fi
+fi
+
+bash scripts/install-tools.sh
+nats_server="$repo_root/.build-tools/venv/bin/nats-server"
+
+echo "bench: building ennio (release) in $SCRATCH" >&2
+swift build -c release --product ennio --scratch-path "$SCRATCH" >&2
+ennio="$(swift build -c release --product ennio --scratch-path "$SCRATCH" --show-bin-path)/ennio"
+
+echo "bench: compiling Benchmarks/c/natsbench.c" >&2
+mkdir -p "$SCRATCH"
+cc -O2 -Wall -o "$SCRATCH/natsbench" Benchmarks/c/natsbench.c -lnats
+natsbench="$SCRATCH/natsbench"
+
+# One nats-server on a free loopback port.
+port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
+url="nats://127.0.0.1:$port"
+server_log="$SCRATCH/bench-nats-server.log"
+"$nats_server" -a 127.0.0.1 -p "$port" >"$server_log" 2>&1 &
+server_pid=$!
+trap 'kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do
+    (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    sleep 0.1
+done
+
+results="$SCRATCH/bench-results.txt"
+: >"$results"
+
+# run <client> <command…>: runs one benchmark, keeps its RESULT lines tagged with the client,
+# and records the peak memory (max RSS) of the process.
+run() {
+    local client="$1"
+    shift
+    local output
+    if ! output="$(/usr/bin/env time -f 'MAXRSS %M' "$@" 2>"$SCRATCH/bench-stderr.txt")"; then
+        echo "bench: FAILED: $*" >&2
+        cat "$SCRATCH/bench-stderr.txt" >&2
+        return 1
+    fi
+    grep -v '^MAXRSS' "$SCRATCH/bench-stderr.txt" >&2 || true
+    local figure
+    figure="$(grep '^RESULT ' <<<"$output" | head -1 | awk '{print $2}')"
+    grep '^RESULT ' <<<"$output" | sed "s/^RESULT /$client /" >>"$results"
+    local rss
+    rss="$(grep '^MAXRSS' "$SCRATCH/bench-stderr.txt" | awk '{print $2}')"
+    [[ -n "$rss" ]] && echo "$client $figure max_rss_kb=$rss" >>"$results"
+    grep -v '^RESULT ' <<<"$output" | sed "s/^/  [$client] /" >&2
+}
+
+if ! /usr/bin/env time -f '%M' true >/dev/null 2>&1; then
+    echo "bench: GNU time is missing; install the Debian package \`time\` to record memory" >&2
+    run() {
+        local client="$1"
+        shift
+        local output
+        output="$("$@")"
+        grep '^RESULT ' <<<"$output" | sed "s/^RESULT /$client /" >>"$results"
+        grep -v '^RESULT ' <<<"$output" | sed "s/^/  [$client] /" >&2
+    }
+fi
+
+start_time=$(date +%s)
+for round in $(seq 1 "$ROUNDS"); do
+    echo "bench: round $round of $ROUNDS" >&2
+    # Alternate which client goes first, so neither always gets the warmer server.
+    for pair in "pub $PUB16_COUNT 16" "pub $PUB512_COUNT 512" "pubsub $PUBSUB_COUNT 16" "req $REQ_COUNT 16"; do
+        read -r mode count size <<<"$pair"
+        if (( round % 2 == 1 )); then
+            run swift "$ennio" bench "$mode" --count "$count" --size "$size" --server "$url"
+            run c "$natsbench" "$mode" "$url" "$count" "$size"
+        else
+            run c "$natsbench" "$mode" "$url" "$count" "$size"
+            run swift "$ennio" bench "$mode" --count "$count" --size "$size" --server "$url"
+        fi
+    done
+    run swift "$ennio" bench events --count "$EVENTS_COUNT" --server "$url"
+    run swift "$ennio" bench events --codec-only --count "$CODEC_COUNT"
+    run swift "$ennio" bench ingest --count "$INGEST_COUNT" --server "$url"
+done
+elapsed=$(( $(date +%s) - start_time ))
+
+python3 - "$results" "$ROUNDS" "$elapsed" <<'PY'
+import statistics, sys
+from collections import defaultdict
+
+path, rounds, elapsed = sys.argv[1], sys.argv[2], sys.argv[3]
+values = defaultdict(list)
+for line in open(path):
+    parts = line.split()
+    client, figure = parts[0], parts[1]
+    for field in parts[2:]:
+        key, value = field.split("=")
+        values[(client, figure, key)].append(float(value))
+
+def median(client, figure, key):
+    samples = values.get((client, figure, key))
+    return statistics.median(samples) if samples else None
+
+def number(value, unit):
+    if value is None:
+        return "—"
+    if unit in ("µs",):
+        return f"{value:,.1f}"
+    if unit == "MiB":
+        return f"{value / 1024:,.0f}"
+    return f"{value:,.0f}"
+
+rows = [
+    ("publish 16 B", "pub16", "msgs_per_sec", "msgs/s", False),
+    ("publish 512 B", "pub512", "msgs_per_sec", "msgs/s", False),
+    ("publish 512 B", "pub512", "mb_per_sec", "MB/s", False),
+    ("pub+sub 16 B (received)", "pubsub16", "msgs_per_sec", "msgs/s", False),
+    ("request/reply 16 B p50", "req16", "p50_us", "µs", True),
+    ("request/reply 16 B p99", "req16", "p99_us", "µs", True),
+    ("request/reply 16 B mean", "req16", "mean_us", "µs", True),
+    ("events published (EventPublisher)", "events_pub", "events_per_sec", "events/s", False),
+    ("EventCodec encode", "codec_encode", "events_per_sec", "events/s", False),
+    ("EventCodec decode", "codec_decode", "events_per_sec", "events/s", False),
+    ("coordinator ingest to SQLite", "ingest", "events_per_sec", "events/s", False),
+]
+print()
+print(f"Medians of {rounds} rounds ({elapsed} s in all).")
+print("Ratio: Swift/C for throughput, C/Swift for latency — above 1 means Swift is better.")
+print()
+print("| Figure | Unit | Swift | C (libnats) | Ratio |")
+print("| --- | --- | ---: | ---: | ---: |")
+for label, figure, key, unit, latency in rows:
+    swift, c = median("swift", figure, key), median("c", figure, key)
+    ratio = "—"
+    if swift and c:
+        ratio = f"{(c / swift if latency else swift / c):.2f}"
+    print(f"| {label} | {unit} | {number(swift, unit)} | {number(c, unit)} | {ratio} |")
+print()
+print("Peak memory (max RSS, MiB, median of rounds):")
+print()
+print("| Run | Swift | C (libnats) |")
+print("| --- | ---: | ---: |")
+for figure in ["pub16", "pub512", "pubsub16", "req16", "events_pub", "codec_encode", "ingest"]:
+    swift, c = median("swift", figure, "max_rss_kb"), median("c", figure, "max_rss_kb")
+    if swift is None and c is None:
+        continue
+    print(f"| {figure} | {number(swift, 'MiB')} | {number(c, 'MiB')} |")
+PY
