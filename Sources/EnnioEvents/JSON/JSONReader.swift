@@ -62,6 +62,32 @@ public struct JSONReader {
     public mutating func readObject(_ body: (String, inout JSONReader) throws(JSONError) -> Void) throws(JSONError) {
         let first = try peekNonWhitespace()
         guard first == Byte.openBrace else { throw mismatch(expected: "an object", found: first) }
+        try forEachMember(materializingKeys: true) { key, reader throws(JSONError) in
+            let valueStart = reader.offset
+            try body(key, &reader)
+            if reader.offset == valueStart { try reader.skipValue() }
+        }
+    }
+
+    /// Calls `body` once per element of the array that starts at the current position, with the
+    /// reader positioned at the element. Same rules as `readObject(_:)`.
+    public mutating func readArray(_ body: (inout JSONReader) throws(JSONError) -> Void) throws(JSONError) {
+        let first = try peekNonWhitespace()
+        guard first == Byte.openBracket else { throw mismatch(expected: "an array", found: first) }
+        try forEachElement { reader throws(JSONError) in
+            let valueStart = reader.offset
+            try body(&reader)
+            if reader.offset == valueStart { try reader.skipValue() }
+        }
+    }
+
+    /// Walks the members of the object at the current position (which must start with `{`);
+    /// `body` must consume each member's value. Keys are decoded only when asked for (a skip
+    /// only validates them).
+    private mutating func forEachMember(
+        materializingKeys: Bool,
+        _ body: (String, inout JSONReader) throws(JSONError) -> Void
+    ) throws(JSONError) {
         try enterContainer()
         offset += 1
         var byte = try peekNonWhitespace()
@@ -74,12 +100,10 @@ public struct JSONReader {
             guard byte == Byte.quote else {
                 throw error(.unexpectedCharacter, at: offset, "expected a string key, found \(Self.describe(byte))")
             }
-            let key = try parseString(materialize: true)
+            let key = try parseString(materialize: materializingKeys)
             try expectColon()
             skipWhitespace()
-            let valueStart = offset
             try body(key, &self)
-            if offset == valueStart { try skipValue() }
             byte = try peekNonWhitespace()
             if byte == Byte.comma {
                 offset += 1
@@ -94,11 +118,9 @@ public struct JSONReader {
         }
     }
 
-    /// Calls `body` once per element of the array that starts at the current position, with the
-    /// reader positioned at the element. Same rules as `readObject(_:)`.
-    public mutating func readArray(_ body: (inout JSONReader) throws(JSONError) -> Void) throws(JSONError) {
-        let first = try peekNonWhitespace()
-        guard first == Byte.openBracket else { throw mismatch(expected: "an array", found: first) }
+    /// Walks the elements of the array at the current position (which must start with `[`);
+    /// `body` must consume each element.
+    private mutating func forEachElement(_ body: (inout JSONReader) throws(JSONError) -> Void) throws(JSONError) {
         try enterContainer()
         offset += 1
         if try peekNonWhitespace() == Byte.closeBracket {
@@ -108,9 +130,7 @@ public struct JSONReader {
         }
         while true {
             skipWhitespace()
-            let valueStart = offset
             try body(&self)
-            if offset == valueStart { try skipValue() }
             let byte = try peekNonWhitespace()
             if byte == Byte.comma {
                 offset += 1
@@ -184,54 +204,9 @@ public struct JSONReader {
         let byte = try peekNonWhitespace()
         switch byte {
         case Byte.openBrace:
-            try enterContainer()
-            offset += 1
-            var next = try peekNonWhitespace()
-            if next == Byte.closeBrace {
-                offset += 1
-                depth -= 1
-                return
-            }
-            while true {
-                guard next == Byte.quote else {
-                    throw error(.unexpectedCharacter, at: offset, "expected a string key, found \(Self.describe(next))")
-                }
-                _ = try parseString(materialize: false)
-                try expectColon()
-                try skipValue()
-                next = try peekNonWhitespace()
-                if next == Byte.comma {
-                    offset += 1
-                    next = try peekNonWhitespace()
-                } else if next == Byte.closeBrace {
-                    offset += 1
-                    depth -= 1
-                    return
-                } else {
-                    throw error(.unexpectedCharacter, at: offset, "expected ',' or '}' after an object member, found \(Self.describe(next))")
-                }
-            }
+            try forEachMember(materializingKeys: false) { _, reader throws(JSONError) in try reader.skipValue() }
         case Byte.openBracket:
-            try enterContainer()
-            offset += 1
-            if try peekNonWhitespace() == Byte.closeBracket {
-                offset += 1
-                depth -= 1
-                return
-            }
-            while true {
-                try skipValue()
-                let next = try peekNonWhitespace()
-                if next == Byte.comma {
-                    offset += 1
-                } else if next == Byte.closeBracket {
-                    offset += 1
-                    depth -= 1
-                    return
-                } else {
-                    throw error(.unexpectedCharacter, at: offset, "expected ',' or ']' after an array element, found \(Self.describe(next))")
-                }
-            }
+            try forEachElement { reader throws(JSONError) in try reader.skipValue() }
         case Byte.quote:
             _ = try parseString(materialize: false)
         case Byte.t:
@@ -293,60 +268,19 @@ public struct JSONReader {
     }
 
     private mutating func parseObject() throws(JSONError) -> [String: JSONValue] {
-        try enterContainer()
-        offset += 1
         var members: [String: JSONValue] = [:]
-        var byte = try peekNonWhitespace()
-        if byte == Byte.closeBrace {
-            offset += 1
-            depth -= 1
-            return members
-        }
         // Skips the first few regrowths for the small objects events carry.
         members.reserveCapacity(8)
-        while true {
-            guard byte == Byte.quote else {
-                throw error(.unexpectedCharacter, at: offset, "expected a string key, found \(Self.describe(byte))")
-            }
-            let key = try parseString(materialize: true)
-            try expectColon()
-            members[key] = try readValue()
-            byte = try peekNonWhitespace()
-            if byte == Byte.comma {
-                offset += 1
-                byte = try peekNonWhitespace()
-            } else if byte == Byte.closeBrace {
-                offset += 1
-                depth -= 1
-                return members
-            } else {
-                throw error(.unexpectedCharacter, at: offset, "expected ',' or '}' after an object member, found \(Self.describe(byte))")
-            }
+        try forEachMember(materializingKeys: true) { key, reader throws(JSONError) in
+            members[key] = try reader.readValue()
         }
+        return members
     }
 
     private mutating func parseArray() throws(JSONError) -> [JSONValue] {
-        try enterContainer()
-        offset += 1
         var elements: [JSONValue] = []
-        if try peekNonWhitespace() == Byte.closeBracket {
-            offset += 1
-            depth -= 1
-            return elements
-        }
-        while true {
-            elements.append(try readValue())
-            let byte = try peekNonWhitespace()
-            if byte == Byte.comma {
-                offset += 1
-            } else if byte == Byte.closeBracket {
-                offset += 1
-                depth -= 1
-                return elements
-            } else {
-                throw error(.unexpectedCharacter, at: offset, "expected ',' or ']' after an array element, found \(Self.describe(byte))")
-            }
-        }
+        try forEachElement { reader throws(JSONError) in elements.append(try reader.readValue()) }
+        return elements
     }
 
     private mutating func parseLiteral(_ literal: StaticString) throws(JSONError) {
