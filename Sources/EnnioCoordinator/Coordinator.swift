@@ -63,6 +63,9 @@ public final class Coordinator: Sendable {
     }
 
     private let state: Mutex<Mutable>
+    /// Held while a delivery or batch is stored and applied, so that ingestion stays in order
+    /// without holding `state` across SQLite work.
+    private let ingestion = Mutex(())
     private let clockOrigin = ContinuousClock.now
 
     /// The coordinator subscribes to every event with one wildcard pattern, so that it sees
@@ -147,8 +150,17 @@ public final class Coordinator: Sendable {
         await withTaskGroup(of: Void.self) { group in
             if let events {
                 group.addTask {
-                    for await message in events where Self.carriesEvents(message.subject) {
-                        await self.perform(self.ingest(EventSubscription.decode(message)))
+                    // Whatever has queued up while the previous batch was stored is stored
+                    // next in one transaction (in order), instead of one commit per event.
+                    while true {
+                        let messages = await events.nextBatch(maximum: self.options.batchSize)
+                        if messages.isEmpty { break }
+                        let deliveries = messages.compactMap { message in
+                            Self.carriesEvents(message.subject) ? EventSubscription.decode(message) : nil
+                        }
+                        guard !deliveries.isEmpty else { continue }
+                        let (actions, _) = self.ingest(batch: deliveries, storeSeparatelyOnFailure: true)
+                        await self.perform(actions)
                     }
                 }
             }
@@ -207,74 +219,114 @@ public final class Coordinator: Sendable {
 
     /// Stores a batch of deliveries in one transaction and applies the rules to the new events.
     /// Returns the actions, and whether the batch was committed.
-    func ingest(batch deliveries: [EventDelivery]) -> ([LifecycleAction], Bool) {
-        state.withLock { state in
-            state.statistics.received += UInt64(deliveries.count)
+    ///
+    /// With `storeSeparatelyOnFailure` (core NATS, where nothing is redelivered), a batch whose
+    /// transaction fails is stored event by event instead, so that one failure costs only the
+    /// events that cannot be stored — as when every event had its own transaction.
+    func ingest(batch deliveries: [EventDelivery], storeSeparatelyOnFailure: Bool = false) -> ([LifecycleAction], Bool) {
+        // One ingestion at a time (store, then rules, in order); the state lock is held only
+        // for counting and applying, so statistics and state queries never wait for SQLite.
+        ingestion.withLock { _ in
             var valid: [(event: Event, subject: String)] = []
+            valid.reserveCapacity(deliveries.count)
+            var malformed: UInt64 = 0
+            var mismatched: UInt64 = 0
             for delivery in deliveries {
                 switch delivery {
                 case .event(let event, let subject): valid.append((event, subject))
                 case .malformed(let subject, _, let error):
-                    state.statistics.malformed += 1
+                    malformed += 1
                     log("coordinator: ignored a malformed event on \(subject): \(error)")
                 case .mismatched(let event, let subject):
-                    state.statistics.mismatched += 1
+                    mismatched += 1
                     log("coordinator: ignored event \(event.id) (\(event.eventType)) on the wrong subject \(subject)")
                 }
             }
-            let inserted: [Bool]
+            state.withLock { state in
+                state.statistics.received += UInt64(deliveries.count)
+                state.statistics.malformed += malformed
+                state.statistics.mismatched += mismatched
+            }
+            var inserted: [Bool?]
             do {
                 inserted = try store.insert(valid)
             } catch {
-                state.statistics.storeFailures += UInt64(valid.count)
-                log("coordinator: could not store a batch of \(valid.count) events: \(error)")
-                return ([], false)
-            }
-            var actions: [LifecycleAction] = []
-            for (item, isNew) in zip(valid, inserted) {
-                guard isNew else {
-                    state.statistics.duplicates += 1
-                    continue
+                guard storeSeparatelyOnFailure else {
+                    state.withLock { $0.statistics.storeFailures += UInt64(valid.count) }
+                    log("coordinator: could not store a batch of \(valid.count) events: \(error)")
+                    return ([], false)
                 }
-                state.statistics.stored += 1
-                let host = item.event.eventType.category == .node ? EventSubject.parse(item.subject)?.scope : nil
-                actions += state.lifecycle.apply(item.event, host: host, now: now)
+                inserted = valid.map { item in
+                    do {
+                        return try store.insert(item.event, subject: item.subject)
+                    } catch {
+                        log("coordinator: could not store event \(item.event.id): \(error)")
+                        return nil
+                    }
+                }
             }
-            return (actions, true)
+            let now = self.now
+            return state.withLock { state in
+                var actions: [LifecycleAction] = []
+                for (item, isNew) in zip(valid, inserted) {
+                    guard let isNew else {
+                        state.statistics.storeFailures += 1
+                        continue
+                    }
+                    guard isNew else {
+                        state.statistics.duplicates += 1
+                        continue
+                    }
+                    state.statistics.stored += 1
+                    let host = item.event.eventType.category == .node ? EventSubject.parse(item.subject)?.scope : nil
+                    actions += state.lifecycle.apply(item.event, host: host, now: now)
+                }
+                return (actions, true)
+            }
         }
     }
 
     /// Handles one delivery: store it if new, then apply the lifecycle rules; returns what the
     /// rules ask to publish.
     public func ingest(_ delivery: EventDelivery) -> [LifecycleAction] {
-        let actions: [LifecycleAction] = state.withLock { state in
-            state.statistics.received += 1
+        ingestion.withLock { _ in
             switch delivery {
             case .malformed(let subject, _, let error):
-                state.statistics.malformed += 1
+                state.withLock {
+                    $0.statistics.received += 1
+                    $0.statistics.malformed += 1
+                }
                 log("coordinator: ignored a malformed event on \(subject): \(error)")
                 return []
             case .mismatched(let event, let subject):
-                state.statistics.mismatched += 1
+                state.withLock {
+                    $0.statistics.received += 1
+                    $0.statistics.mismatched += 1
+                }
                 log("coordinator: ignored event \(event.id) (\(event.eventType)) on the wrong subject \(subject)")
                 return []
             case .event(let event, let subject):
+                state.withLock { $0.statistics.received += 1 }
+                let isNew: Bool
                 do {
-                    guard try store.insert(event, subject: subject) else {
-                        state.statistics.duplicates += 1
-                        return []
-                    }
+                    isNew = try store.insert(event, subject: subject)
                 } catch {
-                    state.statistics.storeFailures += 1
+                    state.withLock { $0.statistics.storeFailures += 1 }
                     log("coordinator: could not store event \(event.id): \(error)")
                     return []
                 }
-                state.statistics.stored += 1
-                let host = event.eventType.category == .node ? EventSubject.parse(subject)?.scope : nil
-                return state.lifecycle.apply(event, host: host, now: now)
+                let now = self.now
+                return state.withLock { state in
+                    guard isNew else {
+                        state.statistics.duplicates += 1
+                        return []
+                    }
+                    state.statistics.stored += 1
+                    let host = event.eventType.category == .node ? EventSubject.parse(subject)?.scope : nil
+                    return state.lifecycle.apply(event, host: host, now: now)
+                }
             }
         }
-        return actions
     }
 
     /// Applies the node timeout rule now.

@@ -69,24 +69,24 @@ public enum EventCodec {
 
     /// Writes the event as one JSON object into `writer` (inside an array, for example).
     public static func write(_ event: Event, to writer: inout JSONWriter) {
+        // The keys are fixed and need no escaping: written as literals with their separators
+        // (the same bytes `key(_:)` would write).
         writer.beginObject()
-        writer.key("id")
+        writer.appendRaw("\"id\":")
         writer.string(event.id)
-        writer.key("event_type")
+        writer.appendRaw(",\"event_type\":")
         writer.string(event.eventType.rawValue)
-        writer.key("priority")
+        writer.appendRaw(",\"priority\":")
         writer.string(event.priority.rawValue)
-        writer.key("session_id")
+        writer.appendRaw(",\"session_id\":")
         writer.string(event.sessionId)
-        writer.key("project_id")
+        writer.appendRaw(",\"project_id\":")
         writer.string(event.projectId)
-        writer.key("timestamp")
-        writer.bytes.append(UInt8(ascii: "\""))
+        writer.appendRaw(",\"timestamp\":\"")
         event.timestamp.write(into: &writer.bytes)
-        writer.bytes.append(UInt8(ascii: "\""))
-        writer.key("message")
+        writer.appendRaw("\",\"message\":")
         writer.string(event.message)
-        writer.key("data")
+        writer.appendRaw(",\"data\":")
         writer.value(event.data)
         writer.endObject()
     }
@@ -156,7 +156,7 @@ public enum EventCodec {
         guard let message else { throw missing("message") }
         guard let data else { throw missing("data") }
 
-        guard let type = EventType(rawValue: eventType) else {
+        guard let type = EventType.byRawValue[eventType] else {
             throw EventDecodingError(.unknownEventType, field: "event_type", detail: "unknown event type \(eventType.debugDescription)")
         }
         guard let level = EventPriority(rawValue: priority) else {

@@ -1,5 +1,6 @@
 public import NATSClient
 import NATSProtocol
+import Synchronization
 
 /// Publishes events over NATS, each to its subject, as JSON.
 ///
@@ -27,10 +28,67 @@ public struct EventPublisher: Sendable {
     ///   cannot be a subject segment; ``NATSError`` when the connection refuses the message.
     @discardableResult
     public func publish(_ event: Event) throws -> String {
+        let subject = try subjects.subject(for: event, host: host)
+        let payload = EventCodec.encode(event)
+        var id = event.id
+        let sent = try id.withUTF8 { id throws -> Bool in
+            var index = 0
+            while index < id.count {
+                // Not a valid header value: the general path below reports it.
+                if id[index] == 0x0D || id[index] == 0x0A { return false }
+                index &+= 1
+            }
+            // "NATS/1.0\r\nNats-Msg-Id: <id>\r\n\r\n", written once on the stack.
+            let prefix: StaticString = "NATS/1.0\r\nNats-Msg-Id: "
+            let prefixCount = prefix.utf8CodeUnitCount
+            let headerCount = prefixCount + id.count + 4
+            try withUnsafeTemporaryAllocation(of: UInt8.self, capacity: headerCount) { block in
+                let base = block.baseAddress.unsafelyUnwrapped
+                base.update(from: prefix.utf8Start, count: prefixCount)
+                if let idBase = id.baseAddress { (base + prefixCount).update(from: idBase, count: id.count) }
+                let end = prefixCount + id.count
+                block[end] = 0x0D
+                block[end + 1] = 0x0A
+                block[end + 2] = 0x0D
+                block[end + 3] = 0x0A
+                try payload.withUnsafeBytes { body in
+                    try connection.publish(body, to: subject, subjectIsValid: true, encodedHeaders: UnsafeRawBufferPointer(block))
+                }
+            }
+            return true
+        }
+        if !sent {
+            var headers = NATSHeaders()
+            headers.append(event.id, for: Self.messageIDHeader)
+            try connection.publish(payload, to: subject, headers: headers)
+        }
+        return subject
+    }
+
+    /// Subjects built for this publisher, by event type and project (node events all use
+    /// this publisher's host), so that each is built and checked once.
+    private let subjects = SubjectCache()
+}
+
+/// A small, bounded map from (event type, project) to the event subject.
+final class SubjectCache: Sendable {
+    private struct Key: Hashable {
+        let type: EventType
+        let projectId: String
+    }
+
+    private static let capacity = 1024
+    private let entries = Mutex<[Key: String]>([:])
+
+    func subject(for event: Event, host: String?) throws(SubjectSegmentError) -> String {
+        // Only the project matters for project-scoped subjects; others share one entry per type.
+        let key = Key(type: event.eventType, projectId: event.eventType.category.scope == .project ? event.projectId : "")
+        if let subject = entries.withLock({ $0[key] }) { return subject }
         let subject = try EventSubject.subject(for: event, host: host)
-        var headers = NATSHeaders()
-        headers.append(event.id, for: Self.messageIDHeader)
-        try connection.publish(EventCodec.encode(event), to: subject, headers: headers)
+        entries.withLock { entries in
+            if entries.count >= Self.capacity { entries.removeAll(keepingCapacity: true) }
+            entries[key] = subject
+        }
         return subject
     }
 }

@@ -105,6 +105,14 @@ extension EventSubject {
     /// events the same project. For node events the host is the subject's; when the event's
     /// `data` names a `host`, it must be the same.
     public static func belongs(_ event: Event, on subject: String) -> Bool {
+        switch event.eventType.category.scope {
+        case .project, .global:
+            // The one subject such an event belongs on (an invalid project has none).
+            guard let expected = try? EventSubject.subject(for: event.eventType, projectId: event.projectId) else { return false }
+            return subject.utf8.elementsEqual(expected.utf8)
+        case .host:
+            break
+        }
         guard let parsed = parse(subject), parsed.eventType == event.eventType else { return false }
         switch event.eventType.category.scope {
         case .project:

@@ -118,3 +118,8 @@ public enum EventType: String, Sendable, Hashable, CaseIterable, CustomStringCon
 
     public var description: String { rawValue }
 }
+
+extension EventType {
+    /// `EventType(rawValue:)` as one hash lookup instead of a comparison per case.
+    static let byRawValue: [String: EventType] = Dictionary(uniqueKeysWithValues: allCases.map { ($0.rawValue, $0) })
+}

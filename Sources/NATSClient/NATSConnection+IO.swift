@@ -270,14 +270,32 @@ extension NATSConnection {
     private func readUntilInterrupted(_ session: inout Session) -> Interruption {
         let readBuffer = UnsafeMutableRawBufferPointer.allocate(byteCount: 64 * 1024, alignment: 16)
         defer { readBuffer.deallocate() }
+        var batch = DeliveryBatch()
         while true {
             do {
                 while let operation = try session.parser.next() {
+                    // Consecutive messages for the same subscription are handed over together
+                    // (one lock, one wake-up); anything else first delivers what is batched,
+                    // so that, say, a PONG is seen only after the messages before it.
+                    if case .message(let inbound) = operation {
+                        counters.received(bytes: inbound.payload.count + (inbound.headers?.encodedCount ?? 0))
+                        if batch.target != nil, batch.sid == inbound.sid {
+                            batch.messages.append(NATSMessage(subject: inbound.subject, replyTo: inbound.replyTo, headers: inbound.headers, payload: inbound.payload))
+                            if batch.messages.count >= DeliveryBatch.limit { deliver(&batch) }
+                            continue
+                        }
+                        deliver(&batch)
+                        dispatch(inbound, batch: &batch)
+                        continue
+                    }
+                    deliver(&batch)
                     if let interruption = handle(operation, from: session.server) { return interruption }
                 }
             } catch {
+                deliver(&batch)
                 return .failed(NATSError(.protocolViolation, "the server sent malformed data", underlying: error))
             }
+            deliver(&batch)
             if let stale = keepAliveTick() { return .failed(stale) }
             let wait = state.withLock { $0.keepAlive.timeUntilDeadline(now: now) }
             guard session.socket.waitReadable(until: .now + wait) else { continue }
@@ -315,7 +333,9 @@ extension NATSConnection {
         switch operation {
         case .message(let inbound):
             counters.received(bytes: inbound.payload.count + (inbound.headers?.encodedCount ?? 0))
-            dispatch(inbound)
+            var batch = DeliveryBatch()
+            dispatch(inbound, batch: &batch)
+            deliver(&batch)
         case .ping:
             try? outbound.append(size: 6) { ClientEncoder.pong(into: &$0) }
         case .pong:
@@ -362,7 +382,31 @@ extension NATSConnection {
         if !added.isEmpty { broadcaster.emit(.discoveredServers(added.map(\.description))) }
     }
 
-    private func dispatch(_ inbound: InboundMessage) {
+    /// Messages read for one subscription, not handed over yet.
+    struct DeliveryBatch {
+        static let limit = 1024
+        var sid: UInt64 = 0
+        var target: SubscriptionState?
+        var messages: [NATSMessage] = []
+    }
+
+    /// Hands the batched messages to their subscription.
+    private func deliver(_ batch: inout DeliveryBatch) {
+        guard let subscription = batch.target else { return }
+        if !batch.messages.isEmpty {
+            let result = subscription.deliver(contentsOf: batch.messages)
+            if result.reachedMaximum { removeSubscription(batch.sid) }
+            if result.startedDropping {
+                broadcaster.emit(.slowConsumer(subject: subscription.subject, dropped: subscription.droppedCount))
+            }
+            batch.messages.removeAll(keepingCapacity: true)
+        }
+        batch.target = nil
+    }
+
+    /// Routes a message: a subscription's are batched (the batch must be empty), a reply
+    /// completes its request.
+    private func dispatch(_ inbound: InboundMessage, batch: inout DeliveryBatch) {
         let message = NATSMessage(subject: inbound.subject, replyTo: inbound.replyTo, headers: inbound.headers, payload: inbound.payload)
         enum Target {
             case subscription(SubscriptionState)
@@ -379,14 +423,9 @@ extension NATSConnection {
         }
         switch target {
         case .subscription(let subscription):
-            switch subscription.deliver(message) {
-            case .queuedLast:
-                removeSubscription(inbound.sid)
-            case .dropped(firstInEpisode: true):
-                broadcaster.emit(.slowConsumer(subject: subscription.subject, dropped: subscription.droppedCount))
-            case .queued, .dropped, .ignored:
-                break
-            }
+            batch.sid = inbound.sid
+            batch.target = subscription
+            batch.messages.append(message)
         case .reply(let waiter):
             waiter?.fulfil(.success(message))
         case .none:

@@ -183,6 +183,41 @@ public final class NATSConnection: Sendable {
         counters.sent(bytes: size)
     }
 
+    /// Publishes with a header block the caller has already encoded and checked
+    /// (`NATS/1.0\r\n`, fields, empty line) — for publishers that send the same kind of
+    /// header with every message. `subjectIsValid`: the caller guarantees a valid subject
+    /// (built from checked parts), so it is not checked again.
+    package func publish(
+        _ payload: UnsafeRawBufferPointer,
+        to subject: String,
+        subjectIsValid: Bool,
+        encodedHeaders: UnsafeRawBufferPointer
+    ) throws(NATSError) {
+        if !subjectIsValid {
+            do {
+                try Subject.validate(subject)
+            } catch {
+                throw NATSError.subject(error)
+            }
+        }
+        if headersRefused.load(ordering: .relaxed) {
+            throw NATSError(.headersNotSupported, "the server does not support headers")
+        }
+        let size = encodedHeaders.count + payload.count
+        let limit = maxPayloadCache.load(ordering: .relaxed)
+        guard size <= limit else {
+            throw NATSError(.maxPayloadExceeded, "message of \(size) bytes exceeds the server's max_payload of \(limit)")
+        }
+        var subject = subject
+        let frameSize = size + subject.utf8.count + 32
+        try subject.withUTF8 { subjectBytes in
+            Result { () throws(NATSError) in
+                try outbound.appendPublish(size: frameSize, subject: UnsafeRawBufferPointer(subjectBytes), replyTo: nil, headers: encodedHeaders, payload: payload)
+            }
+        }.get()
+        counters.sent(bytes: size)
+    }
+
     private func appendPublish(
         size: Int,
         subject: UnsafeBufferPointer<UInt8>,

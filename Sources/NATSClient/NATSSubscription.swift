@@ -42,6 +42,14 @@ public struct NATSSubscription: AsyncSequence, Sendable {
     /// Messages dropped because the consumer was behind, and bytes waiting for it.
     public var pendingBytes: Int { state.pendingBytes }
 
+    /// The next message, waiting for one if needed, together with every message already
+    /// queued behind it (at most `maximum` in all, without waiting for more), in order.
+    /// Empty once the subscription has ended and been drained, or when the calling task is
+    /// cancelled. Lets a consumer handle a burst as one batch; mixing it with iteration is fine.
+    public func nextBatch(maximum: Int = 1000) async -> [NATSMessage] {
+        await state.nextBatch(maximum: Swift.max(1, maximum))
+    }
+
     public func makeAsyncIterator() -> Iterator {
         Iterator(state: state)
     }

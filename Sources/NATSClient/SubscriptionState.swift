@@ -82,6 +82,54 @@ final class SubscriptionState: Sendable {
         return delivery
     }
 
+    /// What `deliver(_:)` did with a batch.
+    struct BatchDelivery {
+        /// The maximum was reached: unregister the subscription.
+        var reachedMaximum = false
+        /// Some were dropped, the first of them after a message that fitted (report it once).
+        var startedDropping = false
+    }
+
+    /// Hands several messages, in order, to the consumer — the same as calling
+    /// `deliver(_:)` for each, with the lock taken once and at most one wake-up per waiting
+    /// consumer.
+    func deliver(contentsOf messages: [NATSMessage]) -> BatchDelivery {
+        var result = BatchDelivery()
+        var handOver: (CheckedContinuation<NATSMessage?, Never>, NATSMessage)?
+        var moreHandOvers: [(CheckedContinuation<NATSMessage?, Never>, NATSMessage)] = []
+        var ended: [CheckedContinuation<NATSMessage?, Never>] = []
+        storage.withLock { state in
+            for message in messages {
+                guard !state.finished else { return }
+                let size = message.size
+                if let waiter = state.waiters.popFirst() {
+                    if handOver == nil { handOver = (waiter, message) } else { moreHandOvers.append((waiter, message)) }
+                } else {
+                    guard state.queue.count < messageLimit, state.pendingBytes + size <= byteLimit else {
+                        state.dropped += 1
+                        if !state.slow { result.startedDropping = true }
+                        state.slow = true
+                        continue
+                    }
+                    state.slow = false
+                    state.queue.append(message)
+                    state.pendingBytes += size
+                }
+                state.delivered += 1
+                if let maximum = state.maximum, state.delivered >= maximum {
+                    state.finished = true
+                    if state.queue.isEmpty { ended = state.takeWaiters() }
+                    result.reachedMaximum = true
+                    return
+                }
+            }
+        }
+        if let (waiter, message) = handOver { waiter.resume(returning: message) }
+        for (waiter, message) in moreHandOvers { waiter.resume(returning: message) }
+        ended.forEach { $0.resume(returning: nil) }
+        return result
+    }
+
     /// Sets the total number of messages after which the subscription ends.
     /// Returns true when that many have already arrived.
     func setMaximum(_ maximum: UInt64) -> Bool {
@@ -140,6 +188,32 @@ final class SubscriptionState: Sendable {
         } onCancel: {
             let waiters = storage.withLock { $0.takeWaiters() }
             waiters.forEach { $0.resume(returning: nil) }
+        }
+    }
+
+    /// The next message (waiting for one if needed) followed by whatever else is already
+    /// queued, up to `maximum` in all, in order; empty once finished and drained, or when the
+    /// calling task is cancelled.
+    func nextBatch(maximum: Int) async -> [NATSMessage] {
+        guard let first = await next() else { return [] }
+        guard maximum > 1 else { return [first] }
+        return storage.withLock { state in
+            var batch = [first]
+            batch.reserveCapacity(min(maximum, state.queue.count + 1))
+            while batch.count < maximum, let message = state.queue.popFirst() {
+                state.pendingBytes -= message.size
+                batch.append(message)
+            }
+            return batch
+        }
+    }
+
+    /// The first queued message if there is one, without waiting.
+    func pollQueued() -> NATSMessage? {
+        storage.withLock { state in
+            guard let message = state.queue.popFirst() else { return nil }
+            state.pendingBytes -= message.size
+            return message
         }
     }
 

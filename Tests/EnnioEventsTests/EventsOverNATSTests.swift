@@ -215,3 +215,31 @@ import Testing
         await outside.close()
     }
 }
+
+@Suite struct EventPublisherFastPathTests {
+    @Test func manyEventsKeepTheirSubjectsHeadersAndOrder() async throws {
+        let server = try TestServer()
+        let connection = try await NATSConnection.connect(to: server.url)
+        let raw = try connection.subscribe(to: "ennio.>")
+        try await connection.flush()
+        let publisher = try EventPublisher(connection: connection, host: "h1")
+        let events = (0..<40).map { index in
+            Event(type: index % 3 == 0 ? .nodeHealthCheck : .ciPassing, sessionId: "s", projectId: "p\(index % 4)", message: "m\(index)")
+        }
+        let subjects = try events.map { try publisher.publish($0) }
+        let messages = try await raw.take(events.count)
+        #expect(messages.map(\.subject) == subjects)
+        #expect(subjects == (try events.map { try EventSubject.subject(for: $0, host: "h1") }))
+        #expect(messages.map { $0.headers?["Nats-Msg-Id"] } == events.map(\.id))
+        #expect(try messages.map { try EventCodec.decode($0.payload) } == events)
+        await connection.close()
+    }
+
+    @Test func anIdThatCannotBeAHeaderValueIsRefused() async throws {
+        let server = try TestServer()
+        let connection = try await NATSConnection.connect(to: server.url)
+        let event = Event(id: "bad\r\nid", type: .ciPassing, sessionId: "s", projectId: "p", message: "m")
+        #expect(throws: NATSError.self) { try EventPublisher(connection: connection).publish(event) }
+        await connection.close()
+    }
+}

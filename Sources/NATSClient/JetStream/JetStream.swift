@@ -170,6 +170,7 @@ public struct JetStream: Sendable {
     }
 
     static func decodeAck(_ reply: NATSMessage) throws -> PubAck {
+        if let ack = PubAck.parseCommon(reply.payload) { return ack }
         let data = Data(reply.payload)
         if let envelope = try? JSONDecoder().decode(APIErrorEnvelope.self, from: data), let error = envelope.error {
             throw JetStreamError(code: error.code, errorCode: error.errCode ?? 0, description: error.description ?? "")

@@ -153,12 +153,114 @@ public struct PubAck: Codable, Sendable, Hashable {
         case duplicate
     }
 
+    init(stream: String, sequence: UInt64, duplicate: Bool, domain: String?) {
+        self.stream = stream
+        self.sequence = sequence
+        self.duplicate = duplicate
+        self.domain = domain
+    }
+
     public init(from decoder: any Decoder) throws {
         let container = try decoder.container(keyedBy: CodingKeys.self)
         stream = try container.decode(String.self, forKey: .stream)
         sequence = try container.decode(UInt64.self, forKey: .sequence)
         duplicate = try container.decodeIfPresent(Bool.self, forKey: .duplicate) ?? false
         domain = try container.decodeIfPresent(String.self, forKey: .domain)
+    }
+}
+
+extension PubAck {
+    /// Reads the usual acknowledgement — one flat object with `stream` and `seq`, and maybe
+    /// `duplicate` and `domain`, plain ASCII strings — without Foundation's decoder. `nil` for
+    /// anything else (an error, another key, escapes, …): the caller then decodes it fully.
+    static func parseCommon(_ bytes: [UInt8]) -> PubAck? {
+        bytes.withUnsafeBufferPointer { buffer -> PubAck? in
+            var index = 0
+            let count = buffer.count
+            func skipSpace() {
+                while index < count, buffer[index] == 0x20 || buffer[index] == 0x0A || buffer[index] == 0x0D || buffer[index] == 0x09 { index += 1 }
+            }
+            func take(_ byte: UInt8) -> Bool {
+                skipSpace()
+                guard index < count, buffer[index] == byte else { return false }
+                index += 1
+                return true
+            }
+            /// A quoted string of printable ASCII without escapes; its byte range.
+            func plainString() -> Range<Int>? {
+                guard take(UInt8(ascii: "\"")) else { return nil }
+                let start = index
+                while index < count {
+                    let byte = buffer[index]
+                    if byte == UInt8(ascii: "\"") {
+                        index += 1
+                        return start..<(index - 1)
+                    }
+                    guard byte >= 0x20, byte < 0x7F, byte != UInt8(ascii: "\\") else { return nil }
+                    index += 1
+                }
+                return nil
+            }
+            func text(_ range: Range<Int>) -> String {
+                String(decoding: UnsafeBufferPointer(rebasing: buffer[range]), as: UTF8.self)
+            }
+            func equals(_ range: Range<Int>, _ literal: StaticString) -> Bool {
+                guard range.count == literal.utf8CodeUnitCount else { return false }
+                let pointer = literal.utf8Start
+                for offset in 0..<range.count where buffer[range.lowerBound + offset] != pointer[offset] { return false }
+                return true
+            }
+            var stream: String?
+            var sequence: UInt64?
+            var duplicate: Bool?
+            var domain: String?
+            guard take(UInt8(ascii: "{")) else { return nil }
+            if take(UInt8(ascii: "}")) { return nil }
+            while true {
+                guard let key = plainString(), take(UInt8(ascii: ":")) else { return nil }
+                skipSpace()
+                if equals(key, "stream"), stream == nil {
+                    guard let value = plainString() else { return nil }
+                    stream = text(value)
+                } else if equals(key, "domain"), domain == nil {
+                    guard let value = plainString() else { return nil }
+                    domain = text(value)
+                } else if equals(key, "seq"), sequence == nil {
+                    var value: UInt64 = 0
+                    let start = index
+                    while index < count, buffer[index] >= UInt8(ascii: "0"), buffer[index] <= UInt8(ascii: "9") {
+                        let (times, overflow1) = value.multipliedReportingOverflow(by: 10)
+                        let (sum, overflow2) = times.addingReportingOverflow(UInt64(buffer[index] - UInt8(ascii: "0")))
+                        guard !overflow1, !overflow2 else { return nil }
+                        value = sum
+                        index += 1
+                    }
+                    // No digits, a leading zero, or a fraction/exponent: let the full decoder judge.
+                    guard index > start, index - start == 1 || buffer[start] != UInt8(ascii: "0") else { return nil }
+                    if index < count, buffer[index] == UInt8(ascii: ".") || buffer[index] == UInt8(ascii: "e") || buffer[index] == UInt8(ascii: "E") { return nil }
+                    sequence = value
+                } else if equals(key, "duplicate"), duplicate == nil {
+                    if count - index >= 4, buffer[index] == UInt8(ascii: "t"), buffer[index + 1] == UInt8(ascii: "r"), buffer[index + 2] == UInt8(ascii: "u"), buffer[index + 3] == UInt8(ascii: "e") {
+                        duplicate = true
+                        index += 4
+                    } else if count - index >= 5, buffer[index] == UInt8(ascii: "f"), buffer[index + 1] == UInt8(ascii: "a"), buffer[index + 2] == UInt8(ascii: "l"),
+                        buffer[index + 3] == UInt8(ascii: "s"), buffer[index + 4] == UInt8(ascii: "e")
+                    {
+                        duplicate = false
+                        index += 5
+                    } else {
+                        return nil
+                    }
+                } else {
+                    return nil
+                }
+                if take(UInt8(ascii: ",")) { continue }
+                guard take(UInt8(ascii: "}")) else { return nil }
+                skipSpace()
+                guard index == count, let stream, let sequence else { return nil }
+                return PubAck(stream: stream, sequence: sequence, duplicate: duplicate ?? false, domain: domain)
+            }
+        }
     }
 }
 

@@ -82,7 +82,9 @@ public struct PullConsumer: Sendable {
     /// The subscription's next message, or `nil` when none arrives within `limit`. (The
     /// subscription keeps its queue itself; a fresh iterator continues where the last one was.)
     private static func next(_ subscription: NATSSubscription, within limit: Duration) async throws -> NATSMessage? {
-        try await withThrowingTaskGroup(of: NATSMessage?.self) { group in
+        // Already queued (the usual case inside a batch): no timer, no child tasks.
+        if let ready = subscription.state.pollQueued() { return ready }
+        return try await withThrowingTaskGroup(of: NATSMessage?.self) { group in
             group.addTask {
                 var iterator = subscription.makeAsyncIterator()
                 return await iterator.next()
