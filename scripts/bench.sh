@@ -5,8 +5,8 @@
 #   bash scripts/bench.sh                 # 5 rounds
 #   ROUNDS=3 bash scripts/bench.sh        # fewer rounds
 #
-# Counts can be changed with PUB16_COUNT, PUB512_COUNT, PUBSUB_COUNT, REQ_COUNT, EVENTS_COUNT,
-# CODEC_COUNT and INGEST_COUNT. Raw RESULT lines are kept in $SCRATCH/bench-results.txt.
+# Counts can be changed with PUB16_COUNT, PUB512_COUNT, PUBSUB_COUNT, REQ_COUNT, JS_COUNT,
+# EVENTS_COUNT, CODEC_COUNT and INGEST_COUNT. Raw RESULT lines are kept in $SCRATCH/bench-results.txt.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -18,6 +18,7 @@ PUB16_COUNT="${PUB16_COUNT:-2000000}"
 PUB512_COUNT="${PUB512_COUNT:-500000}"
 PUBSUB_COUNT="${PUBSUB_COUNT:-1000000}"
 REQ_COUNT="${REQ_COUNT:-10000}"
+JS_COUNT="${JS_COUNT:-200000}"
 EVENTS_COUNT="${EVENTS_COUNT:-500000}"
 CODEC_COUNT="${CODEC_COUNT:-500000}"
 INGEST_COUNT="${INGEST_COUNT:-100000}"
@@ -50,9 +51,12 @@ natsbench="$SCRATCH/natsbench"
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
 url="nats://127.0.0.1:$port"
 server_log="$SCRATCH/bench-nats-server.log"
-"$nats_server" -a 127.0.0.1 -p "$port" >"$server_log" 2>&1 &
+# JetStream on, storing in a temporary directory (the js figure uses a memory stream; the
+# coordinator's event stream ENNIO_EVENTS is a file stream).
+store_dir="$(mktemp -d)"
+"$nats_server" -a 127.0.0.1 -p "$port" -js -sd "$store_dir" >"$server_log" 2>&1 &
 server_pid=$!
-trap 'kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true' EXIT
+trap 'kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; rm -rf "$store_dir"' EXIT
 for _ in $(seq 1 100); do
     (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
     sleep 0.1
@@ -98,7 +102,7 @@ start_time=$(date +%s)
 for round in $(seq 1 "$ROUNDS"); do
     echo "bench: round $round of $ROUNDS" >&2
     # Alternate which client goes first, so neither always gets the warmer server.
-    for pair in "pub $PUB16_COUNT 16" "pub $PUB512_COUNT 512" "pubsub $PUBSUB_COUNT 16" "req $REQ_COUNT 16"; do
+    for pair in "pub $PUB16_COUNT 16" "pub $PUB512_COUNT 512" "pubsub $PUBSUB_COUNT 16" "req $REQ_COUNT 16" "js $JS_COUNT 16"; do
         read -r mode count size <<<"$pair"
         if (( round % 2 == 1 )); then
             run swift "$ennio" bench "$mode" --count "$count" --size "$size" --server "$url"
@@ -110,7 +114,7 @@ for round in $(seq 1 "$ROUNDS"); do
     done
     run swift "$ennio" bench events --count "$EVENTS_COUNT" --server "$url"
     run swift "$ennio" bench events --codec-only --count "$CODEC_COUNT"
-    run swift "$ennio" bench ingest --count "$INGEST_COUNT" --server "$url"
+    run swift "$ennio" bench ingest --count "$INGEST_COUNT" --mode both --server "$url"
 done
 elapsed=$(( $(date +%s) - start_time ))
 
@@ -148,10 +152,12 @@ rows = [
     ("request/reply 16 B p50", "req16", "p50_us", "µs", True),
     ("request/reply 16 B p99", "req16", "p99_us", "µs", True),
     ("request/reply 16 B mean", "req16", "mean_us", "µs", True),
+    ("JetStream publish 16 B (acknowledged)", "js16", "msgs_per_sec", "msgs/s", False),
     ("events published (EventPublisher)", "events_pub", "events_per_sec", "events/s", False),
     ("EventCodec encode", "codec_encode", "events_per_sec", "events/s", False),
     ("EventCodec decode", "codec_decode", "events_per_sec", "events/s", False),
-    ("coordinator ingest to SQLite", "ingest", "events_per_sec", "events/s", False),
+    ("coordinator ingest to SQLite, core NATS", "ingest", "events_per_sec", "events/s", False),
+    ("coordinator ingest to SQLite, JetStream", "ingest_js", "events_per_sec", "events/s", False),
 ]
 print()
 print(f"Medians of {rounds} rounds ({elapsed} s in all).")
@@ -170,7 +176,7 @@ print("Peak memory (max RSS, MiB, median of rounds):")
 print()
 print("| Run | Swift | C (libnats) |")
 print("| --- | ---: | ---: |")
-for figure in ["pub16", "pub512", "pubsub16", "req16", "events_pub", "codec_encode", "ingest"]:
+for figure in ["pub16", "pub512", "pubsub16", "req16", "js16", "events_pub", "codec_encode", "ingest"]:
     swift, c = median("swift", figure, "max_rss_kb"), median("c", figure, "max_rss_kb")
     if swift is None and c is None:
         continue

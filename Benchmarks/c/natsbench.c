@@ -5,6 +5,9 @@
  *   natsbench pubsub URL COUNT SIZE   one publisher and one subscriber connection
  *   natsbench req    URL COUNT SIZE   sequential request/reply round trips (responder on
  *                                     another connection); p50/p99/mean latency in µs
+ *   natsbench js     URL COUNT SIZE   JetStream asynchronous publish (js_PublishAsync, at most
+ *                                     256 pending) to a memory stream it creates, then
+ *                                     js_PublishAsyncComplete; msgs/s acknowledged
  *
  * Prints the same `RESULT <figure> key=value …` lines as `ennio bench`.
  * Build: cc -O2 -o natsbench natsbench.c -lnats
@@ -187,9 +190,66 @@ static void bench_req(const char *url, long count, long size) {
     free(data);
 }
 
+#define JS_STREAM "ENNIO_BENCH_JS"
+#define JS_SUBJECT "bench.js"
+
+static long js_errors = 0;
+
+static void on_js_error(jsCtx *js, jsPubAckErr *pae, void *closure) {
+    (void)js;
+    (void)closure;
+    if (js_errors++ == 0) fprintf(stderr, "natsbench js: publish failed: %s\n", pae->ErrText ? pae->ErrText : natsStatus_GetText(pae->Err));
+}
+
+static void bench_js(const char *url, long count, long size) {
+    natsConnection *nc = connect_to(url, "natsbench js");
+    jsCtx *js = NULL;
+    jsOptions jo;
+    jsErrCode jerr = 0;
+    check(jsOptions_Init(&jo), "js options");
+    jo.Wait = 30000;
+    jo.PublishAsync.MaxPending = 256;
+    jo.PublishAsync.ErrHandler = on_js_error;
+    check(natsConnection_JetStream(&js, nc, &jo), "jetstream");
+    js_DeleteStream(js, JS_STREAM, NULL, &jerr);
+    jsStreamConfig sc;
+    check(jsStreamConfig_Init(&sc), "stream config");
+    const char *subjects[] = {JS_SUBJECT};
+    sc.Name = JS_STREAM;
+    sc.Subjects = subjects;
+    sc.SubjectsLen = 1;
+    sc.Storage = js_MemoryStorage;
+    jsStreamInfo *si = NULL;
+    check(js_AddStream(&si, js, &sc, NULL, &jerr), "add stream");
+    jsStreamInfo_Destroy(si);
+    char *data = make_payload(size);
+    jsPubOptions po;
+    check(jsPubOptions_Init(&po), "publish options");
+    po.MaxWait = 30000;
+    int64_t start = now_ns();
+    for (long i = 0; i < count; i++) check(js_PublishAsync(js, JS_SUBJECT, data, (int)size, NULL), "publish async");
+    check(js_PublishAsyncComplete(js, &po), "publish async complete");
+    int64_t elapsed = now_ns() - start;
+    si = NULL;
+    check(js_GetStreamInfo(&si, js, JS_STREAM, NULL, &jerr), "stream info");
+    uint64_t stored = si->State.Msgs;
+    jsStreamInfo_Destroy(si);
+    js_DeleteStream(js, JS_STREAM, NULL, &jerr);
+    if (js_errors > 0 || stored != (uint64_t)count) {
+        fprintf(stderr, "natsbench js: %ld errors, %llu messages in the stream, expected %ld\n", js_errors, (unsigned long long)stored, count);
+        exit(1);
+    }
+    char figure[32];
+    snprintf(figure, sizeof figure, "js%ld", size);
+    rate_report(figure, count, size, elapsed);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+    free(data);
+}
+
 int main(int argc, char **argv) {
     if (argc != 5) {
-        fprintf(stderr, "usage: natsbench <pub|pubsub|req> URL COUNT SIZE\n");
+        fprintf(stderr, "usage: natsbench <pub|pubsub|req|js> URL COUNT SIZE\n");
         return 2;
     }
     const char *mode = argv[1];
@@ -211,6 +271,8 @@ int main(int argc, char **argv) {
         bench_pubsub(url, count, size);
     } else if (strcmp(mode, "req") == 0) {
         bench_req(url, count, size);
+    } else if (strcmp(mode, "js") == 0) {
+        bench_js(url, count, size);
     } else {
         fprintf(stderr, "natsbench: unknown mode %s\n", mode);
         return 2;

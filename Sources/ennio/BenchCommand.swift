@@ -10,16 +10,21 @@ import Synchronization
 /// `RESULT <figure> <key>=<value> …`, which `scripts/bench.sh` collects.
 enum BenchCommand {
     static let help = """
-        usage: ennio bench <pub|sub|pubsub|req|events|ingest> [options]
+        usage: ennio bench <pub|sub|pubsub|req|js|events|ingest> [options]
 
           pub     --count N --size S [--subject X]   publish N messages of S bytes, flush; msgs/s and MB/s
           sub     --count N [--subject X]            wait for N messages; msgs/s from the first to the last
           pubsub  --count N --size S [--subject X]   a publisher and a subscriber connection; msgs/s received
           req     --count N --size S [--subject X]   sequential request/reply round trips; p50/p99/mean in µs
+          js      --count N --size S [--subject X]   JetStream publish with acknowledgements (publishAll,
+                                                     256 pending) to a memory stream it creates; msgs/s acked
           events  --count N [--codec-only]           Event values as JSON through EventPublisher; events/s
                                                      (--codec-only: EventCodec encode and decode rates alone)
-          ingest  --count N [--db PATH]              events published, received, decoded and stored in
+          ingest  --count N [--db PATH] [--mode M]   events published, received, decoded and stored in
                                                      SQLite by the coordinator; events/s stored
+                                                     (M: core, jetstream or both; default core;
+                                                     jetstream deletes and recreates the stream
+                                                     ENNIO_EVENTS: only on a scratch server)
 
         Common options: --server URL (or NATS_URL; default nats://127.0.0.1:4222).
         Every figure is also printed as one line `RESULT <figure> key=value …`.
@@ -31,7 +36,7 @@ enum BenchCommand {
             return raw.isEmpty ? 2 : 0
         }
         let mode = raw[0]
-        let arguments = try Arguments(Array(raw.dropFirst()), options: ["count", "size", "subject", "server", "db"], flags: ["codec-only"])
+        let arguments = try Arguments(Array(raw.dropFirst()), options: ["count", "size", "subject", "server", "db", "mode"], flags: ["codec-only"])
         guard arguments.positionals.isEmpty else { throw UsageError("unexpected argument \(arguments.positionals[0].debugDescription)") }
         let count = try arguments.integer("count", range: 1...1_000_000_000) ?? 100_000
         let size = try arguments.integer("size", range: 0...64 * 1024 * 1024) ?? 16
@@ -44,19 +49,22 @@ enum BenchCommand {
         }
         switch mode {
         case "pub":
-            try refuse(["db", "codec-only"])
+            try refuse(["db", "codec-only", "mode"])
             try await publish(arguments, count: count, size: size, subject: subject)
         case "sub":
-            try refuse(["db", "codec-only", "size"])
+            try refuse(["db", "codec-only", "size", "mode"])
             try await subscribe(arguments, count: count, subject: subject)
         case "pubsub":
-            try refuse(["db", "codec-only"])
+            try refuse(["db", "codec-only", "mode"])
             try await publishSubscribe(arguments, count: count, size: size, subject: subject)
         case "req":
-            try refuse(["db", "codec-only"])
+            try refuse(["db", "codec-only", "mode"])
             try await request(arguments, count: count, size: size, subject: subject)
+        case "js":
+            try refuse(["db", "codec-only", "mode"])
+            try await jetStreamPublish(arguments, count: count, size: size, subject: arguments.value("subject") ?? "bench.js")
         case "events":
-            try refuse(["db", "size", "subject"])
+            try refuse(["db", "size", "subject", "mode"])
             if arguments.flag("codec-only") {
                 codec(count: count)
             } else {
@@ -64,9 +72,17 @@ enum BenchCommand {
             }
         case "ingest":
             try refuse(["codec-only", "size", "subject"])
-            try await ingest(arguments, count: count)
+            let which = arguments.value("mode") ?? "core"
+            switch which {
+            case "core": try await ingest(arguments, count: count, mode: .core)
+            case "jetstream": try await ingest(arguments, count: count, mode: .jetStream)
+            case "both":
+                try await ingest(arguments, count: count, mode: .core)
+                try await ingest(arguments, count: count, mode: .jetStream)
+            default: throw UsageError("--mode must be core, jetstream or both, not \(which.debugDescription)")
+            }
         default:
-            throw UsageError("unknown benchmark \(mode.debugDescription) (pub, sub, pubsub, req, events, ingest)")
+            throw UsageError("unknown benchmark \(mode.debugDescription) (pub, sub, pubsub, req, js, events, ingest)")
         }
         return 0
     }
@@ -222,6 +238,30 @@ enum BenchCommand {
         await responder.close()
     }
 
+    // MARK: - JetStream
+
+    /// The stream `bench js` publishes to: created for the run (memory storage), deleted after.
+    static let jetStreamBenchStream = "ENNIO_BENCH_JS"
+
+    static func jetStreamPublish(_ arguments: Arguments, count: Int, size: Int, subject: String) async throws {
+        let connection = try await connection(arguments, name: "ennio bench js")
+        let jetStream = JetStream(connection: connection, timeout: .seconds(30))
+        try? await jetStream.deleteStream(jetStreamBenchStream)
+        _ = try await jetStream.createStream(StreamConfig(name: jetStreamBenchStream, subjects: [subject], storage: .memory))
+        let bytes = payload(size: size)
+        let messages = [(subject: String, payload: [UInt8], messageID: String?)](repeating: (subject, bytes, nil), count: count)
+        let start = ContinuousClock.now
+        let acks = try await jetStream.publishAll(messages, maxPending: 256)
+        let elapsed = ContinuousClock.now - start
+        let info = try await jetStream.streamInfo(jetStreamBenchStream)
+        try? await jetStream.deleteStream(jetStreamBenchStream)
+        guard acks.count == count, info.state.messages == UInt64(count) else {
+            throw BenchError("bench js: \(acks.count) acknowledgements, \(info.state.messages) messages in the stream, expected \(count)")
+        }
+        rateReport("js\(size)", count: count, bytes: size, elapsed: elapsed)
+        await connection.close()
+    }
+
     // MARK: - Events
 
     /// A realistic mix of events (several types, projects and sessions, data of a few kinds).
@@ -295,7 +335,7 @@ enum BenchCommand {
         await connection.close()
     }
 
-    static func ingest(_ arguments: Arguments, count: Int) async throws {
+    static func ingest(_ arguments: Arguments, count: Int, mode: CoordinatorOptions.Mode) async throws {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ennio-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(at: directory) }
@@ -303,7 +343,19 @@ enum BenchCommand {
         let store = try EventStore(path: path)
         defer { store.close() }
         let coordinatorConnection = try await connection(arguments, name: "ennio bench coordinator", subscriberLimits: true)
-        let coordinator = try Coordinator(connection: coordinatorConnection, store: store)
+        var options = CoordinatorOptions()
+        options.mode = mode
+        if mode == .jetStream {
+            guard coordinatorConnection.serverInfo?.jetStream == true else {
+                printError("bench ingest: the server has no JetStream; jetstream mode skipped")
+                await coordinatorConnection.close()
+                return
+            }
+            // A fresh stream and consumer, so that nothing from earlier runs is replayed.
+            let jetStream = JetStream(connection: coordinatorConnection)
+            try? await jetStream.deleteStream(EventStream.name)
+        }
+        let coordinator = try Coordinator(connection: coordinatorConnection, store: store, options: options)
         let alreadyStored = coordinator.statistics.stored
         let ready = AsyncStream<Void>.makeStream()
         let running = Task { try await coordinator.run { ready.continuation.finish() } }
@@ -333,19 +385,28 @@ enum BenchCommand {
         while published < count {
             let batch = sampleEvents(min(chunk, count - published), uniqueIDs: true, offset: published)
             try await waitFor(published + batch.count - window)
-            for event in batch { try publisher.publish(event) }
+            if mode == .jetStream {
+                // Acknowledged publishing, as agents do (`publishDurably`), many in flight.
+                let messages = try batch.map { event in
+                    (subject: try EventSubject.subject(for: event), payload: EventCodec.encode(event), messageID: Optional(event.id))
+                }
+                _ = try await JetStream(connection: connection, timeout: .seconds(30)).publishAll(messages, maxPending: 256)
+            } else {
+                for event in batch { try publisher.publish(event) }
+            }
             published += batch.count
         }
         try await connection.flush(timeout: .seconds(120))
         try await waitFor(count)
         let elapsed = ContinuousClock.now - start
-        rateReport("ingest", count: count, bytes: 0, elapsed: elapsed, unit: "events")
+        rateReport(mode == .jetStream ? "ingest_js" : "ingest", count: count, bytes: 0, elapsed: elapsed, unit: "events")
         let statistics = coordinator.statistics
         if statistics.duplicates + statistics.malformed + statistics.mismatched + statistics.storeFailures > 0 {
             printError("bench ingest: \(statistics)")
         }
         running.cancel()
         _ = try? await running.value
+        if mode == .jetStream { try? await JetStream(connection: connection).deleteStream(EventStream.name) }
         await connection.close()
         await coordinatorConnection.close()
     }
