@@ -30,6 +30,16 @@ public enum EventSubject {
         }
     }
 
+    /// The subject of `type` with its variable part named: `ennio.ci.<project_id>.failing`,
+    /// `ennio.node.<host>.health_check`, `ennio.lifecycle.all_complete`.
+    public static func template(for type: EventType) -> String {
+        switch type.category.scope {
+        case .project: "\(prefix).\(type.category.rawValue).<project_id>.\(type.action)"
+        case .host: "\(prefix).node.<host>.\(type.action)"
+        case .global: "\(prefix).\(type.category.rawValue).\(type.action)"
+        }
+    }
+
     /// `ennio.commands.<command>`.
     public static func command(_ command: String) throws(SubjectSegmentError) -> String {
         try SubjectSegment.validate(command, role: "command")

@@ -95,13 +95,7 @@ public enum TopicsDocument {
         add("| Type | `event_type` | Subject | Meaning |")
         add("| --- | --- | --- | --- |")
         for type in EventType.allCases {
-            let scope: String
-            switch type.category.scope {
-            case .project: scope = "ennio.\(type.category.rawValue).<project_id>.\(type.action)"
-            case .host: scope = "ennio.node.<host>.\(type.action)"
-            case .global: scope = "ennio.\(type.category.rawValue).\(type.action)"
-            }
-            add("| \(type.name) | `\(type.rawValue)` | `\(scope)` | \(type.entry.summary) |")
+            add("| \(type.name) | `\(type.rawValue)` | `\(EventSubject.template(for: type))` | \(type.entry.summary) |")
         }
         add()
         add("## Subscribing")

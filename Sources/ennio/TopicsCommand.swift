@@ -32,15 +32,7 @@ enum TopicsCommand {
     }
 
     static func printTable() {
-        let rows = EventType.allCases.map { type -> (String, String, String) in
-            let subject: String
-            switch type.category.scope {
-            case .project: subject = "ennio.\(type.category.rawValue).<project_id>.\(type.action)"
-            case .host: subject = "ennio.node.<host>.\(type.action)"
-            case .global: subject = "ennio.\(type.category.rawValue).\(type.action)"
-            }
-            return (type.name, type.rawValue, subject)
-        }
+        let rows = EventType.allCases.map { type in (type.name, type.rawValue, EventSubject.template(for: type)) }
         let nameWidth = rows.map(\.0.count).max() ?? 0
         let wireWidth = rows.map(\.1.count).max() ?? 0
         for (name, wire, subject) in rows {
