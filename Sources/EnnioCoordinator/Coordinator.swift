@@ -16,7 +16,7 @@ public struct CoordinatorOptions: Sendable {
     /// The durable consumer the coordinator reads the event stream through.
     public var consumerName = "ennio-coordinator"
     /// Events fetched per pull in JetStream mode.
-    public var batchSize = 500
+    public var batchSize = 2000
 
     public enum Mode: String, Sendable, Hashable {
         case automatic, core, jetStream = "jetstream"
@@ -152,6 +152,9 @@ public final class Coordinator: Sendable {
                 group.addTask {
                     // Whatever has queued up while the previous batch was stored is stored
                     // next in one transaction (in order), instead of one commit per event.
+                    // Two stages: the next batch is received and decoded while the previous
+                    // one is written, and at most one batch waits for the writer.
+                    var storing: Task<Void, Never>?
                     while true {
                         let messages = await events.nextBatch(maximum: self.options.batchSize)
                         if messages.isEmpty { break }
@@ -159,9 +162,13 @@ public final class Coordinator: Sendable {
                             Self.carriesEvents(message.subject) ? EventSubscription.decode(message) : nil
                         }
                         guard !deliveries.isEmpty else { continue }
-                        let (actions, _) = self.ingest(batch: deliveries, storeSeparatelyOnFailure: true)
-                        await self.perform(actions)
+                        await storing?.value
+                        storing = Task {
+                            let (actions, _) = self.ingest(batch: deliveries, storeSeparatelyOnFailure: true)
+                            await self.perform(actions)
+                        }
                     }
+                    await storing?.value
                 }
             }
             if let pull {
@@ -189,32 +196,44 @@ public final class Coordinator: Sendable {
     /// then acknowledged — so an event is acknowledged only once it is committed, and a crash
     /// before that means redelivery, which the store de-duplicates by id.
     private func consume(_ pull: PullConsumer) async {
+        // As in core mode, the next batch is fetched and decoded while the previous one is
+        // written (the consumer allows four batches unacknowledged, so the server keeps
+        // delivering), and at most one batch waits for the writer.
+        var storing: Task<Void, Never>?
         while !Task.isCancelled {
             let batch: PullConsumer.Batch
             do {
                 batch = try await pull.fetch(batch: options.batchSize, expires: .seconds(1))
             } catch {
-                if Task.isCancelled || connection.status == .closed { return }
+                if Task.isCancelled || connection.status == .closed { break }
                 log("coordinator: fetching from the stream failed: \(error); trying again")
                 try? await Task.sleep(for: .milliseconds(500))
                 continue
             }
             guard !batch.messages.isEmpty else { continue }
             let deliveries = batch.messages.map { EventSubscription.decode($0.message) }
-            let (actions, committed) = ingest(batch: deliveries)
-            guard committed else {
-                // Not stored: leave them unacknowledged so the stream delivers them again.
-                for message in batch.messages { try? message.nak(delay: .seconds(1)) }
-                continue
-            }
-            for (message, delivery) in zip(batch.messages, deliveries) {
-                switch delivery {
-                case .event: try? message.ack()
-                case .malformed, .mismatched: try? message.term()
-                }
-            }
-            await perform(actions)
+            await storing?.value
+            storing = Task { await self.store(batch.messages, deliveries) }
         }
+        await storing?.value
+    }
+
+    /// Stores one fetched batch, then acknowledges it: acked after the commit, terminated if
+    /// not an event, asked again for later if the commit failed.
+    private func store(_ messages: [JetStreamMessage], _ deliveries: [EventDelivery]) async {
+        let (actions, committed) = ingest(batch: deliveries)
+        guard committed else {
+            // Not stored: leave them unacknowledged so the stream delivers them again.
+            for message in messages { try? message.nak(delay: .seconds(1)) }
+            return
+        }
+        for (message, delivery) in zip(messages, deliveries) {
+            switch delivery {
+            case .event: try? message.ack()
+            case .malformed, .mismatched: try? message.term()
+            }
+        }
+        await perform(actions)
     }
 
     /// Stores a batch of deliveries in one transaction and applies the rules to the new events.

@@ -20,11 +20,13 @@ enum BenchCommand {
                                                      256 pending) to a memory stream it creates; msgs/s acked
           events  --count N [--codec-only]           Event values as JSON through EventPublisher; events/s
                                                      (--codec-only: EventCodec encode and decode rates alone)
-          ingest  --count N [--db PATH] [--mode M]   events published, received, decoded and stored in
+          ingest  --count N [--db PATH] [--mode M] [--store-only]
+                                                     events published, received, decoded and stored in
                                                      SQLite by the coordinator; events/s stored
                                                      (M: core, jetstream or both; default core;
                                                      jetstream deletes and recreates the stream
-                                                     ENNIO_EVENTS: only on a scratch server)
+                                                     ENNIO_EVENTS: only on a scratch server;
+                                                     --store-only: EventStore.insert alone, no server)
 
         Common options: --server URL (or NATS_URL; default nats://127.0.0.1:4222).
         Every figure is also printed as one line `RESULT <figure> key=value …`.
@@ -36,35 +38,35 @@ enum BenchCommand {
             return raw.isEmpty ? 2 : 0
         }
         let mode = raw[0]
-        let arguments = try Arguments(Array(raw.dropFirst()), options: ["count", "size", "subject", "server", "db", "mode"], flags: ["codec-only"])
+        let arguments = try Arguments(Array(raw.dropFirst()), options: ["count", "size", "subject", "server", "db", "mode"], flags: ["codec-only", "store-only"])
         guard arguments.positionals.isEmpty else { throw UsageError("unexpected argument \(arguments.positionals[0].debugDescription)") }
         let count = try arguments.integer("count", range: 1...1_000_000_000) ?? 100_000
         let size = try arguments.integer("size", range: 0...64 * 1024 * 1024) ?? 16
         let subject = arguments.value("subject") ?? "ennio.bench"
         guard NATSProtocolCheck.isValidSubject(subject) else { throw UsageError("--subject \(subject.debugDescription) is not a valid subject") }
         func refuse(_ names: [String]) throws {
-            for name in names where arguments.value(name) != nil || (name == "codec-only" && arguments.flag(name)) {
+            for name in names where arguments.value(name) != nil || ((name == "codec-only" || name == "store-only") && arguments.flag(name)) {
                 throw UsageError("--\(name) does not apply to `bench \(mode)`")
             }
         }
         switch mode {
         case "pub":
-            try refuse(["db", "codec-only", "mode"])
+            try refuse(["db", "codec-only", "store-only", "mode"])
             try await publish(arguments, count: count, size: size, subject: subject)
         case "sub":
-            try refuse(["db", "codec-only", "size", "mode"])
+            try refuse(["db", "codec-only", "store-only", "size", "mode"])
             try await subscribe(arguments, count: count, subject: subject)
         case "pubsub":
-            try refuse(["db", "codec-only", "mode"])
+            try refuse(["db", "codec-only", "store-only", "mode"])
             try await publishSubscribe(arguments, count: count, size: size, subject: subject)
         case "req":
-            try refuse(["db", "codec-only", "mode"])
+            try refuse(["db", "codec-only", "store-only", "mode"])
             try await request(arguments, count: count, size: size, subject: subject)
         case "js":
-            try refuse(["db", "codec-only", "mode"])
+            try refuse(["db", "codec-only", "store-only", "mode"])
             try await jetStreamPublish(arguments, count: count, size: size, subject: arguments.value("subject") ?? "bench.js")
         case "events":
-            try refuse(["db", "size", "subject", "mode"])
+            try refuse(["db", "size", "subject", "mode", "store-only"])
             if arguments.flag("codec-only") {
                 codec(count: count)
             } else {
@@ -72,6 +74,11 @@ enum BenchCommand {
             }
         case "ingest":
             try refuse(["codec-only", "size", "subject"])
+            if arguments.flag("store-only") {
+                try refuse(["mode", "server"])
+                try store(arguments, count: count)
+                return 0
+            }
             let which = arguments.value("mode") ?? "core"
             switch which {
             case "core": try await ingest(arguments, count: count, mode: .core)
@@ -333,6 +340,32 @@ enum BenchCommand {
         let elapsed = ContinuousClock.now - start
         rateReport("events_pub", count: count, bytes: averageSize, elapsed: elapsed, unit: "events")
         await connection.close()
+    }
+
+    /// The SQLite part of ingest alone: `count` events inserted into a fresh store in batches
+    /// of the coordinator's batch size, one transaction each.
+    static func store(_ arguments: Arguments, count: Int) throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ennio-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: directory) }
+        let store = try EventStore(path: arguments.value("db") ?? directory.appendingPathComponent("store.sqlite").path)
+        defer { store.close() }
+        let batchSize = CoordinatorOptions().batchSize
+        var stored = 0
+        var elapsed = Duration.zero
+        while stored < count {
+            let batch = try sampleEvents(min(batchSize, count - stored), uniqueIDs: true, offset: stored).map { event in
+                (event: event, subject: try EventSubject.subject(for: event))
+            }
+            let start = ContinuousClock.now
+            let inserted = try store.insert(batch)
+            elapsed += ContinuousClock.now - start
+            guard inserted.allSatisfy({ $0 }) else { throw BenchError("bench ingest --store-only: an event was not new") }
+            stored += batch.count
+        }
+        let total = try store.count()
+        guard total == count else { throw BenchError("bench ingest --store-only: \(total) rows stored, not \(count)") }
+        rateReport("store", count: count, bytes: 0, elapsed: elapsed, unit: "events")
     }
 
     static func ingest(_ arguments: Arguments, count: Int, mode: CoordinatorOptions.Mode) async throws {

@@ -150,7 +150,33 @@ private func ordered(_ events: [Event]) -> [Event] {
         #expect(try reopened.query(HistoryQuery()).events == events)
         #expect(try !reopened.insert(events[5], subject: subject(of: events[5])))
         let version = try reopened.withDatabase { try $0.rows("PRAGMA user_version") { $0.int64(at: 0) } }
-        #expect(version == [1])
+        #expect(version == [2])
+    }
+
+    @Test func aVersion1DatabaseLosesItsTypeAndCategoryIndexesAndKeepsItsEvents() throws {
+        let file = try TemporaryDatabase()
+        defer { file.remove() }
+        let types: [EventType] = [.sessionSpawned, .ciFailing, .prCreated, .ciFailing, .mergeReady]
+        let events = types.enumerated().map { storeEvent($0.element, at: Int64($0.offset)) }
+        do {
+            let store = try EventStore(path: file.path)
+            try store.insert(events.map { (event: $0, subject: subject(of: $0)) })
+            try store.withDatabase { database in
+                try database.exec("CREATE INDEX events_type ON events (event_type, timestamp_ns)")
+                try database.exec("CREATE INDEX events_category ON events (category, timestamp_ns)")
+                try database.exec("PRAGMA user_version = 1")
+            }
+            store.close()
+        }
+        let store = try EventStore(path: file.path)
+        defer { store.close() }
+        let names = try store.withDatabase { database in
+            try database.rows("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name") { $0.string(at: 0) ?? "?" }
+        }
+        #expect(names == ["events_project", "events_session", "events_time"])
+        #expect(try store.withDatabase { try $0.rows("PRAGMA user_version") { $0.int64(at: 0) } } == [2])
+        #expect(try store.query(HistoryQuery()).events == events)
+        #expect(try store.query(HistoryQuery(eventType: events[1].eventType)).events == events.filter { $0.eventType == events[1].eventType })
     }
 
     @Test func aNewerSchemaVersionIsRefused() throws {
@@ -311,11 +337,9 @@ private func ordered(_ events: [Event]) -> [Event] {
             }
         }
         #expect(indexes == [
-            "events_category: CREATE INDEX events_category ON events (category, timestamp_ns)",
             "events_project: CREATE INDEX events_project ON events (project_id, timestamp_ns)",
             "events_session: CREATE INDEX events_session ON events (session_id, timestamp_ns)",
             "events_time: CREATE INDEX events_time ON events (timestamp_ns)",
-            "events_type: CREATE INDEX events_type ON events (event_type, timestamp_ns)",
         ])
         let plan = try store.withDatabase { database in
             try database.rows("EXPLAIN QUERY PLAN " + EventStore.select(for: HistoryQuery(projectId: "p")).sql,

@@ -120,14 +120,16 @@ final class SQLiteStatement {
         try check(code, statement)
     }
 
-    /// Binds UTF-8 bytes as text, copied (`SQLITE_TRANSIENT`); the caller guarantees valid UTF-8.
-    func bindText(utf8: UnsafeBufferPointer<UInt8>, at index: Int) throws(SQLiteError) {
+    /// Binds UTF-8 bytes as text; the caller guarantees valid UTF-8. Copied (`SQLITE_TRANSIENT`)
+    /// unless `copying` is false (`SQLITE_STATIC`): then the bytes must stay where they are
+    /// until the statement has been stepped and then rebound or `clearBindings()` lets go.
+    func bindText(utf8: UnsafeBufferPointer<UInt8>, at index: Int, copying: Bool = true) throws(SQLiteError) {
         let statement = try live()
         let position = try parameter(index)
         let code: Int32
         if let base = utf8.baseAddress, utf8.count > 0 {
             code = base.withMemoryRebound(to: CChar.self, capacity: utf8.count) { pointer in
-                sqlite3_bind_text64(statement, position, pointer, sqlite3_uint64(utf8.count), SQLITE_TRANSIENT, UInt8(SQLITE_UTF8))
+                sqlite3_bind_text64(statement, position, pointer, sqlite3_uint64(utf8.count), copying ? SQLITE_TRANSIENT : nil, UInt8(SQLITE_UTF8))
             }
         } else {
             code = sqlite3_bind_text(statement, position, "", 0, SQLITE_TRANSIENT)
