@@ -1,21 +1,28 @@
 import Glibc
 
-/// A mutex with a condition variable, for the writer thread that sleeps until bytes arrive.
+/// A mutex with condition variables, for the writer thread that sleeps until bytes arrive and
+/// the publishers that wait for room.
 ///
-/// `Mutex` from Synchronization has no way to wait; this wraps pthreads, which do.
+/// `Mutex` from Synchronization has no way to wait; this wraps pthreads, which do. Each
+/// condition is named by its number, `0..<conditionCount`; waking one set of waiters does not
+/// disturb the others.
 final class ConditionLock: @unchecked Sendable {
     private let mutex = UnsafeMutablePointer<pthread_mutex_t>.allocate(capacity: 1)
-    private let condition = UnsafeMutablePointer<pthread_cond_t>.allocate(capacity: 1)
+    private let conditions: UnsafeMutablePointer<pthread_cond_t>
+    private let conditionCount: Int
 
-    init() {
+    init(conditionCount: Int = 1) {
+        precondition(conditionCount > 0)
+        self.conditionCount = conditionCount
+        conditions = .allocate(capacity: conditionCount)
         pthread_mutex_init(mutex, nil)
-        pthread_cond_init(condition, nil)
+        for index in 0..<conditionCount { pthread_cond_init(conditions + index, nil) }
     }
 
     deinit {
-        pthread_cond_destroy(condition)
+        for index in 0..<conditionCount { pthread_cond_destroy(conditions + index) }
         pthread_mutex_destroy(mutex)
-        condition.deallocate()
+        conditions.deallocate()
         mutex.deallocate()
     }
 
@@ -23,19 +30,23 @@ final class ConditionLock: @unchecked Sendable {
     func unlock() { pthread_mutex_unlock(mutex) }
 
     /// Waits for a signal; call with the lock held. Wakes spuriously, so loop on the condition.
-    func wait() { pthread_cond_wait(condition, mutex) }
+    func wait(_ condition: Int = 0) { pthread_cond_wait(conditions + condition, mutex) }
 
     /// Waits for a signal or until `nanoseconds` have passed; call with the lock held.
-    func wait(nanoseconds: Int) {
+    func wait(_ condition: Int = 0, nanoseconds: Int) {
         var deadline = timespec()
         clock_gettime(CLOCK_REALTIME, &deadline)
         let total = Int(deadline.tv_nsec) + nanoseconds
         deadline.tv_sec += total / 1_000_000_000
         deadline.tv_nsec = total % 1_000_000_000
-        _ = pthread_cond_timedwait(condition, mutex, &deadline)
+        _ = pthread_cond_timedwait(conditions + condition, mutex, &deadline)
     }
 
-    func broadcast() { pthread_cond_broadcast(condition) }
+    /// Wakes every waiter of `condition`.
+    func broadcast(_ condition: Int = 0) { pthread_cond_broadcast(conditions + condition) }
+
+    /// Wakes one waiter of `condition`.
+    func signal(_ condition: Int = 0) { pthread_cond_signal(conditions + condition) }
 
     func withLock<Result>(_ body: () throws -> Result) rethrows -> Result {
         lock()

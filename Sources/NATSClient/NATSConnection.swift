@@ -152,7 +152,7 @@ public final class NATSConnection: Sendable {
         replyTo: String?,
         headers: NATSHeaders?
     ) throws(NATSError) {
-        try checkPublishable(subject: subject, replyTo: replyTo, headers: headers)
+        try checkPublishable(replyTo: replyTo, headers: headers)
         var headerBlock: [UInt8]?
         if let headers {
             var block: [UInt8] = []
@@ -169,6 +169,9 @@ public final class NATSConnection: Sendable {
         let frameSize = size + subject.utf8.count + (replyTo?.utf8.count ?? 0) + 32
         try subject.withUTF8 { subjectBytes in
             Result { () throws(NATSError) in
+                if let problem = Subject.problem(inPublishSubject: subjectBytes) {
+                    throw NATSError.subject(SubjectError(problem, subject: String(decoding: subjectBytes, as: UTF8.self)))
+                }
                 guard var replyTo else {
                     try appendPublish(size: frameSize, subject: subjectBytes, replyTo: nil, headers: headerBlock, payload: payload)
                     return
@@ -241,9 +244,9 @@ public final class NATSConnection: Sendable {
         try publish(Array(text.utf8), to: subject, replyTo: replyTo, headers: headers)
     }
 
-    private func checkPublishable(subject: String, replyTo: String?, headers: NATSHeaders?) throws(NATSError) {
+    /// Checks what goes with a message (its subject is checked where its bytes are at hand).
+    private func checkPublishable(replyTo: String?, headers: NATSHeaders?) throws(NATSError) {
         do {
-            try Subject.validate(subject)
             if let replyTo { try Subject.validate(replyTo) }
         } catch {
             throw NATSError.subject(error)

@@ -2,42 +2,53 @@ import Glibc
 
 /// The bytes waiting to go to the server, and the writer thread that sends them.
 ///
-/// Publishers encode straight into one shared buffer under a lock; the writer thread takes the
-/// whole buffer at once and sends it in one `write`. While a write is in flight new operations
-/// pile up behind it, so a burst of small publishes costs a handful of system calls: after a
-/// write the writer waits a few microseconds for a small remainder to grow before sending it.
-/// An operation that arrives when the connection has been quiet is written at once by the
-/// caller (without blocking), which saves a thread hand-off on request/reply round trips.
+/// Publishers encode straight into one shared buffer under a lock. Who writes it out depends
+/// on the traffic:
+/// - an operation that arrives after a quiet spell is written at once by its caller, without
+///   blocking (a request, a lone publish: no thread hand-off, no delay);
+/// - during a burst, the publisher whose append fills the buffer past 64 KiB writes it, as
+///   libnats does (no hand-off per write);
+/// - whatever is left is sent by the writer thread: the first append after a write wakes it,
+///   and it waits a few microseconds for more before writing, so that a trickle of publishes
+///   costs a write per batch rather than per message.
 /// While disconnected the buffer holds what is published, up to a limit, for the next socket.
 final class OutboundBuffer: @unchecked Sendable {
-    private let lock = ConditionLock()
+    private let lock = ConditionLock(conditionCount: 2)
+    /// Publishers waiting for room, `close` and `detach` waiting for a write to end.
+    private static let roomOrWriteEnded = 0
+    /// The writer waiting for `writerSignaled`.
+    private static let writerWakeUp = 1
     // Everything below is guarded by `lock`.
-    private var pending = ByteBuffer(capacity: 64 * 1024)
-    private var spare = ByteBuffer(capacity: 64 * 1024)
+    // Exclusive access is the lock's job; the runtime's own checks on every append cost
+    // more than the copy.
+    @exclusivity(unchecked) private var pending = ByteBuffer(capacity: 64 * 1024)
+    @exclusivity(unchecked) private var spare = ByteBuffer(capacity: 64 * 1024)
     /// Where `[UInt8]` encoders write before their bytes are copied into `pending`.
     private var scratch: [UInt8] = []
     private var socket: TCPSocket?
     private var closing = false
     private var writerRunning = false
-    private var writerIdle = false
-    /// The writer waits for `pending` to reach `batchBytes` (or a short time to pass).
-    private var writerBatching = false
+    /// Bytes were appended since the writer last took the buffer: it has a write to do.
+    private var writerSignaled = false
+    /// The writer is asleep on `writerWakeUp`.
+    private var writerWaiting = false
     private var writeInFlight = false
     /// `PING`s in `pending`, not yet handed to the socket.
     private var pendingPings = 0
-    /// When the last operation was appended, in nanoseconds of the monotonic clock.
-    private var lastAppend: Int64 = 0
+    /// When the last write began, in nanoseconds of the monotonic clock.
+    private var lastWrite: Int64 = 0
 
     /// Most bytes held while connected before publishers wait for the writer.
     let connectedLimit: Int
     /// Most bytes held while there is no socket; past it appends fail.
     private let disconnectedLimit: Int
 
-    /// A remainder this small after a write makes the writer wait briefly for more.
-    private static let batchBytes = 32 * 1024
-    /// How long the writer waits for a small remainder to grow.
+    /// How long the writer, once woken, lets a burst build up before writing.
     private static let batchWaitNanoseconds = 50_000
-    /// Quiet time after which an operation is written straight away by its caller.
+    /// A buffer this full is written by the publisher that filled it (if no write is in flight).
+    private static let callerWriteBytes = 64 * 1024
+    /// An operation that finds the buffer empty this long after the last write began is written
+    /// straight away by its caller.
     private static let quietNanoseconds: Int64 = 20_000
 
     init(connectedLimit: Int, disconnectedLimit: Int) {
@@ -63,10 +74,11 @@ final class OutboundBuffer: @unchecked Sendable {
             lock.unlock()
             throw error
         }
+        let wasIdle = pending.count == 0 && !writeInFlight
         scratch.removeAll(keepingCapacity: true)
         encode(&scratch)
         scratch.withUnsafeBytes { pending.append($0) }
-        finishAppend(pings: pings)
+        finishAppend(pings: pings, wasIdle: wasIdle)
     }
 
     /// Encodes `PUB`/`HPUB` straight into the buffer. `headers` is the encoded header block.
@@ -86,6 +98,7 @@ final class OutboundBuffer: @unchecked Sendable {
             lock.unlock()
             throw error
         }
+        let wasIdle = pending.count == 0 && !writeInFlight
         let total = (headers?.count ?? 0) + payload.count
         // "HPUB " + subject + " " + reply + " " + 20 digits + " " + 20 digits + CRLF + bytes + CRLF
         pending.reserve(subject.count + (replyTo?.count ?? 0) + total + 56)
@@ -111,7 +124,7 @@ final class OutboundBuffer: @unchecked Sendable {
         pending.appendUnchecked(payload)
         pending.appendUnchecked(byte: 0x0D)
         pending.appendUnchecked(byte: 0x0A)
-        finishAppend(pings: 0)
+        finishAppend(pings: 0, wasIdle: wasIdle)
     }
 
     /// Checks the limits; waits while the connected buffer is full. Call with the lock held.
@@ -125,22 +138,78 @@ final class OutboundBuffer: @unchecked Sendable {
                 )
             }
         } else {
-            while socket != nil, !closing, pending.count >= connectedLimit { lock.wait() }
+            while socket != nil, !closing, pending.count >= connectedLimit { lock.wait(Self.roomOrWriteEnded) }
         }
     }
 
-    /// Wakes the writer or writes at once; releases the lock.
-    private func finishAppend(pings: Int) {
+    /// Writes at once, or has the writer write later; releases the lock. `wasIdle`: the buffer
+    /// was empty and no write in flight before this operation (the clock is read only then).
+    private func finishAppend(pings: Int, wasIdle: Bool) {
         pendingPings += pings
-        let now = monotonicNanoseconds()
-        let quiet = now - lastAppend >= Self.quietNanoseconds
-        lastAppend = now
-        if quiet, writerIdle, !writeInFlight, let socket, !closing {
-            writeDirectly(to: socket)
+        if wasIdle, let socket, !closing {
+            let now = monotonicNanoseconds()
+            if now - lastWrite >= Self.quietNanoseconds {
+                lastWrite = now
+                writeDirectly(to: socket)
+                return
+            }
+        }
+        if pending.count >= Self.callerWriteBytes, !writeInFlight, let socket, !closing {
+            writeAsCaller(to: socket)
             return
         }
-        if writerIdle || (writerBatching && pending.count >= Self.batchBytes) { lock.broadcast() }
+        signalWriter()
         lock.unlock()
+    }
+
+    /// Tells the writer there is something to write, waking it if it sleeps and has a socket
+    /// to write to (once: the waker clears `writerWaiting`). Call with the lock held.
+    private func signalWriter() {
+        writerSignaled = true
+        if writerWaiting, socket != nil {
+            writerWaiting = false
+            lock.signal(Self.writerWakeUp)
+        }
+    }
+
+    /// Writes `pending` on the calling thread, blocking until the socket has taken it all, as
+    /// the writer would: during a burst the publisher that fills the buffer sends it, which
+    /// saves waking the writer thread for every write. Called with the lock held; releases it.
+    private func writeAsCaller(to socket: TCPSocket) {
+        lastWrite = monotonicNanoseconds()
+        swap(&pending, &spare)
+        pendingPings = 0
+        writeInFlight = true
+        lock.unlock()
+        let failed = Self.write(spare, to: socket)
+        lock.lock()
+        finishWrite(to: socket, failed: failed)
+        lock.unlock()
+    }
+
+    /// Sends all of `buffer`, blocking; true if the socket failed.
+    private static func write(_ buffer: ByteBuffer, to socket: TCPSocket) -> Bool {
+        do {
+            try socket.write(UnsafeRawBufferPointer(start: buffer.base, count: buffer.count))
+            return false
+        } catch {
+            return true
+        }
+    }
+
+    /// After a blocking write of `spare`: lets go of it and, if the socket failed, of the
+    /// socket. Called with the lock held.
+    private func finishWrite(to socket: TCPSocket, failed: Bool) {
+        spare.removeAll(shrinkingTo: 4 * 1024 * 1024)
+        writeInFlight = false
+        if failed {
+            // The reader sees the same broken socket and runs the disconnect logic.
+            socket.shutdown()
+            if self.socket?.descriptor == socket.descriptor { self.socket = nil }
+        }
+        // What was appended during the write is the writer's to send.
+        if pending.count > 0 { signalWriter() }
+        lock.broadcast(Self.roomOrWriteEnded)
     }
 
     /// Sends `pending` on the calling thread without blocking; whatever the socket does not
@@ -179,7 +248,8 @@ final class OutboundBuffer: @unchecked Sendable {
             pendingPings += pings
         }
         spare.removeAll()
-        lock.broadcast()
+        if pending.count > 0 { signalWriter() }
+        lock.broadcast(Self.roomOrWriteEnded)
         lock.unlock()
     }
 
@@ -189,7 +259,8 @@ final class OutboundBuffer: @unchecked Sendable {
         lock.withLock {
             self.socket = socket
             preamble.withUnsafeBytes { pending.insertAtFront($0) }
-            lock.broadcast()
+            if pending.count > 0 { signalWriter() }
+            lock.broadcast(Self.roomOrWriteEnded)
         }
     }
 
@@ -201,8 +272,8 @@ final class OutboundBuffer: @unchecked Sendable {
     func detach() -> Int {
         lock.withLock {
             socket = nil
-            while writeInFlight { lock.wait() }
-            lock.broadcast()
+            while writeInFlight { lock.wait(Self.roomOrWriteEnded) }
+            lock.broadcast(Self.roomOrWriteEnded)
             return pendingPings
         }
     }
@@ -222,8 +293,9 @@ final class OutboundBuffer: @unchecked Sendable {
     func close() {
         lock.lock()
         closing = true
-        lock.broadcast()
-        while writerRunning, socket != nil, pending.count > 0 || writeInFlight { lock.wait() }
+        lock.broadcast(Self.roomOrWriteEnded)
+        lock.signal(Self.writerWakeUp)
+        while writerRunning, socket != nil, pending.count > 0 || writeInFlight { lock.wait(Self.roomOrWriteEnded) }
         lock.unlock()
     }
 
@@ -232,45 +304,39 @@ final class OutboundBuffer: @unchecked Sendable {
         lock.lock()
         writerRunning = true
         while true {
-            while !closing, socket == nil || pending.count == 0 || writeInFlight {
-                writerIdle = !writeInFlight
-                lock.wait()
-                writerIdle = false
+            while !closing, !writerSignaled || socket == nil {
+                writerWaiting = true
+                lock.wait(Self.writerWakeUp)
+                writerWaiting = false
             }
+            if !closing {
+                // Woken by the first append after a write: let the burst build up (publishers
+                // that fill the buffer meanwhile write it themselves).
+                lock.unlock()
+                var pause = timespec(tv_sec: 0, tv_nsec: Self.batchWaitNanoseconds)
+                nanosleep(&pause, nil)
+                lock.lock()
+            }
+            writerSignaled = false
+            // A write in flight (a publisher's) signals again when it ends if bytes are left.
+            while closing, writeInFlight { lock.wait(Self.roomOrWriteEnded) }
+            guard !writeInFlight else { continue }
             guard let socket, pending.count > 0 else {
-                // Closing, with nothing to send or nowhere to send it.
-                break
+                if closing { break }
+                continue
             }
+            lastWrite = monotonicNanoseconds()
             swap(&pending, &spare)
             pendingPings = 0
             writeInFlight = true
             lock.unlock()
-
-            var failed = false
-            do {
-                try socket.write(UnsafeRawBufferPointer(start: spare.base, count: spare.count))
-            } catch {
-                failed = true
-            }
-            spare.removeAll(shrinkingTo: 4 * 1024 * 1024)
-
+            let failed = Self.write(spare, to: socket)
             lock.lock()
-            writeInFlight = false
-            if failed {
-                // The reader sees the same broken socket and runs the disconnect logic.
-                socket.shutdown()
-                if self.socket?.descriptor == socket.descriptor { self.socket = nil }
-            }
-            lock.broadcast()
-            // A small remainder during a burst: give it a moment to grow into a bigger write.
-            if !failed, !closing, self.socket != nil, pending.count > 0, pending.count < Self.batchBytes {
-                writerBatching = true
-                lock.wait(nanoseconds: Self.batchWaitNanoseconds)
-                writerBatching = false
-            }
+            finishWrite(to: socket, failed: failed)
+            if closing, pending.count == 0 || self.socket == nil { break }
         }
         writerRunning = false
-        lock.broadcast()
+        lock.broadcast(Self.roomOrWriteEnded)
         lock.unlock()
     }
 }

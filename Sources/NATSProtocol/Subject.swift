@@ -47,6 +47,29 @@ public enum Subject {
         try validate(subject, allowingWildcards: false)
     }
 
+    /// The rule a subject to publish to breaks, if any, from its UTF-8 bytes: the same answer
+    /// as ``validate(_:)``, in one pass that mostly compares each byte once (this runs for
+    /// every message published).
+    public static func problem(inPublishSubject bytes: UnsafeBufferPointer<UInt8>) -> SubjectError.Code? {
+        guard let base = bytes.baseAddress, bytes.count > 0 else { return .empty }
+        var previous = UInt8(ascii: ".")
+        for index in 0..<bytes.count {
+            let byte = base[index]
+            // Above `>` only DEL is refused: letters, digits' neighbours, `_`, `-` take one test.
+            if byte > UInt8(ascii: ">") {
+                if byte == 0x7F { return .whitespace }
+            } else if byte == UInt8(ascii: ".") {
+                if previous == UInt8(ascii: ".") { return .emptyToken }
+            } else if byte <= 0x20 {
+                return .whitespace
+            } else if byte == UInt8(ascii: "*") || byte == UInt8(ascii: ">") {
+                return .wildcardNotAllowed
+            }
+            previous = byte
+        }
+        return previous == UInt8(ascii: ".") ? .emptyToken : nil
+    }
+
     /// Checks a subscription pattern: `*` and `>` allowed as whole tokens, `>` only last.
     public static func validatePattern(_ pattern: String) throws(SubjectError) {
         try validate(pattern, allowingWildcards: true)

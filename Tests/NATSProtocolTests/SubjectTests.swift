@@ -25,6 +25,29 @@ import Testing
         #expect(throws: SubjectError(code, subject: subject)) { try Subject.validate(subject) }
     }
 
+    /// The one-pass check publishing uses gives the same verdict as `validate` on every
+    /// subject above and on many random ones built from the bytes that matter.
+    @Test func thePublishFastPathAgreesWithValidate() {
+        var samples = ["a", "foo.bar", "ünï.côdé", "", ".", "a.", ".a", "a..b", "a b", "a\tb", "a.*", "a.>", "*", "a*b", "a>b", "a\u{7F}b", "~.~", "a.b\u{0}"]
+        let alphabet = Array("ab.*> \t\u{7F}~?=-_9é".unicodeScalars)
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<5000 {
+            let length = Int.random(in: 0...8, using: &generator)
+            samples.append(String(String.UnicodeScalarView((0..<length).map { _ in alphabet.randomElement(using: &generator)! })))
+        }
+        for subject in samples {
+            var expected: SubjectError.Code?
+            do {
+                try Subject.validate(subject)
+            } catch {
+                expected = error.code
+            }
+            var bytes = subject
+            let found = bytes.withUTF8 { Subject.problem(inPublishSubject: $0) }
+            #expect(found == expected, "\(subject.debugDescription)")
+        }
+    }
+
     @Test(arguments: ["*", ">", "a.*", "a.>", "*.b.*", "a.*.>", "*.*"])
     func validPatterns(pattern: String) throws {
         try Subject.validatePattern(pattern)
