@@ -176,30 +176,26 @@ final class OutboundBuffer: @unchecked Sendable {
     /// the writer would: during a burst the publisher that fills the buffer sends it, which
     /// saves waking the writer thread for every write. Called with the lock held; releases it.
     private func writeAsCaller(to socket: TCPSocket) {
+        writeAll(to: socket)
+        lock.unlock()
+    }
+
+    /// Takes all of `pending` and sends it, blocking, with the lock released meanwhile (new
+    /// operations go on piling up in `pending`); lets go of the socket if it failed. Called
+    /// with the lock held; returns with it held.
+    private func writeAll(to socket: TCPSocket) {
         lastWrite = monotonicNanoseconds()
         swap(&pending, &spare)
         pendingPings = 0
         writeInFlight = true
         lock.unlock()
-        let failed = Self.write(spare, to: socket)
-        lock.lock()
-        finishWrite(to: socket, failed: failed)
-        lock.unlock()
-    }
-
-    /// Sends all of `buffer`, blocking; true if the socket failed.
-    private static func write(_ buffer: ByteBuffer, to socket: TCPSocket) -> Bool {
+        var failed = false
         do {
-            try socket.write(UnsafeRawBufferPointer(start: buffer.base, count: buffer.count))
-            return false
+            try socket.write(UnsafeRawBufferPointer(start: spare.base, count: spare.count))
         } catch {
-            return true
+            failed = true
         }
-    }
-
-    /// After a blocking write of `spare`: lets go of it and, if the socket failed, of the
-    /// socket. Called with the lock held.
-    private func finishWrite(to socket: TCPSocket, failed: Bool) {
+        lock.lock()
         spare.removeAll(shrinkingTo: 4 * 1024 * 1024)
         writeInFlight = false
         if failed {
@@ -325,14 +321,7 @@ final class OutboundBuffer: @unchecked Sendable {
                 if closing { break }
                 continue
             }
-            lastWrite = monotonicNanoseconds()
-            swap(&pending, &spare)
-            pendingPings = 0
-            writeInFlight = true
-            lock.unlock()
-            let failed = Self.write(spare, to: socket)
-            lock.lock()
-            finishWrite(to: socket, failed: failed)
+            writeAll(to: socket)
             if closing, pending.count == 0 || self.socket == nil { break }
         }
         writerRunning = false
