@@ -455,6 +455,7 @@ extension NATSConnection {
         subscriptions.forEach { $0.finish(discardPending: false) }
         replies.forEach { $0.fulfil(.failure(reason)) }
         pongs.forEach { $0.fulfil(.failure(reason)) }
+        timer.stop()
         broadcaster.finish(with: .closed)
         closedSignal.fulfil(.success(()))
     }

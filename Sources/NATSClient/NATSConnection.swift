@@ -16,6 +16,8 @@ public final class NATSConnection: Sendable {
     let broadcaster = EventBroadcaster()
     let state: Mutex<ConnectionState>
     let closedSignal = OneShot<Void>()
+    /// Time limits of requests and flushes.
+    let timer = DeadlineTimer()
     /// Where replies to requests arrive: `_INBOX.<random>.` followed by a per-request token.
     let replyPrefix: String
     let clockOrigin = ContinuousClock.now
@@ -338,7 +340,7 @@ public final class NATSConnection: Sendable {
         }
         try outbound.append(size: 6, pings: 1) { ClientEncoder.ping(into: &$0) }
         let limit = timeout ?? options.flushTimeout
-        try await waiter.value(timeout: limit, timeoutError: NATSError(.timeout, "no PONG within \(limit)"))
+        try await waiter.value(timeout: limit, timeoutError: NATSError(.timeout, "no PONG within \(limit)"), timer: timer)
     }
 
     // MARK: - Request/reply
@@ -369,7 +371,8 @@ public final class NATSConnection: Sendable {
             defer { connection.forgetRequest(token) }
             let message = try await slot.value(
                 timeout: timeout,
-                timeoutError: NATSError(.timeout, "no reply on \(subject) within \(timeout)")
+                timeoutError: NATSError(.timeout, "no reply on \(subject) within \(timeout)"),
+                timer: connection.timer
             )
             if message.status == 503, message.payload.isEmpty {
                 throw NATSError(.noResponders, "no responders for \(subject)")

@@ -44,14 +44,14 @@ final class OneShot<Value: Sendable>: Sendable {
     }
 
     /// Waits for the result at most `timeout`; then it is fulfilled with `timeoutError`.
-    func value(timeout: Duration, timeoutError: NATSError) async throws -> Value {
+    func value(timeout: Duration, timeoutError: NATSError, timer: DeadlineTimer) async throws -> Value {
         if let ready = state.withLock({ $0.result }) { return try ready.get() }
-        // One timer task, cancelled as soon as the value arrives (cheaper than a task group).
-        let timer = Task { [self] in
-            try? await Task.sleep(for: timeout)
-            if !Task.isCancelled { fulfil(.failure(timeoutError)) }
+        // A stopped timer belongs to a closed connection: nothing will come.
+        guard let token = timer.schedule(after: timeout, { [self] in fulfil(.failure(timeoutError)) }) else {
+            fulfil(.failure(NATSError.closed()))
+            return try await value()
         }
-        defer { timer.cancel() }
+        defer { timer.cancel(token) }
         return try await value()
     }
 }

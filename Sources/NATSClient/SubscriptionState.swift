@@ -170,7 +170,7 @@ final class SubscriptionState: Sendable {
 
     /// The next message, waiting for one if needed; `nil` once finished and drained, or when
     /// the calling task is cancelled.
-    func next() async -> NATSMessage? {
+    nonisolated(nonsending) func next() async -> NATSMessage? {
         if let ready = takeQueued() { return ready.message }
         return await withTaskCancellationHandler {
             await withCheckedContinuation { (continuation: CheckedContinuation<NATSMessage?, Never>) in
@@ -194,7 +194,7 @@ final class SubscriptionState: Sendable {
     /// The next message (waiting for one if needed) followed by whatever else is already
     /// queued, up to `maximum` in all, in order; empty once finished and drained, or when the
     /// calling task is cancelled.
-    func nextBatch(maximum: Int) async -> [NATSMessage] {
+    nonisolated(nonsending) func nextBatch(maximum: Int) async -> [NATSMessage] {
         guard let first = await next() else { return [] }
         guard maximum > 1 else { return [first] }
         return storage.withLock { state in

@@ -18,6 +18,8 @@ public struct ProtocolParser: Sendable {
     private var scanIndex = 0
     /// A message whose control line is parsed and whose payload has not fully arrived yet.
     private var pending: PendingMessage?
+    /// The subject of the last message read, to share its `String` with the next.
+    private var lastSubject = ""
 
     private struct PendingMessage: Sendable {
         var subject: String
@@ -66,14 +68,109 @@ public struct ProtocolParser: Sendable {
             }
             return nil
         }
-        var line = buffer[readIndex..<lineEnd]
-        if line.last == 0x0D { line = line.dropLast() }
-        guard line.count <= maximumControlLineLength else {
-            throw ProtocolError(.controlLineTooLong, context: line)
+        let contentEnd = lineEnd > readIndex && buffer[lineEnd - 1] == 0x0D ? lineEnd - 1 : lineEnd
+        guard contentEnd - readIndex <= maximumControlLineLength else {
+            throw ProtocolError(.controlLineTooLong, context: buffer[readIndex..<contentEnd])
         }
+        if let message = messageLine(from: readIndex, to: contentEnd) {
+            readIndex = lineEnd + 1
+            scanIndex = readIndex
+            pending = message
+            return try completeMessage(message)
+        }
+        let line = buffer[readIndex..<contentEnd]
         readIndex = lineEnd + 1
         scanIndex = readIndex
         return try parseControlLine(line)
+    }
+
+    /// The usual `MSG`/`HMSG` line — upper case, fields separated by single spaces, valid
+    /// numbers, within the limits — read straight from the bytes, with no intermediate arrays;
+    /// `nil` for anything else, which `parseControlLine` then reads (or rejects with the
+    /// right error). A subject equal to the previous message's reuses its `String`.
+    private mutating func messageLine(from start: Int, to end: Int) -> PendingMessage? {
+        typealias Field = (start: Int, end: Int)
+        let fields: (hasHeaders: Bool, fields: [5 of Field], count: Int)? = buffer.withUnsafeBufferPointer { bytes in
+            var index = start
+            let hasHeaders: Bool
+            if end - index > 4, bytes[index] == 0x4D, bytes[index + 1] == 0x53, bytes[index + 2] == 0x47, bytes[index + 3] == 0x20 {
+                hasHeaders = false
+                index += 4
+            } else if end - index > 5, bytes[index] == 0x48, bytes[index + 1] == 0x4D, bytes[index + 2] == 0x53, bytes[index + 3] == 0x47, bytes[index + 4] == 0x20 {
+                hasHeaders = true
+                index += 5
+            } else {
+                return nil
+            }
+            var fields: [5 of Field] = .init(repeating: (0, 0))
+            var count = 0
+            while index < end {
+                guard count < 5 else { return nil }
+                let fieldStart = index
+                while index < end, bytes[index] != 0x20 {
+                    if bytes[index] == 0x09 { return nil }
+                    index += 1
+                }
+                guard index > fieldStart else { return nil }
+                fields[count] = (fieldStart, index)
+                count += 1
+                if index < end {
+                    index += 1
+                    if index == end { return nil }
+                }
+            }
+            return (hasHeaders, fields, count)
+        }
+        guard let (hasHeaders, fields, count) = fields else { return nil }
+        let sizeCount = hasHeaders ? 2 : 1
+        guard count == 2 + sizeCount || count == 3 + sizeCount,
+            let sid = decimal(fields[1]),
+            let total = decimal(fields[count - 1]), total <= maximumPayloadLength
+        else { return nil }
+        var headerLength = 0
+        if hasHeaders {
+            guard let value = decimal(fields[count - 2]), value <= total, value > 0 else { return nil }
+            headerLength = value
+        }
+        let subject = subjectString(fields[0])
+        let replyTo: String? = count == 3 + sizeCount ? string(fields[2]) : nil
+        return PendingMessage(subject: subject, sid: UInt64(sid), replyTo: replyTo, headerLength: headerLength, totalLength: total)
+    }
+
+    /// A decimal number of at most 18 digits in `buffer[field]`, as `parseDecimal` reads it.
+    private func decimal(_ field: (start: Int, end: Int)) -> Int? {
+        guard field.end > field.start, field.end - field.start <= 18 else { return nil }
+        return buffer.withUnsafeBufferPointer { bytes in
+            var value = 0
+            for index in field.start..<field.end {
+                let digit = bytes[index] &- 0x30
+                guard digit <= 9 else { return nil }
+                value = value &* 10 &+ Int(digit)
+            }
+            return value
+        }
+    }
+
+    private func string(_ field: (start: Int, end: Int)) -> String {
+        buffer.withUnsafeBufferPointer { bytes in
+            String(decoding: UnsafeBufferPointer(rebasing: bytes[field.start..<field.end]), as: UTF8.self)
+        }
+    }
+
+    /// The subject in `buffer[field]`: the previous message's `String` when the bytes are the
+    /// same (a subscription usually receives many messages on one subject), else a new one.
+    private mutating func subjectString(_ field: (start: Int, end: Int)) -> String {
+        let same: Bool = buffer.withUnsafeBufferPointer { bytes in
+            var previous = lastSubject
+            return previous.withUTF8 { known in
+                guard known.count == field.end - field.start else { return false }
+                for offset in 0..<known.count where known[offset] != bytes[field.start + offset] { return false }
+                return true
+            }
+        }
+        if same { return lastSubject }
+        lastSubject = string(field)
+        return lastSubject
     }
 
     private mutating func compact() {
@@ -185,7 +282,9 @@ public struct ProtocolParser: Sendable {
         if message.headerLength > 0 {
             headers = try NATSHeaders.parse(buffer[payloadStart..<(payloadStart + message.headerLength)])
         }
-        let payload = Array(buffer[(payloadStart + message.headerLength)..<payloadEnd])
+        let payload = buffer.withUnsafeBufferPointer { bytes in
+            Array(UnsafeBufferPointer(rebasing: bytes[(payloadStart + message.headerLength)..<payloadEnd]))
+        }
         pending = nil
         readIndex = payloadEnd + 2
         scanIndex = readIndex

@@ -88,6 +88,42 @@ func parseAll(_ chunks: [ArraySlice<UInt8>]) throws -> [ServerOperation] {
             ])
     }
 
+    /// The usual `MSG`/`HMSG` lines take a shortcut; the same messages written unusually
+    /// (lower case, tabs, runs of spaces, a trailing space) take the general path, and both
+    /// must read the same. Consecutive messages on one subject, and a different one between.
+    @Test func usualAndUnusualMessageLinesReadTheSame() throws {
+        let usual = "MSG a.b 7 2\r\nhi\r\nMSG a.b 7 r.1 2\r\nho\r\nMSG c 8 0\r\n\r\nHMSG a.b 9 r 12 14\r\nNATS/1.0\r\n\r\nok\r\nMSG a.b 7 1\r\n!\r\n"
+        let unusual = "msg a.b 7 2\r\nhi\r\nMSG  a.b\t7 r.1 2\r\nho\r\nMSG c 8 0 \r\n\r\nhmsg a.b 9 r 12   14\r\nNATS/1.0\r\n\r\nok\r\nMSG\ta.b 7 1\r\n!\r\n"
+        let expected: [ServerOperation] = [
+            .message(InboundMessage(subject: "a.b", sid: 7, payload: Array("hi".utf8))),
+            .message(InboundMessage(subject: "a.b", sid: 7, replyTo: "r.1", payload: Array("ho".utf8))),
+            .message(InboundMessage(subject: "c", sid: 8, payload: [])),
+            .message(InboundMessage(subject: "a.b", sid: 9, replyTo: "r", headers: NATSHeaders(), payload: Array("ok".utf8))),
+            .message(InboundMessage(subject: "a.b", sid: 7, payload: Array("!".utf8))),
+        ]
+        #expect(try parseAll([Array(usual.utf8)[...]]) == expected)
+        #expect(try parseAll([Array(unusual.utf8)[...]]) == expected)
+    }
+
+    /// Lines the shortcut declines because they are wrong get the general path's errors.
+    @Test(arguments: [
+        ("MSG a x 2\r\nhi\r\n", ProtocolError.Code.malformedArguments),
+        ("MSG a 1 2 3 4\r\nhi\r\n", .malformedArguments),
+        ("MSG a 1\r\n", .malformedArguments),
+        ("HMSG a 1 9 2\r\nhi\r\n", .malformedArguments),
+        ("HMSG a 1 0 2\r\nhi\r\n", .malformedArguments),
+        ("MSG a 1 1234567890123456789\r\n", .malformedArguments),
+        ("MSG a 1 1\r\nhi\r\n", .missingPayloadTerminator),
+    ])
+    func wrongMessageLinesAreRejected(stream: String, code: ProtocolError.Code) {
+        var parser = ProtocolParser()
+        parser.append(Array(stream.utf8))
+        let error = #expect(throws: ProtocolError.self) {
+            while try parser.next() != nil {}
+        }
+        #expect(error?.code == code)
+    }
+
     @Test func returnsNilUntilPayloadIsComplete() throws {
         var parser = ProtocolParser()
         parser.append(Array("MSG a 1 5\r\nhel".utf8))
