@@ -115,6 +115,7 @@ for round in $(seq 1 "$ROUNDS"); do
     run swift "$ennio" bench events --count "$EVENTS_COUNT" --server "$url"
     run swift "$ennio" bench events --codec-only --count "$CODEC_COUNT"
     run swift "$ennio" bench ingest --count "$INGEST_COUNT" --mode both --server "$url"
+    run swift "$ennio" bench ingest --count "$INGEST_COUNT" --store-only
 done
 elapsed=$(( $(date +%s) - start_time ))
 
@@ -158,6 +159,7 @@ rows = [
     ("EventCodec decode", "codec_decode", "events_per_sec", "events/s", False),
     ("coordinator ingest to SQLite, core NATS", "ingest", "events_per_sec", "events/s", False),
     ("coordinator ingest to SQLite, JetStream", "ingest_js", "events_per_sec", "events/s", False),
+    ("EventStore.insert alone (SQLite)", "store", "events_per_sec", "events/s", False),
 ]
 print()
 print(f"Medians of {rounds} rounds ({elapsed} s in all).")
@@ -176,7 +178,7 @@ print("Peak memory (max RSS, MiB, median of rounds):")
 print()
 print("| Run | Swift | C (libnats) |")
 print("| --- | ---: | ---: |")
-for figure in ["pub16", "pub512", "pubsub16", "req16", "js16", "events_pub", "codec_encode", "ingest"]:
+for figure in ["pub16", "pub512", "pubsub16", "req16", "js16", "events_pub", "codec_encode", "ingest", "store"]:
     swift, c = median("swift", figure, "max_rss_kb"), median("c", figure, "max_rss_kb")
     if swift is None and c is None:
         continue

@@ -15,8 +15,12 @@ public struct CoordinatorOptions: Sendable {
     public var mode: Mode = .automatic
     /// The durable consumer the coordinator reads the event stream through.
     public var consumerName = "ennio-coordinator"
-    /// Events fetched per pull in JetStream mode.
-    public var batchSize = 2000
+    /// Most events stored in one transaction (and fetched per pull in JetStream mode). Under
+    /// load, big transactions are what keeps SQLite fast: random event ids put inserts all over
+    /// the id index, and each commit writes every page it touched to the WAL once (measured:
+    /// 2,000 per commit ~47k events/s, 8,000 ~80k/s). At low rates batches are as small as
+    /// what has arrived.
+    public var batchSize = 8000
 
     public enum Mode: String, Sendable, Hashable {
         case automatic, core, jetStream = "jetstream"

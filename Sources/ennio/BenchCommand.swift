@@ -272,7 +272,9 @@ enum BenchCommand {
     // MARK: - Events
 
     /// A realistic mix of events (several types, projects and sessions, data of a few kinds).
-    static func sampleEvents(_ count: Int, uniqueIDs: Bool = false, offset: Int = 0) -> [Event] {
+    /// Ids are random version 4 UUIDs, as real producers make them (so the store's id index
+    /// takes inserts all over, not appends).
+    static func sampleEvents(_ count: Int, offset: Int = 0) -> [Event] {
         let types: [EventType] = [.ciPassing, .ciFailing, .prCreated, .reviewPending, .mergeReady, .reactionTriggered]
         let data: [JSONValue] = [
             .null,
@@ -283,7 +285,7 @@ enum BenchCommand {
         return (0..<count).map { index in
             let number = offset + index
             return Event(
-                id: uniqueIDs ? benchID(number) : EventID.random(),
+                id: EventID.random(),
                 type: types[number % types.count],
                 priority: number % 7 == 0 ? .urgent : .info,
                 sessionId: "session-\(number % 50)",
@@ -293,13 +295,6 @@ enum BenchCommand {
                 data: data[number % data.count]
             )
         }
-    }
-
-    /// A UUID-shaped id unique per number.
-    static func benchID(_ number: Int) -> String {
-        let hex = String(number, radix: 16)
-        let padded = String(repeating: "0", count: max(0, 12 - hex.count)) + hex
-        return "00000000-0000-4000-8000-\(padded)"
     }
 
     static func codec(count: Int) {
@@ -354,7 +349,7 @@ enum BenchCommand {
         var stored = 0
         var elapsed = Duration.zero
         while stored < count {
-            let batch = try sampleEvents(min(batchSize, count - stored), uniqueIDs: true, offset: stored).map { event in
+            let batch = try sampleEvents(min(batchSize, count - stored), offset: stored).map { event in
                 (event: event, subject: try EventSubject.subject(for: event))
             }
             let start = ContinuousClock.now
@@ -397,7 +392,7 @@ enum BenchCommand {
         let connection = try await connection(arguments, name: "ennio bench ingest publisher")
         let publisher = try EventPublisher(connection: connection)
         // At most this many events in flight (published, not yet stored): bounded memory.
-        let window = 20_000
+        let window = 50_000
         let chunk = 5_000
         let start = ContinuousClock.now
         var published = 0
@@ -416,7 +411,7 @@ enum BenchCommand {
             }
         }
         while published < count {
-            let batch = sampleEvents(min(chunk, count - published), uniqueIDs: true, offset: published)
+            let batch = sampleEvents(min(chunk, count - published), offset: published)
             try await waitFor(published + batch.count - window)
             if mode == .jetStream {
                 // Acknowledged publishing, as agents do (`publishDurably`), many in flight.
