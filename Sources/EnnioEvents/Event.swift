@@ -40,18 +40,26 @@ public struct Event: Sendable, Hashable {
 /// Event identifiers: random (version 4) UUIDs in lower case, as the Rust implementation makes.
 public enum EventID {
     public static func random() -> String {
+        // Two draws from the system generator (one system call each), not one per byte.
         var generator = SystemRandomNumberGenerator()
-        var bytes = (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) }
-        bytes[6] = (bytes[6] & 0x0F) | 0x40
-        bytes[8] = (bytes[8] & 0x3F) | 0x80
-        let hex = Array("0123456789abcdef".utf8)
-        var text: [UInt8] = []
-        text.reserveCapacity(36)
-        for (index, byte) in bytes.enumerated() {
-            if index == 4 || index == 6 || index == 8 || index == 10 { text.append(UInt8(ascii: "-")) }
-            text.append(hex[Int(byte >> 4)])
-            text.append(hex[Int(byte & 0x0F)])
+        let high = generator.next()
+        let low = generator.next()
+        let hex: StaticString = "0123456789abcdef"
+        return String(unsafeUninitializedCapacity: 36) { text in
+            var written = 0
+            for index in 0..<16 {
+                var byte = UInt8(truncatingIfNeeded: (index < 8 ? high : low) >> (UInt64(index % 8) * 8))
+                if index == 6 { byte = (byte & 0x0F) | 0x40 }
+                if index == 8 { byte = (byte & 0x3F) | 0x80 }
+                if index == 4 || index == 6 || index == 8 || index == 10 {
+                    text[written] = UInt8(ascii: "-")
+                    written += 1
+                }
+                text[written] = hex.utf8Start[Int(byte >> 4)]
+                text[written + 1] = hex.utf8Start[Int(byte & 0x0F)]
+                written += 2
+            }
+            return written
         }
-        return String(decoding: text, as: UTF8.self)
     }
 }

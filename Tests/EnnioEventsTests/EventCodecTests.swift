@@ -111,7 +111,20 @@ import Testing
     @Test func idsAreUniqueUUIDs() {
         let ids = (0..<10_000).map { _ in EventID.random() }
         #expect(Set(ids).count == ids.count)
-        #expect(ids.allSatisfy { $0.count == 36 && $0[$0.index($0.startIndex, offsetBy: 14)] == "4" })
+        // 8-4-4-4-12 lower-case hex digits, version 4, variant 10xx (8, 9, a or b).
+        for id in ids {
+            let characters = Array(id)
+            #expect(characters.count == 36)
+            #expect([8, 13, 18, 23].allSatisfy { characters[$0] == "-" }, "\(id)")
+            #expect(characters.enumerated().allSatisfy { [8, 13, 18, 23].contains($0.offset) || "0123456789abcdef".contains($0.element) }, "\(id)")
+            #expect(characters[14] == "4", "\(id)")
+            #expect("89ab".contains(characters[19]), "\(id)")
+        }
+        // Every hex digit shows up in every free position sooner or later (no stuck bits).
+        let free = (0..<36).filter { ![8, 13, 14, 18, 19, 23].contains($0) }
+        for position in free {
+            #expect(Set(ids.map { Array($0)[position] }).count == 16, "position \(position)")
+        }
     }
 }
 
