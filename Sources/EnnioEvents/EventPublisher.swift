@@ -29,7 +29,16 @@ public struct EventPublisher: Sendable {
     @discardableResult
     public func publish(_ event: Event) throws -> String {
         let subject = try subjects.subject(for: event, host: host)
-        let payload = EventCodec.encode(event)
+        // The JSON goes into a buffer this publisher reuses: no allocation per event.
+        try scratch.bytes.withLock { payload throws in
+            payload.removeAll(keepingCapacity: true)
+            EventCodec.encode(event, into: &payload)
+            try publish(payload, of: event, to: subject)
+        }
+        return subject
+    }
+
+    private func publish(_ payload: [UInt8], of event: Event, to subject: String) throws {
         var id = event.id
         let sent = try id.withUTF8 { id throws -> Bool in
             var index = 0
@@ -62,12 +71,17 @@ public struct EventPublisher: Sendable {
             headers.append(event.id, for: Self.messageIDHeader)
             try connection.publish(payload, to: subject, headers: headers)
         }
-        return subject
     }
 
     /// Subjects built for this publisher, by event type and project (node events all use
     /// this publisher's host), so that each is built and checked once.
     private let subjects = SubjectCache()
+    private let scratch = ScratchBuffer()
+}
+
+/// A byte buffer kept between calls, for one caller at a time.
+final class ScratchBuffer: Sendable {
+    let bytes = Mutex<[UInt8]>([])
 }
 
 /// A small, bounded map from (event type, project) to the event subject.

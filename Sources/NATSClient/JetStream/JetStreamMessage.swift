@@ -18,24 +18,77 @@ public struct JetStreamMetadata: Sendable, Hashable {
     /// `$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<time>.<pending>` and
     /// `$JS.ACK.<domain>.<account>.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<time>.<pending>[.<token>…]`.
     public init?(replySubject: String) {
-        let tokens = replySubject.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
-        guard tokens.count >= 9, tokens[0] == "$JS", tokens[1] == "ACK" else { return nil }
-        let fields: ArraySlice<String>
-        if tokens.count == 9 {
-            domain = nil
-            fields = tokens[2...]
-        } else if tokens.count >= 11 {
-            domain = tokens[2] == "_" ? nil : tokens[2]
-            fields = tokens[4..<11]
+        // Read on the bytes (this runs for every message a consumer receives): the dots'
+        // positions first, then the numbers in place; only names become strings.
+        var subject = replySubject
+        guard let parsed = subject.withUTF8({ Self.parse($0) }) else { return nil }
+        self = parsed
+    }
+
+    private static func parse(_ bytes: UnsafeBufferPointer<UInt8>) -> JetStreamMetadata? {
+        // Token boundaries: token i is bytes[starts[i]..<ends[i]]; at most 12 are looked at.
+        var starts: [12 of Int] = .init(repeating: 0)
+        var ends: [12 of Int] = .init(repeating: 0)
+        var count = 0
+        var start = 0
+        for index in 0...bytes.count where index == bytes.count || bytes[index] == UInt8(ascii: ".") {
+            if count < 12 {
+                starts[count] = start
+                ends[count] = index
+            }
+            count += 1
+            start = index + 1
+        }
+        func token(_ number: Int) -> UnsafeBufferPointer<UInt8> {
+            UnsafeBufferPointer(rebasing: bytes[starts[number]..<ends[number]])
+        }
+        func number(_ index: Int) -> UInt64? {
+            let digits = token(index)
+            guard !digits.isEmpty, digits.count <= 19 else { return nil }
+            var value: UInt64 = 0
+            for byte in digits {
+                let digit = byte &- 0x30
+                guard digit <= 9 else { return nil }
+                value = value &* 10 &+ UInt64(digit)
+            }
+            return value
+        }
+        func text(_ index: Int) -> String { String(decoding: token(index), as: UTF8.self) }
+        guard count >= 9, token(0).elementsEqual("$JS".utf8), token(1).elementsEqual("ACK".utf8) else { return nil }
+        let first: Int
+        var domain: String?
+        if count == 9 {
+            first = 2
+        } else if count >= 11 {
+            let name = text(2)
+            domain = name == "_" ? nil : name
+            first = 4
         } else {
             return nil
         }
-        let values = Array(fields)
-        guard let delivered = UInt64(values[2]), let streamSequence = UInt64(values[3]),
-            let consumerSequence = UInt64(values[4]), let timestamp = Int64(values[5]), let pending = UInt64(values[6])
+        guard let delivered = number(first + 2), let streamSequence = number(first + 3),
+            let consumerSequence = number(first + 4), let time = number(first + 5), time <= UInt64(Int64.max),
+            let pending = number(first + 6)
         else { return nil }
-        self.stream = values[0]
-        self.consumer = values[1]
+        return JetStreamMetadata(
+            domain: domain, stream: text(first), consumer: text(first + 1), delivered: delivered,
+            streamSequence: streamSequence, consumerSequence: consumerSequence, timestamp: Int64(time), pending: pending
+        )
+    }
+
+    public init(
+        domain: String?,
+        stream: String,
+        consumer: String,
+        delivered: UInt64,
+        streamSequence: UInt64,
+        consumerSequence: UInt64,
+        timestamp: Int64,
+        pending: UInt64
+    ) {
+        self.domain = domain
+        self.stream = stream
+        self.consumer = consumer
         self.delivered = delivered
         self.streamSequence = streamSequence
         self.consumerSequence = consumerSequence
@@ -62,12 +115,19 @@ public struct JetStreamMessage: Sendable {
     }
 
     private func send(_ body: String) throws(NATSError) {
+        try send(Array(body.utf8))
+    }
+
+    private func send(_ body: [UInt8]) throws(NATSError) {
         guard let reply = message.replyTo else { return }
         try connection.publish(body, to: reply)
     }
 
+    /// The body of an acknowledgement, made once.
+    private static let ackBody = Array("+ACK".utf8)
+
     /// Done with it: the server will not deliver it again.
-    public func ack() throws(NATSError) { try send("+ACK") }
+    public func ack() throws(NATSError) { try send(Self.ackBody) }
 
     /// Acknowledges and waits until the server confirms it recorded the acknowledgement.
     public func ackSync(timeout: Duration = .seconds(5)) async throws {
