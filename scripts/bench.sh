@@ -22,6 +22,8 @@ JS_COUNT="${JS_COUNT:-200000}"
 EVENTS_COUNT="${EVENTS_COUNT:-500000}"
 CODEC_COUNT="${CODEC_COUNT:-500000}"
 INGEST_COUNT="${INGEST_COUNT:-100000}"
+# Rows per transaction for the C store benchmark: the coordinator's default batch size.
+STORE_BATCH=8000
 
 # libnats (the C client) from Debian, when missing.
 if [[ ! -f /usr/include/nats/nats.h ]]; then
@@ -42,10 +44,12 @@ echo "bench: building ennio (release) in $SCRATCH" >&2
 swift build -c release --product ennio --scratch-path "$SCRATCH" >&2
 ennio="$(swift build -c release --product ennio --scratch-path "$SCRATCH" --show-bin-path)/ennio"
 
-echo "bench: compiling Benchmarks/c/natsbench.c" >&2
+echo "bench: compiling Benchmarks/c/natsbench.c and storebench.c" >&2
 mkdir -p "$SCRATCH"
 cc -O2 -Wall -o "$SCRATCH/natsbench" Benchmarks/c/natsbench.c -lnats
 natsbench="$SCRATCH/natsbench"
+cc -O2 -Wall -o "$SCRATCH/storebench" Benchmarks/c/storebench.c -lsqlite3
+storebench="$SCRATCH/storebench"
 
 # One nats-server on a free loopback port.
 port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
@@ -115,7 +119,13 @@ for round in $(seq 1 "$ROUNDS"); do
     run swift "$ennio" bench events --count "$EVENTS_COUNT" --server "$url"
     run swift "$ennio" bench events --codec-only --count "$CODEC_COUNT"
     run swift "$ennio" bench ingest --count "$INGEST_COUNT" --mode both --server "$url"
-    run swift "$ennio" bench ingest --count "$INGEST_COUNT" --store-only
+    if (( round % 2 == 1 )); then
+        run swift "$ennio" bench ingest --count "$INGEST_COUNT" --store-only
+        run c "$storebench" "$INGEST_COUNT" "$STORE_BATCH"
+    else
+        run c "$storebench" "$INGEST_COUNT" "$STORE_BATCH"
+        run swift "$ennio" bench ingest --count "$INGEST_COUNT" --store-only
+    fi
 done
 elapsed=$(( $(date +%s) - start_time ))
 
@@ -159,7 +169,7 @@ rows = [
     ("EventCodec decode", "codec_decode", "events_per_sec", "events/s", False),
     ("coordinator ingest to SQLite, core NATS", "ingest", "events_per_sec", "events/s", False),
     ("coordinator ingest to SQLite, JetStream", "ingest_js", "events_per_sec", "events/s", False),
-    ("EventStore.insert alone (SQLite)", "store", "events_per_sec", "events/s", False),
+    ("EventStore.insert alone / the same SQLite inserts in C", "store", "events_per_sec", "events/s", False),
 ]
 print()
 print(f"Medians of {rounds} rounds ({elapsed} s in all).")
