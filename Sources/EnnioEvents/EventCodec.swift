@@ -49,8 +49,6 @@ public struct EventDecodingError: Error, Sendable, Hashable, CustomStringConvert
 /// `session_id`, `project_id`, `timestamp`, `message`, `data`. Decoding needs all eight keys,
 /// ignores unknown ones, and accepts any number of fractional second digits.
 public enum EventCodec {
-    static let requiredFields = ["id", "event_type", "priority", "session_id", "project_id", "timestamp", "message", "data"]
-
     /// The event as JSON bytes.
     public static func encode(_ event: Event) -> [UInt8] {
         // One allocation for the usual event: the fixed keys and values take about 200 bytes.
@@ -108,39 +106,64 @@ public enum EventCodec {
         try decode(Array(text.utf8))
     }
 
+    /// The keys of an event object.
+    private enum Field: Sendable {
+        case id, eventType, priority, sessionId, projectId, timestamp, message, data
+
+        var name: String {
+            switch self {
+            case .id: "id"
+            case .eventType: "event_type"
+            case .priority: "priority"
+            case .sessionId: "session_id"
+            case .projectId: "project_id"
+            case .timestamp: "timestamp"
+            case .message: "message"
+            case .data: "data"
+            }
+        }
+
+        static let all: [Field] = [.id, .eventType, .priority, .sessionId, .projectId, .timestamp, .message, .data]
+        /// Keys are matched on their (unescaped) bytes.
+        static let byKeyBytes = ByteKeyedTable(all.map { (name: $0.name, value: $0) })
+    }
+
     private static func decode(buffer: UnsafeBufferPointer<UInt8>) throws(EventDecodingError) -> Event {
         var id: String?
-        var eventType: String?
-        var priority: String?
         var sessionId: String?
         var projectId: String?
-        var timestamp: String?
         var message: String?
         var data: JSONValue?
-        var currentKey: String?
+        // Looked up or parsed as they are read (straight from the bytes); a failure is kept and
+        // reported after the check for missing keys. A repeated key: the last value wins.
+        var eventType: Result<EventType, EventDecodingError>?
+        var priority: Result<EventPriority, EventDecodingError>?
+        var timestamp: Result<EventTimestamp, EventDecodingError>?
+        var currentField: Field?
 
         var reader = JSONReader(bytes: buffer)
         do {
-            try reader.readObject { key, reader throws(JSONError) in
-                currentKey = key
-                switch key {
-                case "id": id = try reader.readString()
-                case "event_type": eventType = try reader.readString()
-                case "priority": priority = try reader.readString()
-                case "session_id": sessionId = try reader.readString()
-                case "project_id": projectId = try reader.readString()
-                case "timestamp": timestamp = try reader.readString()
-                case "message": message = try reader.readString()
-                case "data": data = try reader.readValue()
-                default: try reader.skipValue()
+            try reader.readObjectWithKeyBytes { key, reader throws(JSONError) in
+                // Unknown keys: the value is skipped (and validated) by the reader.
+                guard let field = Field.byKeyBytes.value(for: key) else { return }
+                currentField = field
+                switch field {
+                case .id: id = try reader.readString()
+                case .eventType: eventType = try reader.readStringBytes(lookUpEventType)
+                case .priority: priority = try reader.readStringBytes(lookUpPriority)
+                case .sessionId: sessionId = try reader.readString()
+                case .projectId: projectId = try reader.readString()
+                case .timestamp: timestamp = try reader.readStringBytes(parseTimestamp)
+                case .message: message = try reader.readString()
+                case .data: data = try reader.readValue()
                 }
-                currentKey = nil
+                currentField = nil
             }
             try reader.expectEnd()
         } catch {
             if error.code == .typeMismatch {
-                if let currentKey {
-                    throw EventDecodingError(.wrongType, field: currentKey, detail: error.detail)
+                if let currentField {
+                    throw EventDecodingError(.wrongType, field: currentField.name, detail: error.detail)
                 }
                 throw EventDecodingError(.notAnObject, detail: "an event is a JSON object")
             }
@@ -156,22 +179,30 @@ public enum EventCodec {
         guard let message else { throw missing("message") }
         guard let data else { throw missing("data") }
 
-        guard let type = EventType.byRawValue[eventType] else {
-            throw EventDecodingError(.unknownEventType, field: "event_type", detail: "unknown event type \(eventType.debugDescription)")
-        }
-        guard let level = EventPriority(rawValue: priority) else {
-            throw EventDecodingError(.unknownPriority, field: "priority", detail: "unknown priority \(priority.debugDescription)")
-        }
-        let instant: EventTimestamp
-        do {
-            instant = try EventTimestamp(rfc3339: timestamp)
-        } catch {
-            throw EventDecodingError(.invalidTimestamp, field: "timestamp", detail: error.detail)
-        }
         return Event(
-            id: id, type: type, priority: level, sessionId: sessionId, projectId: projectId,
-            timestamp: instant, message: message, data: data
+            id: id, type: try eventType.get(), priority: try priority.get(), sessionId: sessionId, projectId: projectId,
+            timestamp: try timestamp.get(), message: message, data: data
         )
+    }
+
+    private static func lookUpEventType(_ bytes: UnsafeBufferPointer<UInt8>) -> Result<EventType, EventDecodingError> {
+        if let type = EventType(wireNameBytes: bytes) { return .success(type) }
+        let text = String(decoding: bytes, as: UTF8.self)
+        return .failure(EventDecodingError(.unknownEventType, field: "event_type", detail: "unknown event type \(text.debugDescription)"))
+    }
+
+    private static func lookUpPriority(_ bytes: UnsafeBufferPointer<UInt8>) -> Result<EventPriority, EventDecodingError> {
+        if let priority = EventPriority(wireNameBytes: bytes) { return .success(priority) }
+        let text = String(decoding: bytes, as: UTF8.self)
+        return .failure(EventDecodingError(.unknownPriority, field: "priority", detail: "unknown priority \(text.debugDescription)"))
+    }
+
+    private static func parseTimestamp(_ bytes: UnsafeBufferPointer<UInt8>) -> Result<EventTimestamp, EventDecodingError> {
+        do {
+            return .success(try EventTimestamp(rfc3339UTF8: bytes))
+        } catch {
+            return .failure(EventDecodingError(.invalidTimestamp, field: "timestamp", detail: error.detail))
+        }
     }
 
     private static func missing(_ field: String) -> EventDecodingError {
