@@ -67,27 +67,81 @@ public enum EventCodec {
 
     /// Writes the event as one JSON object into `writer` (inside an array, for example).
     public static func write(_ event: Event, to writer: inout JSONWriter) {
-        // The keys are fixed and need no escaping: written as literals with their separators
-        // (the same bytes `key(_:)` would write).
-        writer.beginObject()
-        writer.appendRaw("\"id\":")
-        writer.string(event.id)
-        writer.appendRaw(",\"event_type\":")
-        writer.string(event.eventType.rawValue)
-        writer.appendRaw(",\"priority\":")
-        writer.string(event.priority.rawValue)
-        writer.appendRaw(",\"session_id\":")
-        writer.string(event.sessionId)
-        writer.appendRaw(",\"project_id\":")
-        writer.string(event.projectId)
-        writer.appendRaw(",\"timestamp\":\"")
-        event.timestamp.write(into: &writer.bytes)
-        writer.appendRaw("\",\"message\":")
-        writer.string(event.message)
-        writer.appendRaw(",\"data\":")
-        writer.value(event.data)
-        writer.endObject()
+        // Written through a pointer, usually in one piece with room reserved as if no string
+        // needed escaping (see `UnsafeJSONOutput`); a very long `data` follows separately.
+        if let data = UnsafeJSONOutput.reservedLength(of: event.data, exact: false, upTo: dataInOnePiece) {
+            writer.appendUnsafeValue(reserving: fieldsLength(event, exact: false) + data + 2, exactly: exactLength, event) { output, event in
+                output.write(UInt8(ascii: "{"))
+                writeFields(of: event, to: &output)
+                output.writeValue(event.data)
+                output.write(UInt8(ascii: "}"))
+            }
+        } else {
+            writer.beginObject()
+            writer.appendUnsafe(reserving: fieldsLength(event, exact: false), exactly: { fieldsLength($0, exact: true) }, event) { output, event in
+                writeFields(of: event, to: &output)
+            }
+            writer.value(event.data)
+            writer.endObject()
+        }
     }
+
+    /// Writes the members before the value of `data`, from `"id":` to `"data":`. The keys are
+    /// fixed and need no escaping: written as literals with their separators (the same bytes
+    /// `key(_:)` and the separators of `JSONWriter` would write).
+    @inline(__always)
+    private static func writeFields(of event: Event, to output: inout UnsafeJSONOutput) {
+        output.write(Self.idKey)
+        output.writeString(event.id)
+        output.write(Self.eventTypeKey)
+        output.writeString(event.eventType.rawValue)
+        output.write(Self.priorityKey)
+        output.writeString(event.priority.rawValue)
+        output.write(Self.sessionIdKey)
+        output.writeString(event.sessionId)
+        output.write(Self.projectIdKey)
+        output.writeString(event.projectId)
+        output.write(Self.timestampKey)
+        output.write(UInt8(ascii: "\""))
+        output.write(maximumCount: EventTimestamp.maximumTextLength) { event.timestamp.format(into: $0) }
+        output.write(UInt8(ascii: "\""))
+        output.write(Self.messageKey)
+        output.writeString(event.message)
+        output.write(Self.dataKey)
+    }
+
+    /// The room `writeFields` needs (see `UnsafeJSONOutput.reservedLength`).
+    @inline(__always)
+    private static func fieldsLength(_ event: Event, exact: Bool) -> Int {
+        maximumFixedLength
+            + UnsafeJSONOutput.reservedLength(of: event.id, exact: exact)
+            + UnsafeJSONOutput.reservedLength(of: event.eventType.rawValue, exact: exact)
+            + UnsafeJSONOutput.reservedLength(of: event.priority.rawValue, exact: exact)
+            + UnsafeJSONOutput.reservedLength(of: event.sessionId, exact: exact)
+            + UnsafeJSONOutput.reservedLength(of: event.projectId, exact: exact)
+            + UnsafeJSONOutput.reservedLength(of: event.message, exact: exact)
+    }
+
+    /// The room the whole event needs, reserved exactly.
+    private static func exactLength(_ event: Event) -> Int {
+        fieldsLength(event, exact: true) + UnsafeJSONOutput.reservedLength(of: event.data, exact: true, upTo: .max).unsafelyUnwrapped + 2
+    }
+
+    /// Longer `data` is written separately, in pieces.
+    private static var dataInOnePiece: Int { 8 * 1024 }
+
+    private static var idKey: StaticString { "\"id\":" }
+    private static var eventTypeKey: StaticString { ",\"event_type\":" }
+    private static var priorityKey: StaticString { ",\"priority\":" }
+    private static var sessionIdKey: StaticString { ",\"session_id\":" }
+    private static var projectIdKey: StaticString { ",\"project_id\":" }
+    private static var timestampKey: StaticString { ",\"timestamp\":" }
+    private static var messageKey: StaticString { ",\"message\":" }
+    private static var dataKey: StaticString { ",\"data\":" }
+
+    /// The bytes `write(_:to:)` writes besides the strings and `data`: keys, the quoted timestamp.
+    private static let maximumFixedLength = [idKey, eventTypeKey, priorityKey, sessionIdKey, projectIdKey, timestampKey, messageKey, dataKey]
+        .reduce(2 + EventTimestamp.maximumTextLength) { $0 + $1.utf8CodeUnitCount }
 
     /// Reads one event from JSON bytes.
     public static func decode(_ bytes: some Collection<UInt8>) throws(EventDecodingError) -> Event {

@@ -75,10 +75,10 @@ public struct EventTimestamp: Sendable, Hashable, Comparable, CustomStringConver
     }
 
     /// "YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ"
-    private static let maximumTextLength = 30
+    static let maximumTextLength = 30
 
     /// Writes the text into `out` (at least `maximumTextLength` bytes); returns its length.
-    private func format(into out: UnsafeMutableBufferPointer<UInt8>) -> Int {
+    func format(into out: UnsafeMutableBufferPointer<UInt8>) -> Int {
         var seconds = nanosecondsSinceEpoch / Self.nanosPerSecond
         var nanos = nanosecondsSinceEpoch % Self.nanosPerSecond
         if nanos < 0 {
