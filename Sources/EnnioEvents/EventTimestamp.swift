@@ -93,45 +93,52 @@ public struct EventTimestamp: Sendable, Hashable, Comparable, CustomStringConver
         }
         let date = Self.civil(fromDays: days)
 
-        var position = 0
-        func put(_ value: Int64, digits: Int) {
-            var remaining = value
-            var index = position + digits - 1
-            while index >= position {
-                out[index] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: remaining % 10)
-                remaining /= 10
-                index -= 1
-            }
-            position += digits
+        // Straight stores: the text has a fixed layout up to the fraction.
+        let start = out.baseAddress.unsafelyUnwrapped
+        @inline(__always) func two(_ value: Int64, at index: Int) {
+            let value = UInt8(truncatingIfNeeded: value)
+            start[index] = UInt8(ascii: "0") &+ value / 10
+            start[index &+ 1] = UInt8(ascii: "0") &+ value % 10
         }
-        func put(_ byte: UInt8) {
-            out[position] = byte
-            position += 1
+        @inline(__always) func three(_ value: Int64, at index: Int) {
+            let value = UInt16(truncatingIfNeeded: value)
+            start[index] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value / 100)
+            two(Int64(value % 100), at: index &+ 1)
         }
-
-        put(date.year, digits: 4)
-        put(UInt8(ascii: "-"))
-        put(date.month, digits: 2)
-        put(UInt8(ascii: "-"))
-        put(date.day, digits: 2)
-        put(UInt8(ascii: "T"))
-        put(secondOfDay / 3600, digits: 2)
-        put(UInt8(ascii: ":"))
-        put(secondOfDay / 60 % 60, digits: 2)
-        put(UInt8(ascii: ":"))
-        put(secondOfDay % 60, digits: 2)
+        // Years of representable instants have four digits (1677–2262).
+        two(date.year / 100, at: 0)
+        two(date.year % 100, at: 2)
+        start[4] = UInt8(ascii: "-")
+        two(date.month, at: 5)
+        start[7] = UInt8(ascii: "-")
+        two(date.day, at: 8)
+        start[10] = UInt8(ascii: "T")
+        two(secondOfDay / 3600, at: 11)
+        start[13] = UInt8(ascii: ":")
+        two(secondOfDay / 60 % 60, at: 14)
+        start[16] = UInt8(ascii: ":")
+        two(secondOfDay % 60, at: 17)
+        var position = 19
         if nanos != 0 {
-            put(UInt8(ascii: "."))
+            start[position] = UInt8(ascii: ".")
+            position &+= 1
             if nanos % 1_000_000 == 0 {
-                put(nanos / 1_000_000, digits: 3)
+                three(nanos / 1_000_000, at: position)
+                position &+= 3
             } else if nanos % 1_000 == 0 {
-                put(nanos / 1_000, digits: 6)
+                let micros = nanos / 1_000
+                three(micros / 1_000, at: position)
+                three(micros % 1_000, at: position &+ 3)
+                position &+= 6
             } else {
-                put(nanos, digits: 9)
+                three(nanos / 1_000_000, at: position)
+                three(nanos / 1_000 % 1_000, at: position &+ 3)
+                three(nanos % 1_000, at: position &+ 6)
+                position &+= 9
             }
         }
-        put(UInt8(ascii: "Z"))
-        return position
+        start[position] = UInt8(ascii: "Z")
+        return position &+ 1
     }
 
     // MARK: - Parsing

@@ -377,13 +377,38 @@ public struct JSONReader {
     /// Returns the range of its contents in the input when it has no escapes: those bytes are
     /// the string. Returns `nil` when it has escapes; then, if `decode` is set, `scratch` holds
     /// the decoded bytes instead (its previous contents are replaced).
+    @inline(__always)
     private mutating func scanString(decodingInto scratch: inout [UInt8], decode: Bool) throws(JSONError) -> Range<Int>? {
-        // A quote was read at `offset`, so the buffer is not empty.
+        // The usual string, plain ASCII up to its quote, is found here, inline; anything else
+        // continues out of line from the first byte that needs a look.
         let base = bytes.baseAddress.unsafelyUnwrapped
         let count = bytes.count
         let start = offset &+ 1
         var index = start
-        var runStart = index
+        while index &+ 8 <= count {
+            let word = UInt64(littleEndian: UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self))
+            let attention = Self.attentionBits(word)
+            if attention != 0 {
+                index &+= attention.trailingZeroBitCount &>> 3
+                if base[index] == Byte.quote {
+                    offset = index &+ 1
+                    return start..<index
+                }
+                break
+            }
+            index &+= 8
+        }
+        return try scanString(from: index, decodingInto: &scratch, decode: decode)
+    }
+
+    /// `scanString(decodingInto:decode:)` from `index`, where the bytes since the opening quote
+    /// are known to be plain ASCII.
+    private mutating func scanString(from index: Int, decodingInto scratch: inout [UInt8], decode: Bool) throws(JSONError) -> Range<Int>? {
+        let base = bytes.baseAddress.unsafelyUnwrapped
+        let count = bytes.count
+        let start = offset &+ 1
+        var index = index
+        var runStart = start
         var escaped = false
 
         while true {
