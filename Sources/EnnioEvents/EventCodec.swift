@@ -139,9 +139,13 @@ public enum EventCodec {
     private static var messageKey: StaticString { ",\"message\":" }
     private static var dataKey: StaticString { ",\"data\":" }
 
-    /// The bytes `write(_:to:)` writes besides the strings and `data`: keys, the quoted timestamp.
-    private static let maximumFixedLength = [idKey, eventTypeKey, priorityKey, sessionIdKey, projectIdKey, timestampKey, messageKey, dataKey]
-        .reduce(2 + EventTimestamp.maximumTextLength) { $0 + $1.utf8CodeUnitCount }
+    /// The bytes `writeFields` writes besides the strings: keys, the quoted timestamp. (Not a
+    /// stored global, which would cost a call per use.)
+    private static var maximumFixedLength: Int {
+        idKey.utf8CodeUnitCount + eventTypeKey.utf8CodeUnitCount + priorityKey.utf8CodeUnitCount
+            + sessionIdKey.utf8CodeUnitCount + projectIdKey.utf8CodeUnitCount + timestampKey.utf8CodeUnitCount
+            + messageKey.utf8CodeUnitCount + dataKey.utf8CodeUnitCount + 2 + EventTimestamp.maximumTextLength
+    }
 
     /// Reads one event from JSON bytes.
     public static func decode(_ bytes: some Collection<UInt8>) throws(EventDecodingError) -> Event {
@@ -177,9 +181,33 @@ public enum EventCodec {
             }
         }
 
-        static let all: [Field] = [.id, .eventType, .priority, .sessionId, .projectId, .timestamp, .message, .data]
-        /// Keys are matched on their (unescaped) bytes.
-        static let byKeyBytes = ByteKeyedTable(all.map { (name: $0.name, value: $0) })
+        /// The field whose key is exactly these (unescaped) bytes. Keys are made of ASCII letters
+        /// and '_', so comparing bytes is comparing Strings (see `ByteKeyedTable`). No table:
+        /// this runs for every key, and a global would be one more call each time.
+        @inline(__always)
+        init?(key: UnsafeBufferPointer<UInt8>) {
+            @inline(__always) func matches(_ name: StaticString) -> Bool {
+                name.withUTF8Buffer { name in
+                    var index = 0
+                    while index < name.count {
+                        if key[index] != name[index] { return false }
+                        index &+= 1
+                    }
+                    return true
+                }
+            }
+            switch key.count {
+            case 2 where matches("id"): self = .id
+            case 4 where matches("data"): self = .data
+            case 7 where matches("message"): self = .message
+            case 8 where matches("priority"): self = .priority
+            case 9 where matches("timestamp"): self = .timestamp
+            case 10 where matches("event_type"): self = .eventType
+            case 10 where matches("session_id"): self = .sessionId
+            case 10 where matches("project_id"): self = .projectId
+            default: return nil
+            }
+        }
     }
 
     private static func decode(buffer: UnsafeBufferPointer<UInt8>) throws(EventDecodingError) -> Event {
@@ -199,7 +227,7 @@ public enum EventCodec {
         do {
             try reader.readObjectWithKeyBytes { key, reader throws(JSONError) in
                 // Unknown keys: the value is skipped (and validated) by the reader.
-                guard let field = Field.byKeyBytes.value(for: key) else { return }
+                guard let field = Field(key: key) else { return }
                 currentField = field
                 switch field {
                 case .id: id = try reader.readString()

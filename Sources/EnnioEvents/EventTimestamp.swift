@@ -75,7 +75,7 @@ public struct EventTimestamp: Sendable, Hashable, Comparable, CustomStringConver
     }
 
     /// "YYYY-MM-DDTHH:MM:SS.nnnnnnnnnZ"
-    static let maximumTextLength = 30
+    static var maximumTextLength: Int { 30 }
 
     /// Writes the text into `out` (at least `maximumTextLength` bytes); returns its length.
     func format(into out: UnsafeMutableBufferPointer<UInt8>) -> Int {

@@ -384,11 +384,19 @@ struct UnsafeJSONOutput {
         @inline(__always)
         static func firstByteToEscape(_ base: UnsafePointer<UInt8>, from start: Int, count: Int) -> Int {
             guard count &- start >= 8 else {
-                // Fewer than eight bytes: in a word padded with spaces, which need no escaping.
-                guard start < count else { return count }
-                var word: UInt64 = 0x2020_2020_2020_2020
-                withUnsafeMutableBytes(of: &word) { $0.baseAddress.unsafelyUnwrapped.copyMemory(from: base + start, byteCount: count &- start) }
-                let flags = escapeBits(UInt64(littleEndian: word))
+                // Fewer than eight bytes: gathered into a word (the first byte lowest, as the
+                // loads below see it), padded with spaces, which need no escaping.
+                let length = count &- start
+                guard length > 0 else { return count }
+                var word: UInt64 = 0x2020_2020_2020_2020 &<< (UInt64(length) &* 8)
+                var index = count
+                var shift = UInt64(length) &* 8
+                while index > start {
+                    index &-= 1
+                    shift &-= 8
+                    word |= UInt64(base[index]) &<< shift
+                }
+                let flags = escapeBits(word)
                 return flags == 0 ? count : start &+ flags.trailingZeroBitCount &>> 3
             }
             var index = start
