@@ -199,6 +199,24 @@ import Testing
         #expect(writer.bytes == Array("[".utf8) + EncodingReference.event(first) + Array(",".utf8) + EncodingReference.event(second) + Array("]".utf8))
     }
 
+    @Test func everyLengthWithASpecialAtEveryPosition() {
+        // Strings are checked and copied eight bytes at a time, the last eight overlapping.
+        for special in ["\"", "\\", "\n", "\u{1}", "\u{1F}", "é", "\u{7F}"] {
+            for length in 0..<40 {
+                let plain = String(repeating: "p", count: length)
+                #expect(JSONValue.string(plain).jsonString == EncodingReference.string(plain))
+                for position in 0...length {
+                    var text = plain
+                    text.insert(contentsOf: special, at: text.index(text.startIndex, offsetBy: position))
+                    #expect(JSONValue.string(text).jsonString == EncodingReference.string(text), "\(length) \(position)")
+                    // Twice in one string, and in a key.
+                    let twice = text + special
+                    #expect(JSONValue.object([twice: .string(twice)]).jsonString == "{" + EncodingReference.string(twice) + ":" + EncodingReference.string(twice) + "}")
+                }
+            }
+        }
+    }
+
     @Test func writerValuesMatchTheReference() {
         let long = String(repeating: "ab\"cd\\ef\u{1}", count: 3_000)  // escapes all along a long string
         let values: [JSONValue] = [

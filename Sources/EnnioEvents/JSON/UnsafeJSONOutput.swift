@@ -290,9 +290,31 @@ struct UnsafeJSONOutput {
             return
         }
         let count = utf8.count
-        // The part before the first byte to escape is copied as it is, in one piece.
-        let plain = StringScan.firstByteToEscape(base, from: 0, count: count)
-        next.initialize(from: base, count: plain)
+        let plain: Int
+        if count >= 8 {
+            // Checked and copied a word at a time, the last word overlapping the one before, so
+            // every store is within the string's own room. The word with the first byte to
+            // escape is copied whole: what follows that byte is written over.
+            var index = 0
+            while true {
+                let word = UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)
+                UnsafeMutableRawPointer(next + index).storeBytes(of: word, as: UInt64.self)
+                let flags = StringScan.escapeBits(UInt64(littleEndian: word))
+                if flags != 0 {
+                    plain = index &+ flags.trailingZeroBitCount &>> 3
+                    break
+                }
+                if index &+ 8 == count {
+                    plain = count
+                    break
+                }
+                index = min(index &+ 8, count &- 8)
+            }
+        } else {
+            // The part before the first byte to escape is copied as it is, in one piece.
+            plain = StringScan.firstByteToEscape(base, from: 0, count: count)
+            next.initialize(from: base, count: plain)
+        }
         next += plain
         if plain < count {
             let extra = StringScan.escapingExtra(base, from: plain, count: count)
@@ -432,7 +454,7 @@ struct UnsafeJSONOutput {
         /// or below 0x20. Bits above the lowest set one may be false alarms (a borrow in the
         /// subtraction), but the lowest one is exact.
         @inline(__always)
-        private static func escapeBits(_ word: UInt64) -> UInt64 {
+        static func escapeBits(_ word: UInt64) -> UInt64 {
             let ones: UInt64 = 0x0101_0101_0101_0101
             let highs: UInt64 = 0x8080_8080_8080_8080
             let quotes = word ^ (ones &* UInt64(quote))
