@@ -79,31 +79,28 @@ public struct EventTimestamp: Sendable, Hashable, Comparable, CustomStringConver
 
     /// Writes the text into `out` (at least `maximumTextLength` bytes); returns its length.
     func format(into out: UnsafeMutableBufferPointer<UInt8>) -> Int {
-        var seconds = nanosecondsSinceEpoch / Self.nanosPerSecond
-        var nanos = nanosecondsSinceEpoch % Self.nanosPerSecond
-        if nanos < 0 {
-            nanos += Self.nanosPerSecond
-            seconds -= 1
-        }
-        var days = seconds / Self.secondsPerDay
-        var secondOfDay = seconds % Self.secondsPerDay
-        if secondOfDay < 0 {
-            secondOfDay += Self.secondsPerDay
+        // Whole days and the rest, rounding down. The rest is below 86 400 × 10⁹, and the days
+        // of representable instants (±106 752) are counted from 0000-03-01 in 32 bits below.
+        let nanosPerDay = Self.secondsPerDay * Self.nanosPerSecond
+        var days = nanosecondsSinceEpoch / nanosPerDay
+        var nanosOfDay = nanosecondsSinceEpoch % nanosPerDay
+        if nanosOfDay < 0 {
+            nanosOfDay += nanosPerDay
             days -= 1
         }
-        let date = Self.civil(fromDays: days)
+        let secondOfDay = UInt32(truncatingIfNeeded: nanosOfDay / Self.nanosPerSecond)
+        let nanos = UInt32(truncatingIfNeeded: nanosOfDay % Self.nanosPerSecond)
+        let date = Self.civil32(fromDays: days)
 
         // Straight stores: the text has a fixed layout up to the fraction.
         let start = out.baseAddress.unsafelyUnwrapped
-        @inline(__always) func two(_ value: Int64, at index: Int) {
-            let value = UInt8(truncatingIfNeeded: value)
-            start[index] = UInt8(ascii: "0") &+ value / 10
-            start[index &+ 1] = UInt8(ascii: "0") &+ value % 10
+        @inline(__always) func two(_ value: UInt32, at index: Int) {
+            start[index] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value / 10)
+            start[index &+ 1] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value % 10)
         }
-        @inline(__always) func three(_ value: Int64, at index: Int) {
-            let value = UInt16(truncatingIfNeeded: value)
+        @inline(__always) func three(_ value: UInt32, at index: Int) {
             start[index] = UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value / 100)
-            two(Int64(value % 100), at: index &+ 1)
+            two(value % 100, at: index &+ 1)
         }
         // Years of representable instants have four digits (1677–2262).
         two(date.year / 100, at: 0)
@@ -139,6 +136,22 @@ public struct EventTimestamp: Sendable, Hashable, Comparable, CustomStringConver
         }
         start[position] = UInt8(ascii: "Z")
         return position &+ 1
+    }
+
+    /// `civil(fromDays:)` in 32-bit arithmetic, for the days of representable instants (whose
+    /// count from 0000-03-01 is positive and small); the same steps, so the same dates.
+    @inline(__always)
+    private static func civil32(fromDays days: Int64) -> (year: UInt32, month: UInt32, day: UInt32) {
+        let shifted = UInt32(truncatingIfNeeded: days + 719_468)
+        let era = shifted / 146_097
+        let dayOfEra = shifted - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        let year = yearOfEra + era * 400 + (month <= 2 ? 1 : 0)
+        return (year, month, day)
     }
 
     // MARK: - Parsing
