@@ -302,35 +302,48 @@ public struct EventTimestamp: Sendable, Hashable, Comparable, CustomStringConver
     private static func parseUTCFast(_ text: UnsafeBufferPointer<UInt8>) -> EventTimestamp? {
         let count = text.count
         guard count >= 20, let base = text.baseAddress else { return nil }
-        @inline(__always) func digit(_ index: Int) -> Int64? {
-            let value = base[index] &- UInt8(ascii: "0")
-            return value < 10 ? Int64(value) : nil
-        }
-        @inline(__always) func twoDigits(_ index: Int) -> Int64? {
-            guard let high = digit(index), let low = digit(index + 1) else { return nil }
-            return high * 10 + low
-        }
         guard base[4] == UInt8(ascii: "-"), base[7] == UInt8(ascii: "-"), base[10] | 0x20 == UInt8(ascii: "t"),
-            base[13] == UInt8(ascii: ":"), base[16] == UInt8(ascii: ":"),
-            let century = twoDigits(0), let yearOfCentury = twoDigits(2), let month = twoDigits(5),
-            let day = twoDigits(8), let hour = twoDigits(11), let minute = twoDigits(14), let second = twoDigits(17)
+            base[13] == UInt8(ascii: ":"), base[16] == UInt8(ascii: ":")
         else { return nil }
+        // The fourteen digits of the date and time, each checked.
+        var notDigits: UInt8 = 0
+        @inline(__always) func two(_ index: Int) -> Int64 {
+            let high = base[index] &- UInt8(ascii: "0")
+            let low = base[index &+ 1] &- UInt8(ascii: "0")
+            notDigits |= (high > 9 ? 1 : 0) | (low > 9 ? 1 : 0)
+            return Int64(high) &* 10 &+ Int64(low)
+        }
+        let year = two(0) &* 100 &+ two(2)
+        let month = two(5)
+        let day = two(8)
+        let hour = two(11)
+        let minute = two(14)
+        let second = two(17)
+        guard notDigits == 0 else { return nil }
+
         var index = 19
         var nanos: Int64 = 0
         if base[index] == UInt8(ascii: ".") {
-            index += 1
-            var scale: Int64 = 100_000_000
-            let digitsStart = index
-            while index < count, let value = digit(index) {
-                nanos += value * scale
-                scale /= 10
-                index += 1
+            // Digits past the ninth are dropped, as `parse` does.
+            index &+= 1
+            var digits = 0
+            while index < count {
+                let value = base[index] &- UInt8(ascii: "0")
+                if value > 9 { break }
+                if digits < 9 {
+                    nanos = nanos &* 10 &+ Int64(value)
+                    digits &+= 1
+                }
+                index &+= 1
             }
-            guard index > digitsStart else { return nil }
+            guard digits > 0 else { return nil }
+            while digits < 9 {
+                nanos &*= 10
+                digits &+= 1
+            }
         }
         // Only a final Z here; offsets go the long way.
-        guard index == count - 1, base[index] | 0x20 == UInt8(ascii: "z") else { return nil }
-        let year = century * 100 + yearOfCentury
+        guard index == count &- 1, base[index] | 0x20 == UInt8(ascii: "z") else { return nil }
         guard year >= 1, (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year),
             hour <= 23, minute <= 59, second <= 59,
             let total = nanoseconds(
