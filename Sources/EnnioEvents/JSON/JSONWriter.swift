@@ -129,12 +129,6 @@ public struct JSONWriter: Sendable {
         }
     }
 
-    /// Appends bytes as they are (no separator, no escaping): for pre-formatted JSON.
-    @inline(__always)
-    mutating func appendRaw(_ literal: StaticString) {
-        literal.withUTF8Buffer { bytes.append(contentsOf: $0) }
-    }
-
     private mutating func appendLiteral(_ literal: StaticString) {
         literal.withUTF8Buffer { bytes.append(contentsOf: $0) }
     }
