@@ -112,9 +112,21 @@ struct UnsafeJSONOutput {
             write(UInt8(ascii: "]"))
         case .object(let members):
             write(UInt8(ascii: "{"))
-            if members.count == 1, let only = members.first {
+            switch members.count {
+            case 0:
+                break
+            case 1:
+                let only = members[members.startIndex]
                 writeMember(key: only.key, value: only.value)
-            } else if members.count > 1 {
+            case 2:
+                // Common enough in events (`from` and `to`) to be ordered by one comparison.
+                let first = members[members.startIndex]
+                let second = members[members.index(after: members.startIndex)]
+                let (lower, upper) = Self.utf8Precedes(second.key, first.key) ? (second, first) : (first, second)
+                writeMember(key: lower.key, value: lower.value)
+                write(UInt8(ascii: ","))
+                writeMember(key: upper.key, value: upper.value)
+            default:
                 writeMembersInKeyOrder(members)
             }
             write(UInt8(ascii: "}"))
@@ -135,7 +147,7 @@ struct UnsafeJSONOutput {
     }
 
     /// Copies the keys' UTF-8 bytes into temporary memory once, sorts the members by those
-    /// bytes, and writes them in that order.
+    /// bytes, and writes them in that order (for objects of three members or more).
     private mutating func writeMembersInKeyOrder(_ members: [String: JSONValue]) {
         var keyBytes = 0
         for key in members.keys { keyBytes &+= key.utf8.count }
@@ -159,8 +171,20 @@ struct UnsafeJSONOutput {
                 defer { start.deinitialize(count: count) }
 
                 var sorted = UnsafeMutableBufferPointer(start: start, count: count)
-                sorted.sort { left, right in
+                @inline(__always) func precedes(_ left: SortedMember, _ right: SortedMember) -> Bool {
                     Self.bytesPrecede(keys + left.keyStart, left.keyCount, keys + right.keyStart, right.keyCount)
+                }
+                if count <= 16 {
+                    // By insertion: few members, and no call into the general sort.
+                    for unsorted in 1..<max(count, 1) {
+                        var position = unsorted
+                        while position > 0, precedes(sorted[position], sorted[position &- 1]) {
+                            sorted.swapAt(position, position &- 1)
+                            position &-= 1
+                        }
+                    }
+                } else {
+                    sorted.sort(by: precedes)
                 }
                 for position in 0..<count {
                     if position > 0 { write(UInt8(ascii: ",")) }
