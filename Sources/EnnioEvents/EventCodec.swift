@@ -88,15 +88,16 @@ public enum EventCodec {
 
     /// Writes the members before the value of `data`, from `"id":` to `"data":`. The keys are
     /// fixed and need no escaping: written as literals with their separators (the same bytes
-    /// `key(_:)` and the separators of `JSONWriter` would write).
+    /// `key(_:)` and the separators of `JSONWriter` would write). Neither do the wire names of
+    /// types and priorities (ASCII letters and `_`, as a test checks).
     @inline(__always)
     private static func writeFields(of event: Event, to output: inout UnsafeJSONOutput) {
         output.write(Self.idKey)
         output.writeString(event.id)
         output.write(Self.eventTypeKey)
-        output.writeString(event.eventType.rawValue)
+        output.writeUnescapedString(event.eventType.rawValue)
         output.write(Self.priorityKey)
-        output.writeString(event.priority.rawValue)
+        output.writeUnescapedString(event.priority.rawValue)
         output.write(Self.sessionIdKey)
         output.writeString(event.sessionId)
         output.write(Self.projectIdKey)

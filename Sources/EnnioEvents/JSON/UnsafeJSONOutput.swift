@@ -297,6 +297,18 @@ struct UnsafeJSONOutput {
         next += written
     }
 
+    /// Writes `text` quoted without looking for bytes to escape: only for text known to have
+    /// none, such as the wire names of event types and priorities (ASCII letters and `_`).
+    @inline(__always)
+    mutating func writeUnescapedString(_ text: String) {
+        withUTF8Bytes(of: text) { utf8 in
+            assert(StringScan(utf8).plainPrefix == utf8.count, "\(text.debugDescription) needs escaping")
+            write(quote)
+            write(utf8)
+            write(quote)
+        }
+    }
+
     /// Writes `text` as a quoted, escaped JSON string.
     @inline(__always)
     mutating func writeString(_ text: String) {
