@@ -51,8 +51,8 @@ public struct EventDecodingError: Error, Sendable, Hashable, CustomStringConvert
 public enum EventCodec {
     /// The event as JSON bytes.
     public static func encode(_ event: Event) -> [UInt8] {
-        // One allocation for the usual event: the fixed keys and values take about 200 bytes.
-        var writer = JSONWriter(reservingCapacity: 256 + event.message.utf8.count)
+        // One allocation of the right size for the usual event: it is appended in one piece.
+        var writer = JSONWriter()
         write(event, to: &writer)
         return writer.bytes
     }
