@@ -49,12 +49,10 @@ public struct EventDecodingError: Error, Sendable, Hashable, CustomStringConvert
 /// `session_id`, `project_id`, `timestamp`, `message`, `data`. Decoding needs all eight keys,
 /// ignores unknown ones, and accepts any number of fractional second digits.
 public enum EventCodec {
-    static let requiredFields = ["id", "event_type", "priority", "session_id", "project_id", "timestamp", "message", "data"]
-
     /// The event as JSON bytes.
     public static func encode(_ event: Event) -> [UInt8] {
-        // One allocation for the usual event: the fixed keys and values take about 200 bytes.
-        var writer = JSONWriter(reservingCapacity: 256 + event.message.utf8.count)
+        // One allocation of the right size for the usual event: it is appended in one piece.
+        var writer = JSONWriter()
         write(event, to: &writer)
         return writer.bytes
     }
@@ -69,26 +67,85 @@ public enum EventCodec {
 
     /// Writes the event as one JSON object into `writer` (inside an array, for example).
     public static func write(_ event: Event, to writer: inout JSONWriter) {
-        // The keys are fixed and need no escaping: written as literals with their separators
-        // (the same bytes `key(_:)` would write).
-        writer.beginObject()
-        writer.appendRaw("\"id\":")
-        writer.string(event.id)
-        writer.appendRaw(",\"event_type\":")
-        writer.string(event.eventType.rawValue)
-        writer.appendRaw(",\"priority\":")
-        writer.string(event.priority.rawValue)
-        writer.appendRaw(",\"session_id\":")
-        writer.string(event.sessionId)
-        writer.appendRaw(",\"project_id\":")
-        writer.string(event.projectId)
-        writer.appendRaw(",\"timestamp\":\"")
-        event.timestamp.write(into: &writer.bytes)
-        writer.appendRaw("\",\"message\":")
-        writer.string(event.message)
-        writer.appendRaw(",\"data\":")
-        writer.value(event.data)
-        writer.endObject()
+        // Written through a pointer, usually in one piece with room reserved as if no string
+        // needed escaping (see `UnsafeJSONOutput`); a very long `data` follows separately.
+        if let data = UnsafeJSONOutput.reservedLength(of: event.data, exact: false, upTo: dataInOnePiece) {
+            writer.appendUnsafeValue(reserving: fieldsLength(event, exact: false) + data + 2, exactly: exactLength, event) { output, event in
+                output.write(UInt8(ascii: "{"))
+                writeFields(of: event, to: &output)
+                output.writeValue(event.data)
+                output.write(UInt8(ascii: "}"))
+            }
+        } else {
+            writer.beginObject()
+            writer.appendUnsafe(reserving: fieldsLength(event, exact: false), exactly: { fieldsLength($0, exact: true) }, event) { output, event in
+                writeFields(of: event, to: &output)
+            }
+            writer.value(event.data)
+            writer.endObject()
+        }
+    }
+
+    /// Writes the members before the value of `data`, from `"id":` to `"data":`. The keys are
+    /// fixed and need no escaping: written as literals with their separators (the same bytes
+    /// `key(_:)` and the separators of `JSONWriter` would write). Neither do the wire names of
+    /// types and priorities (ASCII letters and `_`, as a test checks).
+    @inline(__always)
+    private static func writeFields(of event: Event, to output: inout UnsafeJSONOutput) {
+        output.write(Self.idKey)
+        output.writeString(event.id)
+        output.write(Self.eventTypeKey)
+        output.writeUnescapedString(event.eventType.rawValue)
+        output.write(Self.priorityKey)
+        output.writeUnescapedString(event.priority.rawValue)
+        output.write(Self.sessionIdKey)
+        output.writeString(event.sessionId)
+        output.write(Self.projectIdKey)
+        output.writeString(event.projectId)
+        output.write(Self.timestampKey)
+        output.write(UInt8(ascii: "\""))
+        output.write(maximumCount: EventTimestamp.maximumTextLength) { event.timestamp.format(into: $0) }
+        output.write(UInt8(ascii: "\""))
+        output.write(Self.messageKey)
+        output.writeString(event.message)
+        output.write(Self.dataKey)
+    }
+
+    /// The room `writeFields` needs (see `UnsafeJSONOutput.reservedLength`).
+    @inline(__always)
+    private static func fieldsLength(_ event: Event, exact: Bool) -> Int {
+        maximumFixedLength
+            + UnsafeJSONOutput.reservedLength(of: event.id, exact: exact)
+            + UnsafeJSONOutput.reservedLength(of: event.eventType.rawValue, exact: exact)
+            + UnsafeJSONOutput.reservedLength(of: event.priority.rawValue, exact: exact)
+            + UnsafeJSONOutput.reservedLength(of: event.sessionId, exact: exact)
+            + UnsafeJSONOutput.reservedLength(of: event.projectId, exact: exact)
+            + UnsafeJSONOutput.reservedLength(of: event.message, exact: exact)
+    }
+
+    /// The room the whole event needs, reserved exactly.
+    private static func exactLength(_ event: Event) -> Int {
+        fieldsLength(event, exact: true) + UnsafeJSONOutput.reservedLength(of: event.data, exact: true, upTo: .max).unsafelyUnwrapped + 2
+    }
+
+    /// Longer `data` is written separately, in pieces.
+    private static var dataInOnePiece: Int { 8 * 1024 }
+
+    private static var idKey: StaticString { "\"id\":" }
+    private static var eventTypeKey: StaticString { ",\"event_type\":" }
+    private static var priorityKey: StaticString { ",\"priority\":" }
+    private static var sessionIdKey: StaticString { ",\"session_id\":" }
+    private static var projectIdKey: StaticString { ",\"project_id\":" }
+    private static var timestampKey: StaticString { ",\"timestamp\":" }
+    private static var messageKey: StaticString { ",\"message\":" }
+    private static var dataKey: StaticString { ",\"data\":" }
+
+    /// The bytes `writeFields` writes besides the strings: keys, the quoted timestamp. (Not a
+    /// stored global, which would cost a call per use.)
+    private static var maximumFixedLength: Int {
+        idKey.utf8CodeUnitCount + eventTypeKey.utf8CodeUnitCount + priorityKey.utf8CodeUnitCount
+            + sessionIdKey.utf8CodeUnitCount + projectIdKey.utf8CodeUnitCount + timestampKey.utf8CodeUnitCount
+            + messageKey.utf8CodeUnitCount + dataKey.utf8CodeUnitCount + 2 + EventTimestamp.maximumTextLength
     }
 
     /// Reads one event from JSON bytes.
@@ -108,39 +165,88 @@ public enum EventCodec {
         try decode(Array(text.utf8))
     }
 
+    /// The keys of an event object.
+    private enum Field: Sendable {
+        case id, eventType, priority, sessionId, projectId, timestamp, message, data
+
+        var name: String {
+            switch self {
+            case .id: "id"
+            case .eventType: "event_type"
+            case .priority: "priority"
+            case .sessionId: "session_id"
+            case .projectId: "project_id"
+            case .timestamp: "timestamp"
+            case .message: "message"
+            case .data: "data"
+            }
+        }
+
+        /// The field whose key is exactly these (unescaped) bytes. Keys are made of ASCII letters
+        /// and '_', so comparing bytes is comparing Strings (see `ByteKeyedTable`). No table:
+        /// this runs for every key, and a global would be one more call each time.
+        @inline(__always)
+        init?(key: UnsafeBufferPointer<UInt8>) {
+            @inline(__always) func matches(_ name: StaticString) -> Bool {
+                name.withUTF8Buffer { name in
+                    var index = 0
+                    while index < name.count {
+                        if key[index] != name[index] { return false }
+                        index &+= 1
+                    }
+                    return true
+                }
+            }
+            switch key.count {
+            case 2 where matches("id"): self = .id
+            case 4 where matches("data"): self = .data
+            case 7 where matches("message"): self = .message
+            case 8 where matches("priority"): self = .priority
+            case 9 where matches("timestamp"): self = .timestamp
+            case 10 where matches("event_type"): self = .eventType
+            case 10 where matches("session_id"): self = .sessionId
+            case 10 where matches("project_id"): self = .projectId
+            default: return nil
+            }
+        }
+    }
+
     private static func decode(buffer: UnsafeBufferPointer<UInt8>) throws(EventDecodingError) -> Event {
         var id: String?
-        var eventType: String?
-        var priority: String?
         var sessionId: String?
         var projectId: String?
-        var timestamp: String?
         var message: String?
         var data: JSONValue?
-        var currentKey: String?
+        // Looked up or parsed as they are read (straight from the bytes); a failure is kept and
+        // reported after the check for missing keys. A repeated key: the last value wins.
+        var eventType: Result<EventType, EventDecodingError>?
+        var priority: Result<EventPriority, EventDecodingError>?
+        var timestamp: Result<EventTimestamp, EventDecodingError>?
+        var currentField: Field?
 
         var reader = JSONReader(bytes: buffer)
         do {
-            try reader.readObject { key, reader throws(JSONError) in
-                currentKey = key
-                switch key {
-                case "id": id = try reader.readString()
-                case "event_type": eventType = try reader.readString()
-                case "priority": priority = try reader.readString()
-                case "session_id": sessionId = try reader.readString()
-                case "project_id": projectId = try reader.readString()
-                case "timestamp": timestamp = try reader.readString()
-                case "message": message = try reader.readString()
-                case "data": data = try reader.readValue()
-                default: try reader.skipValue()
+            try reader.readObjectWithKeyBytes { key, reader throws(JSONError) in
+                // Unknown keys: the value is skipped (and validated) by the reader.
+                guard let field = Field(key: key) else { return }
+                currentField = field
+                switch field {
+                case .id: id = try reader.readString()
+                case .eventType: eventType = try reader.readStringBytes(lookUpEventType)
+                case .priority: priority = try reader.readStringBytes(lookUpPriority)
+                case .sessionId: sessionId = try reader.readString()
+                case .projectId: projectId = try reader.readString()
+                case .timestamp: timestamp = try reader.readStringBytes(parseTimestamp)
+                case .message: message = try reader.readString()
+                case .data: data = try reader.readValue()
                 }
-                currentKey = nil
+                currentField = nil
             }
             try reader.expectEnd()
         } catch {
             if error.code == .typeMismatch {
-                if let currentKey {
-                    throw EventDecodingError(.wrongType, field: currentKey, detail: error.detail)
+                if let currentField {
+                    throw EventDecodingError(.wrongType, field: currentField.name, detail: error.detail)
                 }
                 throw EventDecodingError(.notAnObject, detail: "an event is a JSON object")
             }
@@ -156,22 +262,30 @@ public enum EventCodec {
         guard let message else { throw missing("message") }
         guard let data else { throw missing("data") }
 
-        guard let type = EventType.byRawValue[eventType] else {
-            throw EventDecodingError(.unknownEventType, field: "event_type", detail: "unknown event type \(eventType.debugDescription)")
-        }
-        guard let level = EventPriority(rawValue: priority) else {
-            throw EventDecodingError(.unknownPriority, field: "priority", detail: "unknown priority \(priority.debugDescription)")
-        }
-        let instant: EventTimestamp
-        do {
-            instant = try EventTimestamp(rfc3339: timestamp)
-        } catch {
-            throw EventDecodingError(.invalidTimestamp, field: "timestamp", detail: error.detail)
-        }
         return Event(
-            id: id, type: type, priority: level, sessionId: sessionId, projectId: projectId,
-            timestamp: instant, message: message, data: data
+            id: id, type: try eventType.get(), priority: try priority.get(), sessionId: sessionId, projectId: projectId,
+            timestamp: try timestamp.get(), message: message, data: data
         )
+    }
+
+    private static func lookUpEventType(_ bytes: UnsafeBufferPointer<UInt8>) -> Result<EventType, EventDecodingError> {
+        if let type = EventType(wireNameBytes: bytes) { return .success(type) }
+        let text = String(decoding: bytes, as: UTF8.self)
+        return .failure(EventDecodingError(.unknownEventType, field: "event_type", detail: "unknown event type \(text.debugDescription)"))
+    }
+
+    private static func lookUpPriority(_ bytes: UnsafeBufferPointer<UInt8>) -> Result<EventPriority, EventDecodingError> {
+        if let priority = EventPriority(wireNameBytes: bytes) { return .success(priority) }
+        let text = String(decoding: bytes, as: UTF8.self)
+        return .failure(EventDecodingError(.unknownPriority, field: "priority", detail: "unknown priority \(text.debugDescription)"))
+    }
+
+    private static func parseTimestamp(_ bytes: UnsafeBufferPointer<UInt8>) -> Result<EventTimestamp, EventDecodingError> {
+        do {
+            return .success(try EventTimestamp(rfc3339UTF8: bytes))
+        } catch {
+            return .failure(EventDecodingError(.invalidTimestamp, field: "timestamp", detail: error.detail))
+        }
     }
 
     private static func missing(_ field: String) -> EventDecodingError {

@@ -21,3 +21,13 @@ public enum EventPriority: String, Sendable, Hashable, CaseIterable, Comparable,
     /// The lower-case name used on the wire.
     public var description: String { rawValue }
 }
+
+extension EventPriority {
+    private static let byWireNameBytes = ByteKeyedTable(allCases.map { (name: $0.rawValue, value: $0) })
+
+    /// `EventPriority(rawValue:)` from the wire name's UTF-8 bytes, without making a `String`.
+    init?(wireNameBytes bytes: UnsafeBufferPointer<UInt8>) {
+        guard let priority = Self.byWireNameBytes.value(for: bytes) else { return nil }
+        self = priority
+    }
+}

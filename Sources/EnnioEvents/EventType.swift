@@ -120,6 +120,11 @@ public enum EventType: String, Sendable, Hashable, CaseIterable, CustomStringCon
 }
 
 extension EventType {
-    /// `EventType(rawValue:)` as one hash lookup instead of a comparison per case.
-    static let byRawValue: [String: EventType] = Dictionary(uniqueKeysWithValues: allCases.map { ($0.rawValue, $0) })
+    private static let byWireNameBytes = ByteKeyedTable(allCases.map { (name: $0.rawValue, value: $0) })
+
+    /// `EventType(rawValue:)` from the wire name's UTF-8 bytes, without making a `String`.
+    init?(wireNameBytes bytes: UnsafeBufferPointer<UInt8>) {
+        guard let type = Self.byWireNameBytes.value(for: bytes) else { return nil }
+        self = type
+    }
 }

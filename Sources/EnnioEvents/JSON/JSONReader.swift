@@ -62,7 +62,26 @@ public struct JSONReader {
     public mutating func readObject(_ body: (String, inout JSONReader) throws(JSONError) -> Void) throws(JSONError) {
         let first = try peekNonWhitespace()
         guard first == Byte.openBrace else { throw mismatch(expected: "an object", found: first) }
-        try forEachMember(materializingKeys: true) { key, reader throws(JSONError) in
+        try forEachMember(decodingKeys: true) { key, reader throws(JSONError) in
+            let valueStart = reader.offset
+            try body(String(decoding: key, as: UTF8.self), &reader)
+            if reader.offset == valueStart { try reader.skipValue() }
+        }
+    }
+
+    /// `readObject(_:)` without making a `String` of each key: `body` gets the key's UTF-8
+    /// bytes, with its escapes decoded (a key written `"\u0069d"` arrives as the two bytes
+    /// `id`), so a key can be matched by comparing bytes.
+    ///
+    /// The bytes are valid UTF-8 and valid only during the call: they point into the input
+    /// when the key has no escapes, into a temporary buffer when it does. The other rules are
+    /// those of `readObject(_:)`.
+    public mutating func readObjectWithKeyBytes(
+        _ body: (UnsafeBufferPointer<UInt8>, inout JSONReader) throws(JSONError) -> Void
+    ) throws(JSONError) {
+        let first = try peekNonWhitespace()
+        guard first == Byte.openBrace else { throw mismatch(expected: "an object", found: first) }
+        try forEachMember(decodingKeys: true) { key, reader throws(JSONError) in
             let valueStart = reader.offset
             try body(key, &reader)
             if reader.offset == valueStart { try reader.skipValue() }
@@ -82,11 +101,12 @@ public struct JSONReader {
     }
 
     /// Walks the members of the object at the current position (which must start with `{`);
-    /// `body` must consume each member's value. Keys are decoded only when asked for (a skip
-    /// only validates them).
+    /// `body` gets each key's UTF-8 bytes (valid during the call only) and must consume the
+    /// member's value. Escapes in keys are decoded only when asked for: without
+    /// `decodingKeys`, a key with escapes is only validated and passed as no bytes.
     private mutating func forEachMember(
-        materializingKeys: Bool,
-        _ body: (String, inout JSONReader) throws(JSONError) -> Void
+        decodingKeys: Bool,
+        _ body: (UnsafeBufferPointer<UInt8>, inout JSONReader) throws(JSONError) -> Void
     ) throws(JSONError) {
         try enterContainer()
         offset += 1
@@ -96,14 +116,20 @@ public struct JSONReader {
             depth -= 1
             return
         }
+        // Decoded keys with escapes; reused from one key to the next.
+        var scratch: [UInt8] = []
         while true {
             guard byte == Byte.quote else {
                 throw error(.unexpectedCharacter, at: offset, "expected a string key, found \(Self.describe(byte))")
             }
-            let key = try parseString(materialize: materializingKeys)
+            let raw = try scanString(decodingInto: &scratch, decode: decodingKeys)
             try expectColon()
             skipWhitespace()
-            try body(key, &self)
+            if let raw {
+                try body(UnsafeBufferPointer(start: bytes.baseAddress.unsafelyUnwrapped + raw.lowerBound, count: raw.count), &self)
+            } else {
+                try scratch.withUnsafeBufferPointer { (key) throws(JSONError) in try body(key, &self) }
+            }
             byte = try peekNonWhitespace()
             if byte == Byte.comma {
                 offset += 1
@@ -149,6 +175,24 @@ public struct JSONReader {
         let byte = try peekNonWhitespace()
         guard byte == Byte.quote else { throw mismatch(expected: "a string", found: byte) }
         return try parseString(materialize: true)
+    }
+
+    /// Reads a string without making a `String` of it: `body` gets its UTF-8 bytes with the
+    /// escapes decoded, and what `body` returns is returned. Any other value is
+    /// `.typeMismatch`.
+    ///
+    /// The bytes are valid UTF-8 and valid only during the call: they point into the input
+    /// when the string has no escapes, into a temporary buffer when it does.
+    public mutating func readStringBytes<Output>(
+        _ body: (UnsafeBufferPointer<UInt8>) throws(JSONError) -> Output
+    ) throws(JSONError) -> Output {
+        let byte = try peekNonWhitespace()
+        guard byte == Byte.quote else { throw mismatch(expected: "a string", found: byte) }
+        var scratch: [UInt8] = []
+        if let raw = try scanString(decodingInto: &scratch, decode: true) {
+            return try body(UnsafeBufferPointer(start: bytes.baseAddress.unsafelyUnwrapped + raw.lowerBound, count: raw.count))
+        }
+        return try scratch.withUnsafeBufferPointer { (decoded) throws(JSONError) in try body(decoded) }
     }
 
     /// Reads a number written as an integer that fits in `Int64`; any other value is
@@ -204,11 +248,12 @@ public struct JSONReader {
         let byte = try peekNonWhitespace()
         switch byte {
         case Byte.openBrace:
-            try forEachMember(materializingKeys: false) { _, reader throws(JSONError) in try reader.skipValue() }
+            try forEachMember(decodingKeys: false) { _, reader throws(JSONError) in try reader.skipValue() }
         case Byte.openBracket:
             try forEachElement { reader throws(JSONError) in try reader.skipValue() }
         case Byte.quote:
-            _ = try parseString(materialize: false)
+            var unused: [UInt8] = []
+            _ = try scanString(decodingInto: &unused, decode: false)
         case Byte.t:
             try parseLiteral(Byte.trueLiteral)
         case Byte.f:
@@ -252,7 +297,13 @@ public struct JSONReader {
         return bytes[offset]
     }
 
+    @inline(__always)
     private mutating func expectColon() throws(JSONError) {
+        // Usually right after the key.
+        if offset < bytes.count, bytes[offset] == Byte.colon {
+            offset &+= 1
+            return
+        }
         let byte = try peekNonWhitespace()
         guard byte == Byte.colon else {
             throw error(.unexpectedCharacter, at: offset, "expected ':' after an object key, found \(Self.describe(byte))")
@@ -268,18 +319,22 @@ public struct JSONReader {
     }
 
     private mutating func parseObject() throws(JSONError) -> [String: JSONValue] {
-        var members: [String: JSONValue] = [:]
-        // Skips the first few regrowths for the small objects events carry.
-        members.reserveCapacity(8)
-        try forEachMember(materializingKeys: true) { key, reader throws(JSONError) in
-            members[key] = try reader.readValue()
+        // Skips the first few regrowths for the small objects events carry (and, unlike
+        // `reserveCapacity`, allocates the storage directly).
+        var members = [String: JSONValue](minimumCapacity: 8)
+        try forEachMember(decodingKeys: true) { key, reader throws(JSONError) in
+            members[String(decoding: key, as: UTF8.self)] = try reader.readValue()
         }
         return members
     }
 
     private mutating func parseArray() throws(JSONError) -> [JSONValue] {
         var elements: [JSONValue] = []
-        try forEachElement { reader throws(JSONError) in elements.append(try reader.readValue()) }
+        try forEachElement { reader throws(JSONError) in
+            // Room for a few at once: no regrowth for the short arrays events carry.
+            if elements.isEmpty { elements.reserveCapacity(4) }
+            elements.append(try reader.readValue())
+        }
         return elements
     }
 
@@ -305,19 +360,67 @@ public struct JSONReader {
     /// Parses the string whose opening quote is at `offset`. With `materialize == false` it only
     /// validates and returns "".
     private mutating func parseString(materialize: Bool) throws(JSONError) -> String {
-        // A quote was read at `offset`, so the buffer is not empty.
+        var scratch: [UInt8] = []
+        let raw = try scanString(decodingInto: &scratch, decode: materialize)
+        guard materialize else { return "" }
+        guard let raw else { return String(decoding: scratch, as: UTF8.self) }
+        // Already validated; `String(decoding:)` checks again, but with its all-ASCII fast path
+        // that costs less than anything that avoids it.
+        return String(
+            decoding: UnsafeBufferPointer(start: bytes.baseAddress.unsafelyUnwrapped + raw.lowerBound, count: raw.count),
+            as: UTF8.self
+        )
+    }
+
+    /// Validates the string whose opening quote is at `offset` and moves past its closing quote.
+    ///
+    /// Returns the range of its contents in the input when it has no escapes: those bytes are
+    /// the string. Returns `nil` when it has escapes; then, if `decode` is set, `scratch` holds
+    /// the decoded bytes instead (its previous contents are replaced).
+    @inline(__always)
+    private mutating func scanString(decodingInto scratch: inout [UInt8], decode: Bool) throws(JSONError) -> Range<Int>? {
+        // The usual string, plain ASCII up to its quote, is found here, inline; anything else
+        // continues out of line from the first byte that needs a look.
         let base = bytes.baseAddress.unsafelyUnwrapped
         let count = bytes.count
-        var index = offset + 1
-        var runStart = index
-        var scratch: [UInt8] = []
+        let start = offset &+ 1
+        var index = start
+        while index &+ 8 <= count {
+            let word = UInt64(littleEndian: UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self))
+            let attention = Self.attentionBits(word)
+            if attention != 0 {
+                index &+= attention.trailingZeroBitCount &>> 3
+                if base[index] == Byte.quote {
+                    offset = index &+ 1
+                    return start..<index
+                }
+                break
+            }
+            index &+= 8
+        }
+        return try scanString(from: index, decodingInto: &scratch, decode: decode)
+    }
+
+    /// `scanString(decodingInto:decode:)` from `index`, where the bytes since the opening quote
+    /// are known to be plain ASCII.
+    private mutating func scanString(from index: Int, decodingInto scratch: inout [UInt8], decode: Bool) throws(JSONError) -> Range<Int>? {
+        let base = bytes.baseAddress.unsafelyUnwrapped
+        let count = bytes.count
+        let start = offset &+ 1
+        var index = index
+        var runStart = start
         var escaped = false
 
         while true {
-            // Skip eight plain ASCII bytes at a time.
+            // Skip plain ASCII eight bytes at a time, stopping exactly at the first byte that
+            // needs a look.
             while index &+ 8 <= count {
-                let word = UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self)
-                if Self.needsAttention(word) { break }
+                let word = UInt64(littleEndian: UnsafeRawPointer(base + index).loadUnaligned(as: UInt64.self))
+                let attention = Self.attentionBits(word)
+                if attention != 0 {
+                    index &+= attention.trailingZeroBitCount &>> 3
+                    break
+                }
                 index &+= 8
             }
             guard index < count else {
@@ -325,21 +428,22 @@ public struct JSONReader {
             }
             let byte = base[index]
             if byte == Byte.quote {
-                offset = index + 1
-                guard materialize else { return "" }
-                let run = UnsafeBufferPointer(start: base + runStart, count: index - runStart)
-                if !escaped { return String(decoding: run, as: UTF8.self) }
-                scratch.append(contentsOf: run)
-                return String(decoding: scratch, as: UTF8.self)
-            } else if byte == Byte.backslash {
-                if materialize {
-                    if !escaped {
-                        escaped = true
-                        scratch.reserveCapacity(index - runStart + 32)
-                    }
-                    scratch.append(contentsOf: UnsafeBufferPointer(start: base + runStart, count: index - runStart))
+                offset = index &+ 1
+                guard escaped else { return start..<index }
+                if decode {
+                    scratch.append(contentsOf: UnsafeBufferPointer(start: base + runStart, count: index &- runStart))
                 }
-                index = try parseEscape(at: index, into: &scratch, materialize: materialize)
+                return nil
+            } else if byte == Byte.backslash {
+                if decode {
+                    if !escaped {
+                        scratch.removeAll(keepingCapacity: true)
+                        scratch.reserveCapacity(index &- runStart &+ 32)
+                    }
+                    scratch.append(contentsOf: UnsafeBufferPointer(start: base + runStart, count: index &- runStart))
+                }
+                escaped = true
+                index = try parseEscape(at: index, into: &scratch, materialize: decode)
                 runStart = index
             } else if byte < 0x20 {
                 throw error(.invalidString, at: index, "the control character \(Self.hex(byte)) must be escaped in a string")
@@ -351,9 +455,11 @@ public struct JSONReader {
         }
     }
 
-    /// True if any of the eight bytes is `"`, `\`, below 0x20 or above 0x7F.
+    /// The high bit of each of the eight bytes (in memory order, from the least significant
+    /// byte) that is `"`, `\`, below 0x20 or above 0x7F. Bits above the lowest set one may be
+    /// false alarms (a borrow in the subtraction), but the lowest one is exact.
     @inline(__always)
-    private static func needsAttention(_ word: UInt64) -> Bool {
+    private static func attentionBits(_ word: UInt64) -> UInt64 {
         let ones: UInt64 = 0x0101_0101_0101_0101
         let highs: UInt64 = 0x8080_8080_8080_8080
         let quotes = word ^ (ones &* UInt64(Byte.quote))
@@ -361,7 +467,7 @@ public struct JSONReader {
         let hasQuote = (quotes &- ones) & ~quotes
         let hasBackslash = (backslashes &- ones) & ~backslashes
         let hasControl = (word &- ones &* 0x20) & ~word
-        return ((hasQuote | hasBackslash | hasControl) & highs) | (word & highs) != 0
+        return (hasQuote | hasBackslash | hasControl | word) & highs
     }
 
     /// Decodes the escape whose backslash is at `index`; returns the index after it.

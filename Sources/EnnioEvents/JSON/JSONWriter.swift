@@ -67,14 +67,14 @@ public struct JSONWriter: Sendable {
 
     public mutating func int(_ value: Int64) {
         separate()
-        appendInt(value)
+        appendUnsafe(exactly: UnsafeJSONOutput.maximumIntLength) { $0.writeInt(value) }
     }
 
     /// Writes the shortest text that reads back as the same `Double` (always with a `.` or an
     /// exponent, so `1.0` stays `1.0`). JSON has no infinities or NaN: those are written `null`.
     public mutating func double(_ value: Double) {
         separate()
-        appendDouble(value)
+        appendUnsafe(exactly: UnsafeJSONOutput.maximumDoubleLength) { $0.writeDouble(value) }
     }
 
     public mutating func bool(_ value: Bool) {
@@ -89,6 +89,12 @@ public struct JSONWriter: Sendable {
 
     /// Writes any value; object members in the order of their keys' UTF-8 bytes.
     public mutating func value(_ value: JSONValue) {
+        // Usually in one piece, through a pointer.
+        if let reserved = UnsafeJSONOutput.reservedLength(of: value, exact: false, upTo: Self.pieceLimit) {
+            appendUnsafeValue(reserving: reserved, exactly: Self.exactLength, value) { $0.writeValue($1) }
+            return
+        }
+        // Too long for that: containers member by member (each in one piece if it can be).
         switch value {
         case .null: null()
         case .bool(let flag): bool(flag)
@@ -101,20 +107,18 @@ public struct JSONWriter: Sendable {
             endArray()
         case .object(let members):
             beginObject()
-            if members.count == 1, let only = members.first {
-                key(only.key)
-                self.value(only.value)
-            } else if !members.isEmpty {
-                for (name, member) in members.sorted(by: { Self.utf8Precedes($0.key, $1.key) }) {
-                    key(name)
-                    self.value(member)
-                }
+            for (name, member) in members.sorted(by: { UnsafeJSONOutput.utf8Precedes($0.key, $1.key) }) {
+                key(name)
+                self.value(member)
             }
             endObject()
         }
     }
 
     // MARK: - Implementation
+
+    /// The most bytes written through a pointer at once (temporary memory, usually on the stack).
+    private static var pieceLimit: Int { 16 * 1024 }
 
     @inline(__always)
     private mutating func separate() {
@@ -125,152 +129,105 @@ public struct JSONWriter: Sendable {
         }
     }
 
-    /// Appends bytes as they are (no separator, no escaping): for pre-formatted JSON.
-    @inline(__always)
-    mutating func appendRaw(_ literal: StaticString) {
-        literal.withUTF8Buffer { bytes.append(contentsOf: $0) }
-    }
-
     private mutating func appendLiteral(_ literal: StaticString) {
         literal.withUTF8Buffer { bytes.append(contentsOf: $0) }
     }
 
     private mutating func appendString(_ value: String) {
-        var value = value
-        value.withUTF8 { utf8 in Self.appendEscaped(utf8, to: &bytes) }
-    }
-
-    /// Appends `utf8` as a quoted JSON string. Runs of bytes that need no escaping are copied in
-    /// bulk, found eight bytes at a time.
-    private static func appendEscaped(_ utf8: UnsafeBufferPointer<UInt8>, to buffer: inout [UInt8]) {
-        let count = utf8.count
-        buffer.reserveCapacity(buffer.count + count + 2)
-        buffer.append(quote)
-        var runStart = 0
-        var index = 0
-        while true {
-            while index &+ 8 <= count {
-                let word = UnsafeRawPointer(utf8.baseAddress.unsafelyUnwrapped + index).loadUnaligned(as: UInt64.self)
-                if needsEscaping(word) { break }
-                index &+= 8
-            }
-            guard index < count else { break }
-            let byte = utf8[index]
-            if byte >= 0x20 && byte != quote && byte != backslash {
-                index &+= 1
-                continue
-            }
-            buffer.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<index]))
-            buffer.append(backslash)
-            switch byte {
-            case quote: buffer.append(quote)
-            case backslash: buffer.append(backslash)
-            case 0x0A: buffer.append(UInt8(ascii: "n"))
-            case 0x0D: buffer.append(UInt8(ascii: "r"))
-            case 0x09: buffer.append(UInt8(ascii: "t"))
-            case 0x08: buffer.append(UInt8(ascii: "b"))
-            case 0x0C: buffer.append(UInt8(ascii: "f"))
-            default:
-                buffer.append(UInt8(ascii: "u"))
-                buffer.append(UInt8(ascii: "0"))
-                buffer.append(UInt8(ascii: "0"))
-                buffer.append(hexDigit(byte >> 4))
-                buffer.append(hexDigit(byte & 0x0F))
-            }
-            index &+= 1
-            runStart = index
-        }
-        buffer.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[runStart..<count]))
-        buffer.append(quote)
-    }
-
-    /// True if any of the eight bytes is `"`, `\` or below 0x20.
-    @inline(__always)
-    private static func needsEscaping(_ word: UInt64) -> Bool {
-        let ones: UInt64 = 0x0101_0101_0101_0101
-        let highs: UInt64 = 0x8080_8080_8080_8080
-        let quotes = word ^ (ones &* UInt64(quote))
-        let backslashes = word ^ (ones &* UInt64(backslash))
-        let hasQuote = (quotes &- ones) & ~quotes
-        let hasBackslash = (backslashes &- ones) & ~backslashes
-        let hasControl = (word &- ones &* 0x20) & ~word
-        return (hasQuote | hasBackslash | hasControl) & highs != 0
-    }
-
-    @inline(__always)
-    private static func hexDigit(_ nibble: UInt8) -> UInt8 {
-        nibble < 10 ? UInt8(ascii: "0") + nibble : UInt8(ascii: "a") + nibble - 10
-    }
-
-    private mutating func appendInt(_ value: Int64) {
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 20) { digits in
-            var magnitude = value.magnitude
-            var start = 20
-            repeat {
-                start -= 1
-                digits[start] = UInt8(ascii: "0") + UInt8(truncatingIfNeeded: magnitude % 10)
-                magnitude /= 10
-            } while magnitude != 0
-            if value < 0 {
-                start -= 1
-                digits[start] = UInt8(ascii: "-")
-            }
-            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: digits[start..<20]))
-        }
-    }
-
-    private mutating func appendDouble(_ value: Double) {
-        guard value.isFinite else {
-            appendLiteral("null")
+        let reserved = UnsafeJSONOutput.reservedLength(of: value, exact: false)
+        if reserved <= Self.pieceLimit {
+            appendUnsafe(reserving: reserved, exactly: Self.exactLength, value) { $0.writeString($1) }
             return
         }
-        // Whole numbers below 10^15 are printed by `description` as digits and ".0"; do that
-        // without building a String.
-        if value.magnitude < 1e15, value.rounded(.towardZero) == value {
-            if value == 0 {
-                appendLiteral(value.sign == .minus ? "-0.0" : "0.0")
-            } else {
-                appendInt(Int64(value))
-                appendLiteral(".0")
+        // A long string in pieces: escaping works byte by byte, so any split will do.
+        withUTF8Bytes(of: value) { utf8 in
+            bytes.append(Self.quote)
+            let pieceLength = Self.pieceLimit / 6
+            var start = 0
+            while start < utf8.count {
+                let piece = UnsafeBufferPointer(rebasing: utf8[start..<min(start + pieceLength, utf8.count)])
+                appendUnsafe(exactly: 6 * piece.count) { $0.writeStringContents(piece) }
+                start += piece.count
             }
-            return
-        }
-        // `description` is the shortest text that round-trips. Its exponent is written like
-        // "e+16" or "e-07"; serde_json writes "e16" and "e-7", which is also what is written here.
-        var text = value.description
-        text.withUTF8 { utf8 in
-            guard let marker = utf8.firstIndex(of: UInt8(ascii: "e")) else {
-                bytes.append(contentsOf: utf8)
-                if !utf8.contains(UInt8(ascii: ".")) { appendLiteral(".0") }
-                return
-            }
-            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[...marker]))
-            var index = marker + 1
-            if index < utf8.count, utf8[index] == UInt8(ascii: "+") || utf8[index] == UInt8(ascii: "-") {
-                if utf8[index] == UInt8(ascii: "-") { bytes.append(UInt8(ascii: "-")) }
-                index += 1
-            }
-            while index < utf8.count - 1, utf8[index] == UInt8(ascii: "0") { index += 1 }
-            bytes.append(contentsOf: UnsafeBufferPointer(rebasing: utf8[index...]))
+            bytes.append(Self.quote)
         }
     }
 
-    /// Orders strings by their UTF-8 bytes (which is also Unicode scalar order), as serde_json's
-    /// default map does; Swift's `<` compares canonical equivalents instead.
-    private static func utf8Precedes(_ lhs: String, _ rhs: String) -> Bool {
-        var lhs = lhs
-        var rhs = rhs
-        return lhs.withUTF8 { left in
-            rhs.withUTF8 { right in
-                let common = min(left.count, right.count)
-                var index = 0
-                while index < common {
-                    if left[index] != right[index] { return left[index] < right[index] }
-                    index += 1
-                }
-                return left.count < right.count
-            }
+    private static func exactLength(_ text: String) -> Int {
+        UnsafeJSONOutput.reservedLength(of: text, exact: true)
+    }
+
+    private static func exactLength(_ value: JSONValue) -> Int {
+        UnsafeJSONOutput.reservedLength(of: value, exact: true, upTo: .max).unsafelyUnwrapped
+    }
+
+    // MARK: - Writing through a pointer
+
+    /// Room beyond an optimistic reservation, for escapes (see `UnsafeJSONOutput`).
+    private static var spareRoom: Int { 128 }
+    /// Temporary memory up to this size is on the stack.
+    private static var stackLimit: Int { 1024 }
+
+    /// A value (after a separator if one is needed) written by `body` from `source`: see
+    /// `appendUnsafe(reserving:exactly:_:_:)`.
+    @inline(__always)
+    mutating func appendUnsafeValue<Source>(
+        reserving reserved: Int, exactly exact: (Source) -> Int, _ source: Source,
+        _ body: (inout UnsafeJSONOutput, Source) -> Void
+    ) {
+        separate()
+        appendUnsafe(reserving: reserved, exactly: exact, source, body)
+    }
+
+    /// Appends what `body` writes from `source` through a pointer (no separator, no checks):
+    /// first with `reserved` bytes reserved optimistically (see `UnsafeJSONOutput`), and if
+    /// that turns out too little, again with `exact(source)` bytes. `source` is passed rather
+    /// than captured, which can cost a copy.
+    @inline(__always)
+    mutating func appendUnsafe<Source>(
+        reserving reserved: Int, exactly exact: (Source) -> Int, _ source: Source,
+        _ body: (inout UnsafeJSONOutput, Source) -> Void
+    ) {
+        if appendUnsafe(capacity: reserved &+ Self.spareRoom, spare: Self.spareRoom, source, body) { return }
+        let written = appendUnsafe(capacity: exact(source), spare: .max, source, body)
+        assert(written, "an exact reservation was too small")
+    }
+
+    /// Appends what `body` writes, with `capacity` bytes reserved exactly.
+    mutating func appendUnsafe(exactly capacity: Int, _ body: (inout UnsafeJSONOutput) -> Void) {
+        let written = appendUnsafe(capacity: capacity, spare: .max, ()) { output, _ in body(&output) }
+        assert(written, "an exact reservation was too small")
+    }
+
+    /// Lets `body` write into `capacity` bytes of temporary memory, `spare` of them beyond the
+    /// reservations, and appends what it wrote unless the output overflowed; returns whether
+    /// it did.
+    @inline(__always)
+    private mutating func appendUnsafe<Source>(
+        capacity: Int, spare: Int, _ source: Source, _ body: (inout UnsafeJSONOutput, Source) -> Void
+    ) -> Bool {
+        let capacity = max(capacity, 1)
+        guard capacity <= Self.stackLimit else {
+            let scratch = UnsafeMutablePointer<UInt8>.allocate(capacity: capacity)
+            defer { scratch.deallocate() }
+            return append(from: scratch, capacity: capacity, spare: spare, source, body)
         }
+        return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: capacity) { scratch in
+            append(from: scratch.baseAddress.unsafelyUnwrapped, capacity: capacity, spare: spare, source, body)
+        }
+    }
+
+    @inline(__always)
+    private mutating func append<Source>(
+        from scratch: UnsafeMutablePointer<UInt8>, capacity: Int, spare: Int, _ source: Source,
+        _ body: (inout UnsafeJSONOutput, Source) -> Void
+    ) -> Bool {
+        var output = UnsafeJSONOutput(start: scratch, spare: spare)
+        body(&output, source)
+        guard !output.overflowed else { return false }
+        assert(output.count <= capacity, "wrote more than the room reserved")
+        bytes.append(contentsOf: UnsafeBufferPointer(start: scratch, count: output.count))
+        return true
     }
 
     private static var openBrace: UInt8 { 0x7B }
@@ -280,5 +237,4 @@ public struct JSONWriter: Sendable {
     private static var colon: UInt8 { 0x3A }
     private static var comma: UInt8 { 0x2C }
     private static var quote: UInt8 { 0x22 }
-    private static var backslash: UInt8 { 0x5C }
 }
