@@ -69,8 +69,20 @@ public enum EventCodec {
     public static func write(_ event: Event, to writer: inout JSONWriter) {
         // Written through a pointer, usually in one piece with room reserved as if no string
         // needed escaping (see `UnsafeJSONOutput`); a very long `data` follows separately.
-        if let data = UnsafeJSONOutput.reservedLength(of: event.data, exact: false, upTo: dataInOnePiece) {
-            writer.appendUnsafeValue(reserving: fieldsLength(event, exact: false) + data + 2, exactly: exactLength, event) { output, event in
+        let fields = fieldsLength(event, exact: false)
+        // A small container (the usual `data`) goes into the rest of a stack-sized piece
+        // without working out its length first; if it turns out too long, the event is written
+        // again with exact room.
+        let rest = JSONWriter.stackLimit - JSONWriter.spareRoom - fields - 2
+        if rest >= 256, Self.isSmallContainer(event.data) {
+            writer.appendUnsafeValue(reserving: fields + 2 + rest, exactly: exactLength, event) { output, event in
+                output.write(UInt8(ascii: "{"))
+                writeFields(of: event, to: &output)
+                output.writeValue(event.data, keepingFree: 1)
+                output.write(UInt8(ascii: "}"))
+            }
+        } else if let data = UnsafeJSONOutput.reservedLength(of: event.data, exact: false, upTo: dataInOnePiece) {
+            writer.appendUnsafeValue(reserving: fields + data + 2, exactly: exactLength, event) { output, event in
                 output.write(UInt8(ascii: "{"))
                 writeFields(of: event, to: &output)
                 output.writeValue(event.data)
@@ -78,7 +90,7 @@ public enum EventCodec {
             }
         } else {
             writer.beginObject()
-            writer.appendUnsafe(reserving: fieldsLength(event, exact: false), exactly: { fieldsLength($0, exact: true) }, event) { output, event in
+            writer.appendUnsafe(reserving: fields, exactly: { fieldsLength($0, exact: true) }, event) { output, event in
                 writeFields(of: event, to: &output)
             }
             writer.value(event.data)
@@ -126,6 +138,16 @@ public enum EventCodec {
     /// The room the whole event needs, reserved exactly.
     private static func exactLength(_ event: Event) -> Int {
         fieldsLength(event, exact: true) + UnsafeJSONOutput.reservedLength(of: event.data, exact: true, upTo: .max).unsafelyUnwrapped + 2
+    }
+
+    /// An object or array of a few members or elements.
+    @inline(__always)
+    private static func isSmallContainer(_ value: JSONValue) -> Bool {
+        switch value {
+        case .object(let members): members.count <= 8
+        case .array(let elements): elements.count <= 8
+        default: false
+        }
     }
 
     /// Longer `data` is written separately, in pieces.

@@ -176,6 +176,33 @@ import Testing
         }
     }
 
+    @Test func smallDataOfAnyLength() throws {
+        // A small object or array is written into what is left of a stack-sized piece without
+        // measuring it first: too long, and the event is written again with exact room. Also
+        // with messages long enough that it is measured first.
+        for messageLength in [10, 300, 600, 700, 900] {
+            for length in [0, 100, 400, 600, 650, 700, 750, 800, 850, 900, 1_000, 3_000] {
+                for filler in ["v", "\"", "é"] {
+                    let text = String(repeating: filler, count: length)
+                    let message = String(repeating: "m", count: messageLength)
+                    for data: JSONValue in [
+                        ["k": .string(text)],
+                        ["a": 1, "b": .string(text), "c": [.string(text), 2.5]],
+                        [.string(text), .string(text), nil, true, -7],
+                        .array((0..<8).map { .string(String(text.prefix($0 * 40))) }),
+                        .object(Dictionary(uniqueKeysWithValues: (0..<8).map { ("key \($0) " + text.prefix($0 * 30), .int(Int64($0))) })),
+                        .array((0..<9).map { _ in .string(text) }),
+                    ] {
+                        let event = Self.event(message: message, data: data)
+                        let bytes = EventCodec.encode(event)
+                        #expect(bytes == EncodingReference.event(event), "\(messageLength) \(length) \(filler)")
+                        #expect(try EventCodec.decode(bytes) == event)
+                    }
+                }
+            }
+        }
+    }
+
     @Test func objectKeysInByteOrder() {
         let keys = ["b", "a", "ab", "", "é", "e", "z", "Z", "a\u{301}", "😀", "\u{FFFD}", "aa", "a\"", "a\n", "A"]
         var members: [String: JSONValue] = [:]

@@ -164,9 +164,9 @@ public struct JSONWriter: Sendable {
     // MARK: - Writing through a pointer
 
     /// Room beyond an optimistic reservation, for escapes (see `UnsafeJSONOutput`).
-    private static var spareRoom: Int { 128 }
+    static var spareRoom: Int { 128 }
     /// Temporary memory up to this size is on the stack.
-    private static var stackLimit: Int { 1024 }
+    static var stackLimit: Int { 1024 }
 
     /// A value (after a separator if one is needed) written by `body` from `source`: see
     /// `appendUnsafe(reserving:exactly:_:_:)`.
@@ -222,7 +222,7 @@ public struct JSONWriter: Sendable {
         from scratch: UnsafeMutablePointer<UInt8>, capacity: Int, spare: Int, _ source: Source,
         _ body: (inout UnsafeJSONOutput, Source) -> Void
     ) -> Bool {
-        var output = UnsafeJSONOutput(start: scratch, spare: spare)
+        var output = UnsafeJSONOutput(start: scratch, capacity: capacity, spare: spare)
         body(&output, source)
         guard !output.overflowed else { return false }
         assert(output.count <= capacity, "wrote more than the room reserved")

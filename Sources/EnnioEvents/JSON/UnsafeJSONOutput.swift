@@ -5,7 +5,8 @@
 /// every string first, or optimistically, as if no string needed escaping, plus some `spare`
 /// room. Strings that need escaping use up the spare room; a string that does not fit in what
 /// is left is not written, and the output is marked `overflowed`: then it must be written
-/// again with room reserved exactly. Everything else is always within its reservation.
+/// again with room reserved exactly. Everything else is always within its reservation, except
+/// a value written with `writeValue(_:keepingFree:)`, which checks its room as it goes.
 ///
 /// Strings are escaped as `JSONWriter` escapes them (it uses this type): only `"`, `\` and
 /// control characters; `/` and non-ASCII text as they are.
@@ -16,13 +17,21 @@ struct UnsafeJSONOutput {
     private var spare: Int
     /// Whether a string did not fit: what was written is not the JSON intended.
     private(set) var overflowed = false
+    /// Where a value written by `writeValue(_:keepingFree:)` has to end, if one is being written.
+    private var limit: UnsafeMutablePointer<UInt8>?
+    /// Just past the memory written into.
+    private let end: UnsafeMutablePointer<UInt8>
+    /// Whether the room was reserved exactly (no spare room to count).
+    private let reservedExactly: Bool
 
-    /// An output at `start`; `spare` is the room beyond the reservations (`Int.max` when they
-    /// are exact).
-    init(start: UnsafeMutablePointer<UInt8>, spare: Int) {
+    /// An output into the `capacity` bytes at `start`; `spare` is the room beyond the
+    /// reservations (`Int.max` when they are exact).
+    init(start: UnsafeMutablePointer<UInt8>, capacity: Int, spare: Int) {
         self.start = start
         next = start
+        end = start + capacity
         self.spare = spare
+        reservedExactly = spare == .max
     }
 
     /// Bytes written so far.
@@ -92,25 +101,66 @@ struct UnsafeJSONOutput {
 
     // MARK: - Values
 
+    /// Writes `value` into whatever room is left, leaving `tail` bytes (and the spare room)
+    /// free at the end: for a value whose length is not worth working out first. If it does
+    /// not fit, it is cut short and the output marked `overflowed`.
+    mutating func writeValue(_ value: JSONValue, keepingFree tail: Int) {
+        // With exact reservations the room is there: nothing to check.
+        guard !reservedExactly else {
+            writeValue(value)
+            return
+        }
+        limit = end - tail
+        writeValue(value)
+        limit = nil
+    }
+
+    /// Whether `count` more bytes fit before the limit of `writeValue(_:keepingFree:)`, with the
+    /// spare room left for escapes; marks the output `overflowed` if not. Always true outside
+    /// that function: then the room was reserved.
+    @inline(__always)
+    private mutating func fits(_ count: Int) -> Bool {
+        guard let limit else { return true }
+        if !overflowed, (limit - next) &- spare >= count { return true }
+        overflowed = true
+        return false
+    }
+
     /// Writes `value` compactly, as `JSONWriter.value(_:)` does: object members in the order of
     /// their keys' UTF-8 bytes. Needs `reservedLength(of: value)` bytes of room.
     mutating func writeValue(_ value: JSONValue) {
         switch value {
-        case .null: write("null")
-        case .bool(let flag): write(flag ? "true" : "false")
-        case .int(let number): writeInt(number)
-        case .double(let number): writeDouble(number)
-        case .string(let text): writeString(text)
+        case .null:
+            guard fits(4) else { return }
+            write("null")
+        case .bool(let flag):
+            guard fits(5) else { return }
+            write(flag ? "true" : "false")
+        case .int(let number):
+            guard fits(Self.maximumIntLength) else { return }
+            writeInt(number)
+        case .double(let number):
+            guard fits(Self.maximumDoubleLength) else { return }
+            writeDouble(number)
+        case .string(let text):
+            guard fits(text.utf8.count &+ 2) else { return }
+            writeString(text)
         case .array(let elements):
+            guard fits(1) else { return }
             write(UInt8(ascii: "["))
             var first = true
             for element in elements {
-                if !first { write(UInt8(ascii: ",")) }
+                if !first {
+                    guard fits(1) else { return }
+                    write(UInt8(ascii: ","))
+                }
                 first = false
                 writeValue(element)
             }
+            guard fits(1) else { return }
             write(UInt8(ascii: "]"))
         case .object(let members):
+            guard fits(1) else { return }
             write(UInt8(ascii: "{"))
             switch members.count {
             case 0:
@@ -124,16 +174,20 @@ struct UnsafeJSONOutput {
                 let second = members[members.index(after: members.startIndex)]
                 let (lower, upper) = Self.utf8Precedes(second.key, first.key) ? (second, first) : (first, second)
                 writeMember(key: lower.key, value: lower.value)
+                guard fits(1) else { return }
                 write(UInt8(ascii: ","))
                 writeMember(key: upper.key, value: upper.value)
             default:
                 writeMembersInKeyOrder(members)
             }
+            guard fits(1) else { return }
             write(UInt8(ascii: "}"))
         }
     }
 
     private mutating func writeMember(key: String, value: JSONValue) {
+        // The key, its quotes and the colon.
+        guard fits(key.utf8.count &+ 3) else { return }
         writeString(key)
         write(UInt8(ascii: ":"))
         writeValue(value)
@@ -187,8 +241,10 @@ struct UnsafeJSONOutput {
                     sorted.sort(by: precedes)
                 }
                 for position in 0..<count {
-                    if position > 0 { write(UInt8(ascii: ",")) }
                     let member = sorted[position]
+                    // A comma, the key, its quotes and the colon.
+                    guard fits(member.keyCount &+ 4) else { return }
+                    if position > 0 { write(UInt8(ascii: ",")) }
                     let key = UnsafeBufferPointer(start: keys + member.keyStart, count: member.keyCount)
                     writeString(key)
                     write(UInt8(ascii: ":"))
