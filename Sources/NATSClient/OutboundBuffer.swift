@@ -67,14 +67,7 @@ final class OutboundBuffer: @unchecked Sendable {
     /// - Throws: ``NATSError/Code/connectionClosed`` after `close`, or when disconnected and the
     ///   operation does not fit in the reconnect buffer.
     func append(size: Int, pings: Int = 0, _ encode: (inout [UInt8]) -> Void) throws(NATSError) {
-        lock.lock()
-        do {
-            try reserveSpace(size: size)
-        } catch {
-            lock.unlock()
-            throw error
-        }
-        let wasIdle = pending.count == 0 && !writeInFlight
+        let wasIdle = try beginAppend(size: size)
         scratch.removeAll(keepingCapacity: true)
         encode(&scratch)
         scratch.withUnsafeBytes { pending.append($0) }
@@ -91,14 +84,7 @@ final class OutboundBuffer: @unchecked Sendable {
         headers: UnsafeRawBufferPointer?,
         payload: UnsafeRawBufferPointer
     ) throws(NATSError) {
-        lock.lock()
-        do {
-            try reserveSpace(size: size)
-        } catch {
-            lock.unlock()
-            throw error
-        }
-        let wasIdle = pending.count == 0 && !writeInFlight
+        let wasIdle = try beginAppend(size: size)
         let total = (headers?.count ?? 0) + payload.count
         // "HPUB " + subject + " " + reply + " " + 20 digits + " " + 20 digits + CRLF + bytes + CRLF
         pending.reserve(subject.count + (replyTo?.count ?? 0) + total + 56)
@@ -125,6 +111,19 @@ final class OutboundBuffer: @unchecked Sendable {
         pending.appendUnchecked(byte: 0x0D)
         pending.appendUnchecked(byte: 0x0A)
         finishAppend(pings: 0, wasIdle: wasIdle)
+    }
+
+    /// Takes the lock and checks the limits (releasing the lock if they refuse). Returns whether
+    /// the buffer was idle: empty, with no write in flight.
+    private func beginAppend(size: Int) throws(NATSError) -> Bool {
+        lock.lock()
+        do {
+            try reserveSpace(size: size)
+        } catch {
+            lock.unlock()
+            throw error
+        }
+        return pending.count == 0 && !writeInFlight
     }
 
     /// Checks the limits; waits while the connected buffer is full. Call with the lock held.
