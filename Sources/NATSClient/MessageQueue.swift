@@ -1,18 +1,21 @@
 /// A first-in first-out queue: amortised O(1) at both ends, storage reused as it drains.
+///
+/// Elements are moved out, not copied: a slot is emptied as its element is taken, so taking
+/// costs no reference counting and the slot keeps nothing alive.
 struct MessageQueue<Element> {
-    private var storage: [Element] = []
+    private var storage: [Element?] = []
     private var head = 0
 
     var isEmpty: Bool { head == storage.count }
     var count: Int { storage.count - head }
 
-    mutating func append(_ element: Element) {
+    mutating func append(_ element: consuming Element) {
         storage.append(element)
     }
 
     mutating func popFirst() -> Element? {
         guard head < storage.count else { return nil }
-        let element = storage[head]
+        let element = storage[head].take()
         head += 1
         if head == storage.count {
             storage.removeAll(keepingCapacity: true)

@@ -387,14 +387,15 @@ extension NATSConnection {
         static let limit = 1024
         var sid: UInt64 = 0
         var target: SubscriptionState?
-        var messages: [NATSMessage] = []
+        /// Moved out one by one as they are delivered.
+        var messages: [NATSMessage?] = []
     }
 
     /// Hands the batched messages to their subscription.
     private func deliver(_ batch: inout DeliveryBatch) {
         guard let subscription = batch.target else { return }
         if !batch.messages.isEmpty {
-            let result = subscription.deliver(contentsOf: batch.messages)
+            let result = subscription.deliver(contentsOf: &batch.messages)
             if result.reachedMaximum { removeSubscription(batch.sid) }
             if result.startedDropping {
                 broadcaster.emit(.slowConsumer(subject: subscription.subject, dropped: subscription.droppedCount))

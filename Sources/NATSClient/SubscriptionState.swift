@@ -93,14 +93,16 @@ final class SubscriptionState: Sendable {
     /// Hands several messages, in order, to the consumer — the same as calling
     /// `deliver(_:)` for each, with the lock taken once and at most one wake-up per waiting
     /// consumer.
-    func deliver(contentsOf messages: [NATSMessage]) -> BatchDelivery {
+    /// The messages are moved out of `messages`, which is left holding `nil`s.
+    func deliver(contentsOf messages: inout [NATSMessage?]) -> BatchDelivery {
         var result = BatchDelivery()
         var handOver: (CheckedContinuation<NATSMessage?, Never>, NATSMessage)?
         var moreHandOvers: [(CheckedContinuation<NATSMessage?, Never>, NATSMessage)] = []
         var ended: [CheckedContinuation<NATSMessage?, Never>] = []
         storage.withLock { state in
-            for message in messages {
+            for index in messages.indices {
                 guard !state.finished else { return }
+                guard let message = messages[index].take() else { continue }
                 let size = message.size
                 if let waiter = state.waiters.popFirst() {
                     if handOver == nil { handOver = (waiter, message) } else { moreHandOvers.append((waiter, message)) }
