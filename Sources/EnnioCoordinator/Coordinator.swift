@@ -151,14 +151,22 @@ public final class Coordinator: Sendable {
             log("coordinator: subscribed to \(Self.eventPattern.subject) (core NATS: events published while it is down are not seen)")
         }
         ready?()
+        // SQLite writes run on a thread of their own, in order; the actions each batch calls
+        // for are performed, in the same order, by a task of their own as soon as it is stored.
+        let writer = SerialWorker(name: "ennio-store")
+        defer { writer.stop() }
+        let (actionBatches, actionSink) = AsyncStream<[LifecycleAction]>.makeStream()
         await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await actions in actionBatches { await self.perform(actions) }
+            }
             if let events {
                 group.addTask {
                     // Whatever has queued up while the previous batch was stored is stored
                     // next in one transaction (in order), instead of one commit per event.
                     // Two stages: the next batch is received and decoded while the previous
                     // one is written, and at most one batch waits for the writer.
-                    var storing: Task<Void, Never>?
+                    var storing: SerialWorker.Pending<Void>?
                     while true {
                         let messages = await events.nextBatch(maximum: self.options.batchSize)
                         if messages.isEmpty { break }
@@ -167,16 +175,15 @@ public final class Coordinator: Sendable {
                         }
                         guard !deliveries.isEmpty else { continue }
                         await storing?.value
-                        storing = Task {
-                            let (actions, _) = self.ingest(batch: deliveries, storeSeparatelyOnFailure: true)
-                            await self.perform(actions)
+                        storing = writer.submit {
+                            actionSink.yield(self.ingest(batch: deliveries, storeSeparatelyOnFailure: true).0)
                         }
                     }
                     await storing?.value
                 }
             }
             if let pull {
-                group.addTask { await self.consume(pull) }
+                group.addTask { await self.consume(pull, writer: writer, actions: actionSink) }
             }
             for subscription in queries {
                 group.addTask {
@@ -199,11 +206,11 @@ public final class Coordinator: Sendable {
     /// Pulls from the event stream until cancelled: each batch is stored in one transaction,
     /// then acknowledged — so an event is acknowledged only once it is committed, and a crash
     /// before that means redelivery, which the store de-duplicates by id.
-    private func consume(_ pull: PullConsumer) async {
+    private func consume(_ pull: PullConsumer, writer: SerialWorker, actions: AsyncStream<[LifecycleAction]>.Continuation) async {
         // As in core mode, the next batch is fetched and decoded while the previous one is
         // written (the consumer allows four batches unacknowledged, so the server keeps
         // delivering), and at most one batch waits for the writer.
-        var storing: Task<Void, Never>?
+        var storing: SerialWorker.Pending<Void>?
         while !Task.isCancelled {
             let batch: PullConsumer.Batch
             do {
@@ -217,19 +224,19 @@ public final class Coordinator: Sendable {
             guard !batch.messages.isEmpty else { continue }
             let deliveries = batch.messages.map { EventSubscription.decode($0.message) }
             await storing?.value
-            storing = Task { await self.store(batch.messages, deliveries) }
+            storing = writer.submit { actions.yield(self.store(batch.messages, deliveries)) }
         }
         await storing?.value
     }
 
     /// Stores one fetched batch, then acknowledges it: acked after the commit, terminated if
-    /// not an event, asked again for later if the commit failed.
-    private func store(_ messages: [JetStreamMessage], _ deliveries: [EventDelivery]) async {
+    /// not an event, asked again for later if the commit failed. Returns the actions to perform.
+    private func store(_ messages: [JetStreamMessage], _ deliveries: [EventDelivery]) -> [LifecycleAction] {
         let (actions, committed) = ingest(batch: deliveries)
         guard committed else {
             // Not stored: leave them unacknowledged so the stream delivers them again.
             for message in messages { try? message.nak(delay: .seconds(1)) }
-            return
+            return []
         }
         for (message, delivery) in zip(messages, deliveries) {
             switch delivery {
@@ -237,7 +244,7 @@ public final class Coordinator: Sendable {
             case .malformed, .mismatched: try? message.term()
             }
         }
-        await perform(actions)
+        return actions
     }
 
     /// Stores a batch of deliveries in one transaction and applies the rules to the new events.

@@ -7,14 +7,18 @@ import Testing
 
 @Suite struct DurabilityTests {
     /// The coordinator process is killed (SIGKILL) in the middle of a stream of thousands of
-    /// events and started again: its history then holds every event exactly once.
+    /// events and started again: its history then holds every event exactly once. It stores
+    /// 100 events per transaction here, so that the kill finds it part-way through; the second
+    /// half of the events is published only after the kill, so the kill is mid-stream however
+    /// fast the first half was stored.
     @Test func aCoordinatorKilledMidStreamLosesNothingAndStoresNothingTwice() async throws {
         let (server, directory) = try jetStreamServer()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let database = directory + "/history.sqlite"
         let environment = ["NATS_URL": server.url]
+        let arguments = ["coordinator", "--db", database, "--mode", "jetstream", "--batch-size", "100"]
 
-        let first = try EnnioProcess(["coordinator", "--db", database, "--mode", "jetstream"], environment: environment)
+        let first = try EnnioProcess(arguments, environment: environment)
         try await first.waitForOutput("durable consumer")
 
         let client = try await NATSConnection.connect(to: server.url)
@@ -23,10 +27,11 @@ import Testing
         let events = (0..<total).map { index in
             Event(id: "kill-\(index)", type: .sessionWorking, sessionId: "s\(index % 11)", projectId: "p\(index % 5)", message: "event \(index)")
         }
-        let publishing = Task {
+        func publish(_ part: ArraySlice<Event>) async throws -> [PubAck] {
             try await jetStream.publishAll(
-                events.map { (try EventSubject.subject(for: $0), EventCodec.encode($0), $0.id) }, maxPending: 128)
+                part.map { (try EventSubject.subject(for: $0), EventCodec.encode($0), $0.id) }, maxPending: 128)
         }
+        let firstHalf = Task { try await publish(events[..<(total / 2)]) }
 
         // Kill it once it is part-way through.
         let observer = try EventStore(path: database)
@@ -34,11 +39,12 @@ import Testing
         first.process.send(SIGKILL)
         #expect(try await first.finish() == 128 + SIGKILL)
         let storedBeforeKill = try observer.count()
-        let acks = try await within(.seconds(120), "every publish acknowledged") { try await publishing.value }
+        var acks = try await within(.seconds(120), "every publish acknowledged") { try await firstHalf.value }
+        acks += try await publish(events[(total / 2)...])
         #expect(acks.count == total)
         #expect(acks.allSatisfy { !$0.duplicate })
 
-        let second = try EnnioProcess(["coordinator", "--db", database, "--mode", "jetstream"], environment: environment)
+        let second = try EnnioProcess(arguments, environment: environment)
         try await second.waitForOutput("durable consumer")
         try await eventually("every event stored", within: .seconds(120)) { try observer.count() == total }
         #expect(try await second.terminate() == 0)
