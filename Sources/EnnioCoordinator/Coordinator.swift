@@ -214,7 +214,10 @@ public final class Coordinator: Sendable {
         while !Task.isCancelled {
             let batch: PullConsumer.Batch
             do {
-                batch = try await pull.fetch(batch: options.batchSize, expires: .seconds(1))
+                // A pull returns when its batch is full or, at the latest, when it expires: the
+                // expiry bounds how long the tail of a burst waits to be stored (and costs an
+                // idle coordinator five requests a second).
+                batch = try await pull.fetch(batch: options.batchSize, expires: .milliseconds(200))
             } catch {
                 if Task.isCancelled || connection.status == .closed { break }
                 log("coordinator: fetching from the stream failed: \(error); trying again")
