@@ -96,18 +96,30 @@ private func ordered(_ events: [Event]) -> [Event] {
         ])
     }
 
-    @Test func aDuplicateIdStoresNothing() throws {
+    @Test func aRedeliveredEventStoresNothing() throws {
         let store = try EventStore(path: ":memory:")
         defer { store.close() }
         let original = storeEvent(id: "same-id", .sessionSpawned, at: 1, message: "first")
         #expect(try store.insert(original, subject: subject(of: original)))
         #expect(try !store.insert(original, subject: subject(of: original)))
-        var changed = storeEvent(id: "same-id", .sessionKilled, priority: .critical, project: "other", session: "other", at: 9, message: "second")
+        // Same id and instant: the same event as far as the store knows, whatever else differs.
+        var changed = storeEvent(id: "same-id", .sessionKilled, priority: .critical, project: "other", session: "other", at: 1, message: "second")
         changed.data = ["different": true]
         #expect(try !store.insert(changed, subject: "ennio.sessions.other.killed"))
         #expect(try store.count() == 1)
         #expect(try store.query(HistoryQuery()).events == [original])
         #expect(try store.query(HistoryQuery(projectId: "other")).events.isEmpty)
+    }
+
+    @Test func theSameIdAtAnotherInstantIsAnotherEvent() throws {
+        let store = try EventStore(path: ":memory:")
+        defer { store.close() }
+        let first = storeEvent(id: "reused-id", .sessionSpawned, at: 1, message: "first")
+        let second = storeEvent(id: "reused-id", .sessionKilled, at: 2, message: "second")
+        #expect(try store.insert([first, second, first, second].map { (event: $0, subject: subject(of: $0)) }) == [true, true, false, false])
+        #expect(try store.count() == 2)
+        #expect(try store.contains(id: "reused-id"))
+        #expect(try store.query(HistoryQuery()).events == [first, second])
     }
 
     @Test func batchesReportWhichEventsWereNew() throws {
@@ -150,33 +162,65 @@ private func ordered(_ events: [Event]) -> [Event] {
         #expect(try reopened.query(HistoryQuery()).events == events)
         #expect(try !reopened.insert(events[5], subject: subject(of: events[5])))
         let version = try reopened.withDatabase { try $0.rows("PRAGMA user_version") { $0.int64(at: 0) } }
-        #expect(version == [2])
+        #expect(version == [3])
+        let pageSize = try reopened.withDatabase { try $0.rows("PRAGMA page_size") { $0.int64(at: 0) } }
+        #expect(pageSize == [Int64(EventStore.pageSize)])
     }
 
-    @Test func aVersion1DatabaseLosesItsTypeAndCategoryIndexesAndKeepsItsEvents() throws {
+    /// The schema of versions 1 and 2, as they wrote it: a primary key on `id`.
+    private static let version2Schema = """
+        CREATE TABLE events (
+            id TEXT PRIMARY KEY NOT NULL, event_type TEXT NOT NULL, category TEXT NOT NULL,
+            priority INTEGER NOT NULL, session_id TEXT NOT NULL, project_id TEXT NOT NULL,
+            timestamp_ns INTEGER NOT NULL, subject TEXT NOT NULL, json TEXT NOT NULL, stored_at_ns INTEGER NOT NULL
+        );
+        CREATE INDEX events_project ON events (project_id, timestamp_ns);
+        CREATE INDEX events_session ON events (session_id, timestamp_ns);
+        CREATE INDEX events_time ON events (timestamp_ns);
+        """
+
+    @Test(arguments: [1, 2])
+    func anOlderDatabaseMovesToTheCurrentSchemaAndKeepsItsEvents(version: Int) throws {
         let file = try TemporaryDatabase()
         defer { file.remove() }
         let types: [EventType] = [.sessionSpawned, .ciFailing, .prCreated, .ciFailing, .mergeReady]
-        let events = types.enumerated().map { storeEvent($0.element, at: Int64($0.offset)) }
+        let events = types.enumerated().map { storeEvent($0.element, at: Int64(4 - $0.offset)) }
         do {
-            let store = try EventStore(path: file.path)
-            try store.insert(events.map { (event: $0, subject: subject(of: $0)) })
-            try store.withDatabase { database in
+            let database = try SQLiteDatabase(path: file.path)
+            try database.exec("PRAGMA journal_mode = WAL")
+            try database.exec(Self.version2Schema)
+            if version == 1 {
                 try database.exec("CREATE INDEX events_type ON events (event_type, timestamp_ns)")
                 try database.exec("CREATE INDEX events_category ON events (category, timestamp_ns)")
-                try database.exec("PRAGMA user_version = 1")
             }
-            store.close()
+            for event in events {
+                _ = try database.run(
+                    "INSERT INTO events (\(EventStore.columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    binding: [
+                        .text(event.id), .text(event.eventType.rawValue), .text(event.eventType.category.rawValue),
+                        .integer(EventStore.priorityRank(event.priority)), .text(event.sessionId), .text(event.projectId),
+                        .integer(event.timestamp.nanosecondsSinceEpoch), .text(subject(of: event)),
+                        .text(String(decoding: EventCodec.encode(event), as: UTF8.self)), .integer(1),
+                    ]
+                )
+            }
+            try database.exec("PRAGMA user_version = \(version)")
+            database.close()
         }
         let store = try EventStore(path: file.path)
         defer { store.close() }
         let names = try store.withDatabase { database in
-            try database.rows("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL ORDER BY name") { $0.string(at: 0) ?? "?" }
+            try database.rows("SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY name") { $0.string(at: 0) ?? "?" }
         }
-        #expect(names == ["events_project", "events_session", "events_time"])
-        #expect(try store.withDatabase { try $0.rows("PRAGMA user_version") { $0.int64(at: 0) } } == [2])
-        #expect(try store.query(HistoryQuery()).events == events)
-        #expect(try store.query(HistoryQuery(eventType: events[1].eventType)).events == events.filter { $0.eventType == events[1].eventType })
+        #expect(names == ["events_key", "events_project", "events_session"], "no automatic index on id is left")
+        #expect(try store.withDatabase { try $0.rows("PRAGMA user_version") { $0.int64(at: 0) } } == [3])
+        #expect(try store.count() == events.count)
+        #expect(try store.query(HistoryQuery()).events == events.reversed())
+        #expect(try store.query(HistoryQuery(eventType: .ciFailing)).events == events.filter { $0.eventType == .ciFailing }.reversed())
+        // The moved rows still count as stored: delivering one again stores nothing.
+        #expect(try !store.insert(events[2], subject: subject(of: events[2])))
+        #expect(try store.insert(storeEvent(at: 10), subject: "ennio.sessions.p1.working"))
+        #expect(try store.count() == events.count + 1)
     }
 
     @Test func aNewerSchemaVersionIsRefused() throws {
@@ -337,15 +381,21 @@ private func ordered(_ events: [Event]) -> [Event] {
             }
         }
         #expect(indexes == [
+            "events_key: CREATE UNIQUE INDEX events_key ON events (timestamp_ns, id)",
             "events_project: CREATE INDEX events_project ON events (project_id, timestamp_ns)",
             "events_session: CREATE INDEX events_session ON events (session_id, timestamp_ns)",
-            "events_time: CREATE INDEX events_time ON events (timestamp_ns)",
         ])
-        let plan = try store.withDatabase { database in
-            try database.rows("EXPLAIN QUERY PLAN " + EventStore.select(for: HistoryQuery(projectId: "p")).sql,
-                              binding: EventStore.select(for: HistoryQuery(projectId: "p")).values) { $0.string(at: 3) ?? "" }
+        func plan(_ query: HistoryQuery) throws -> [String] {
+            let (sql, values) = EventStore.select(for: query)
+            return try store.withDatabase { database in
+                try database.rows("EXPLAIN QUERY PLAN " + sql, binding: values) { $0.string(at: 3) ?? "" }
+            }
         }
-        #expect(plan.contains { $0.contains("events_project") }, "\(plan)")
+        let byProject = try plan(HistoryQuery(projectId: "p"))
+        #expect(byProject.contains { $0.contains("events_project") }, "\(byProject)")
+        let byTime = try plan(HistoryQuery(since: instant(1)))
+        #expect(byTime.contains { $0.contains("events_key") }, "\(byTime)")
+        #expect(!byTime.contains { $0.contains("TEMP B-TREE") }, "pages come in key order, unsorted: \(byTime)")
     }
 
     @Test func hostileAndUnicodeValuesAreStoredVerbatim() throws {
