@@ -4,13 +4,16 @@ import Glibc
 ///
 /// Publishers encode straight into one shared buffer under a lock. Who writes it out depends
 /// on the traffic:
-/// - an operation that arrives after a quiet spell is written at once by its caller, without
-///   blocking (a request, a lone publish: no thread hand-off, no delay);
+/// - an operation that arrives after a quiet spell (nothing written for 20 µs) is written at
+///   once by its caller, without blocking (a request, a lone publish: no thread hand-off, no
+///   delay); so is a `PING`, with everything before it (a flush waits for no pause);
 /// - during a burst, the publisher whose append fills the buffer past 64 KiB writes it, as
 ///   libnats does (no hand-off per write);
 /// - whatever is left is sent by the writer thread: the first append after a write wakes it,
-///   and it waits a few microseconds for more before writing, so that a trickle of publishes
-///   costs a write per batch rather than per message.
+///   and it waits 50 µs for more before writing, so that a trickle of publishes costs a write
+///   per batch rather than per message. While publishers keep writing full buffers themselves
+///   it waits longer, up to a millisecond (as libnats's flusher does), instead of taking
+///   half-filled buffers from them.
 /// While disconnected the buffer holds what is published, up to a limit, for the next socket.
 final class OutboundBuffer: @unchecked Sendable {
     private let lock = ConditionLock(conditionCount: 2)
@@ -35,8 +38,12 @@ final class OutboundBuffer: @unchecked Sendable {
     private var writeInFlight = false
     /// `PING`s in `pending`, not yet handed to the socket.
     private var pendingPings = 0
-    /// When the last write began, in nanoseconds of the monotonic clock.
-    private var lastWrite: Int64 = 0
+    /// When the last write ended, in nanoseconds of the monotonic clock.
+    private var lastWriteEnded: Int64 = 0
+    /// Writes made by publishers that filled the buffer: while this grows, a burst is going on.
+    private var callerWrites = 0
+    /// A `PING` waits in `pending`: the writer sends without its pause.
+    private var urgent = false
 
     /// Most bytes held while connected before publishers wait for the writer.
     let connectedLimit: Int
@@ -45,10 +52,13 @@ final class OutboundBuffer: @unchecked Sendable {
 
     /// How long the writer, once woken, lets a burst build up before writing.
     private static let batchWaitNanoseconds = 50_000
+    /// The longest the writer waits while publishers write the buffer themselves.
+    private static let longestBatchWaitNanoseconds = 1_000_000
     /// A buffer this full is written by the publisher that filled it (if no write is in flight).
     private static let callerWriteBytes = 64 * 1024
-    /// An operation that finds the buffer empty this long after the last write began is written
-    /// straight away by its caller.
+    /// An operation that finds the buffer empty this long after the last write ended is written
+    /// straight away by its caller. (Counted from the end: a slow `send` must not make every
+    /// publish of a busy loop look like the first after a quiet spell.)
     private static let quietNanoseconds: Int64 = 20_000
 
     init(connectedLimit: Int, disconnectedLimit: Int) {
@@ -145,13 +155,15 @@ final class OutboundBuffer: @unchecked Sendable {
     /// was empty and no write in flight before this operation (the clock is read only then).
     private func finishAppend(pings: Int, wasIdle: Bool) {
         pendingPings += pings
-        if wasIdle, let socket, !closing {
-            let now = monotonicNanoseconds()
-            if now - lastWrite >= Self.quietNanoseconds {
-                lastWrite = now
+        if pings > 0 {
+            urgent = true
+            if !writeInFlight, let socket, !closing {
                 writeDirectly(to: socket)
                 return
             }
+        } else if wasIdle, let socket, !closing, monotonicNanoseconds() - lastWriteEnded >= Self.quietNanoseconds {
+            writeDirectly(to: socket)
+            return
         }
         if pending.count >= Self.callerWriteBytes, !writeInFlight, let socket, !closing {
             writeAsCaller(to: socket)
@@ -175,6 +187,7 @@ final class OutboundBuffer: @unchecked Sendable {
     /// the writer would: during a burst the publisher that fills the buffer sends it, which
     /// saves waking the writer thread for every write. Called with the lock held; releases it.
     private func writeAsCaller(to socket: TCPSocket) {
+        callerWrites &+= 1
         writeAll(to: socket)
         lock.unlock()
     }
@@ -183,9 +196,9 @@ final class OutboundBuffer: @unchecked Sendable {
     /// operations go on piling up in `pending`); lets go of the socket if it failed. Called
     /// with the lock held; returns with it held.
     private func writeAll(to socket: TCPSocket) {
-        lastWrite = monotonicNanoseconds()
         swap(&pending, &spare)
         pendingPings = 0
+        urgent = false
         writeInFlight = true
         lock.unlock()
         var failed = false
@@ -195,6 +208,7 @@ final class OutboundBuffer: @unchecked Sendable {
             failed = true
         }
         lock.lock()
+        lastWriteEnded = monotonicNanoseconds()
         spare.removeAll(shrinkingTo: 4 * 1024 * 1024)
         writeInFlight = false
         if failed {
@@ -213,7 +227,9 @@ final class OutboundBuffer: @unchecked Sendable {
     private func writeDirectly(to socket: TCPSocket) {
         swap(&pending, &spare)
         let pings = pendingPings
+        let wasUrgent = urgent
         pendingPings = 0
+        urgent = false
         writeInFlight = true
         lock.unlock()
 
@@ -232,6 +248,7 @@ final class OutboundBuffer: @unchecked Sendable {
         }
 
         lock.lock()
+        lastWriteEnded = monotonicNanoseconds()
         writeInFlight = false
         if written < spare.count {
             if failed {
@@ -241,6 +258,7 @@ final class OutboundBuffer: @unchecked Sendable {
             // Unsent bytes go first, before anything appended meanwhile.
             pending.insertAtFront(UnsafeRawBufferPointer(start: spare.base + written, count: spare.count - written))
             pendingPings += pings
+            urgent = urgent || wasUrgent
         }
         spare.removeAll()
         if pending.count > 0 { signalWriter() }
@@ -304,13 +322,19 @@ final class OutboundBuffer: @unchecked Sendable {
                 lock.wait(Self.writerWakeUp)
                 writerWaiting = false
             }
-            if !closing {
-                // Woken by the first append after a write: let the burst build up (publishers
-                // that fill the buffer meanwhile write it themselves).
+            // Woken by the first append after a write: let the burst build up. Publishers that
+            // fill the buffer meanwhile write it themselves; while they do, wait longer rather
+            // than take a half-filled buffer from them. The tail of the burst goes out after
+            // the first pause in which none of them wrote.
+            var pause = Self.batchWaitNanoseconds
+            while !closing, !urgent {
+                let callerWritesBefore = callerWrites
                 lock.unlock()
-                var pause = timespec(tv_sec: 0, tv_nsec: Self.batchWaitNanoseconds)
-                nanosleep(&pause, nil)
+                var interval = timespec(tv_sec: 0, tv_nsec: pause)
+                nanosleep(&interval, nil)
                 lock.lock()
+                guard callerWrites != callerWritesBefore else { break }
+                pause = min(pause * 2, Self.longestBatchWaitNanoseconds)
             }
             writerSignaled = false
             // A write in flight (a publisher's) signals again when it ends if bytes are left.
