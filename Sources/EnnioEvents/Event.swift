@@ -40,10 +40,7 @@ public struct Event: Sendable, Hashable {
 /// Event identifiers: random (version 4) UUIDs in lower case, as the Rust implementation makes.
 public enum EventID {
     public static func random() -> String {
-        // Two draws from the system generator (one system call each), not one per byte.
-        var generator = SystemRandomNumberGenerator()
-        let high = generator.next()
-        let low = generator.next()
+        let (high, low) = RandomBytes.next128()
         let hex: StaticString = "0123456789abcdef"
         return String(unsafeUninitializedCapacity: 36) { text in
             var written = 0

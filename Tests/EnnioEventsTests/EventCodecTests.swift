@@ -126,6 +126,18 @@ import Testing
             #expect(Set(ids.map { Array($0)[position] }).count == 16, "position \(position)")
         }
     }
+
+    @Test func idsMadeOnManyThreadsAtOnceAreAllDifferent() async {
+        // The random bytes come from one shared pool: no two callers may get the same ones.
+        let batches = await withTaskGroup(of: [String].self) { group in
+            for _ in 0..<8 {
+                group.addTask { (0..<5_000).map { _ in EventID.random() } }
+            }
+            return await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(batches.count == 40_000)
+        #expect(Set(batches).count == batches.count)
+    }
 }
 
 extension String {
