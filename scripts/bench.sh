@@ -6,7 +6,7 @@
 #   ROUNDS=3 bash scripts/bench.sh        # fewer rounds
 #
 # Counts can be changed with PUB16_COUNT, PUB512_COUNT, PUBSUB_COUNT, REQ_COUNT, JS_COUNT,
-# EVENTS_COUNT, CODEC_COUNT and INGEST_COUNT. Raw RESULT lines are kept in $SCRATCH/bench-results.txt.
+# EVENTS_COUNT, CODEC_COUNT, INGEST_COUNT and STORE_LARGE_COUNT. Raw RESULT lines are kept in $SCRATCH/bench-results.txt.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -22,6 +22,9 @@ JS_COUNT="${JS_COUNT:-200000}"
 EVENTS_COUNT="${EVENTS_COUNT:-500000}"
 CODEC_COUNT="${CODEC_COUNT:-500000}"
 INGEST_COUNT="${INGEST_COUNT:-100000}"
+# The store alone into a table that grows to this many rows: how insert rates hold up as the
+# history grows.
+STORE_LARGE_COUNT="${STORE_LARGE_COUNT:-1000000}"
 # Rows per transaction for the C store benchmark: the coordinator's default batch size.
 STORE_BATCH=8000
 
@@ -70,7 +73,8 @@ results="$SCRATCH/bench-results.txt"
 : >"$results"
 
 # run <client> <command…>: runs one benchmark, keeps its RESULT lines tagged with the client,
-# and records the peak memory (max RSS) of the process.
+# and records the peak memory (max RSS) of the process. With FIGURE_AS set, the figure is
+# recorded under that name (the same program measured at another size).
 run() {
     local client="$1"
     shift
@@ -80,6 +84,7 @@ run() {
         cat "$SCRATCH/bench-stderr.txt" >&2
         return 1
     fi
+    [[ -n "${FIGURE_AS:-}" ]] && output="$(sed "s/^RESULT [^ ]*/RESULT $FIGURE_AS/" <<<"$output")"
     grep -v '^MAXRSS' "$SCRATCH/bench-stderr.txt" >&2 || true
     local figure
     figure="$(grep '^RESULT ' <<<"$output" | head -1 | awk '{print $2}')"
@@ -97,6 +102,7 @@ if ! /usr/bin/env time -f '%M' true >/dev/null 2>&1; then
         shift
         local output
         output="$("$@")"
+        [[ -n "${FIGURE_AS:-}" ]] && output="$(sed "s/^RESULT [^ ]*/RESULT $FIGURE_AS/" <<<"$output")"
         grep '^RESULT ' <<<"$output" | sed "s/^RESULT /$client /" >>"$results"
         grep -v '^RESULT ' <<<"$output" | sed "s/^/  [$client] /" >&2
     }
@@ -122,18 +128,22 @@ for round in $(seq 1 "$ROUNDS"); do
     if (( round % 2 == 1 )); then
         run swift "$ennio" bench ingest --count "$INGEST_COUNT" --store-only
         run c "$storebench" "$INGEST_COUNT" "$STORE_BATCH"
+        FIGURE_AS=store_large run swift "$ennio" bench ingest --count "$STORE_LARGE_COUNT" --store-only
+        FIGURE_AS=store_large run c "$storebench" "$STORE_LARGE_COUNT" "$STORE_BATCH"
     else
         run c "$storebench" "$INGEST_COUNT" "$STORE_BATCH"
         run swift "$ennio" bench ingest --count "$INGEST_COUNT" --store-only
+        FIGURE_AS=store_large run c "$storebench" "$STORE_LARGE_COUNT" "$STORE_BATCH"
+        FIGURE_AS=store_large run swift "$ennio" bench ingest --count "$STORE_LARGE_COUNT" --store-only
     fi
 done
 elapsed=$(( $(date +%s) - start_time ))
 
-python3 - "$results" "$ROUNDS" "$elapsed" <<'PY'
+python3 - "$results" "$ROUNDS" "$elapsed" "$STORE_LARGE_COUNT" <<'PY'
 import statistics, sys
 from collections import defaultdict
 
-path, rounds, elapsed = sys.argv[1], sys.argv[2], sys.argv[3]
+path, rounds, elapsed, store_large = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 values = defaultdict(list)
 for line in open(path):
     parts = line.split()
@@ -170,6 +180,7 @@ rows = [
     ("coordinator ingest to SQLite, core NATS", "ingest", "events_per_sec", "events/s", False),
     ("coordinator ingest to SQLite, JetStream", "ingest_js", "events_per_sec", "events/s", False),
     ("EventStore.insert alone / the same SQLite inserts in C", "store", "events_per_sec", "events/s", False),
+    (f"the same, into a table growing to {store_large:,} rows", "store_large", "events_per_sec", "events/s", False),
 ]
 print()
 print(f"Medians of {rounds} rounds ({elapsed} s in all).")
@@ -188,7 +199,7 @@ print("Peak memory (max RSS, MiB, median of rounds):")
 print()
 print("| Run | Swift | C (libnats) |")
 print("| --- | ---: | ---: |")
-for figure in ["pub16", "pub512", "pubsub16", "req16", "js16", "events_pub", "codec_encode", "ingest", "store"]:
+for figure in ["pub16", "pub512", "pubsub16", "req16", "js16", "events_pub", "codec_encode", "ingest", "store", "store_large"]:
     swift, c = median("swift", figure, "max_rss_kb"), median("c", figure, "max_rss_kb")
     if swift is None and c is None:
         continue
