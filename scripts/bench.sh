@@ -88,10 +88,10 @@ run() {
     grep -v '^MAXRSS' "$SCRATCH/bench-stderr.txt" >&2 || true
     local figure
     figure="$(grep '^RESULT ' <<<"$output" | head -1 | awk '{print $2}')"
-    grep '^RESULT ' <<<"$output" | sed "s/^RESULT /$client /" >>"$results"
+    grep '^RESULT ' <<<"$output" | sed "s/^RESULT \([^ ]*\) /$client \1 round=$round /" >>"$results"
     local rss
     rss="$(grep '^MAXRSS' "$SCRATCH/bench-stderr.txt" | awk '{print $2}')"
-    [[ -n "$rss" ]] && echo "$client $figure max_rss_kb=$rss" >>"$results"
+    [[ -n "$rss" ]] && echo "$client $figure round=$round max_rss_kb=$rss" >>"$results"
     grep -v '^RESULT ' <<<"$output" | sed "s/^/  [$client] /" >&2
 }
 
@@ -103,7 +103,7 @@ if ! /usr/bin/env time -f '%M' true >/dev/null 2>&1; then
         local output
         output="$("$@")"
         [[ -n "${FIGURE_AS:-}" ]] && output="$(sed "s/^RESULT [^ ]*/RESULT $FIGURE_AS/" <<<"$output")"
-        grep '^RESULT ' <<<"$output" | sed "s/^RESULT /$client /" >>"$results"
+        grep '^RESULT ' <<<"$output" | sed "s/^RESULT \([^ ]*\) /$client \1 round=$round /" >>"$results"
         grep -v '^RESULT ' <<<"$output" | sed "s/^/  [$client] /" >&2
     }
 fi
@@ -145,12 +145,22 @@ from collections import defaultdict
 
 path, rounds, elapsed, store_large = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 values = defaultdict(list)
+# (client, figure, key) -> {round: value}, for the ratios of each round's pair of runs.
+by_round = defaultdict(dict)
 for line in open(path):
     parts = line.split()
-    client, figure = parts[0], parts[1]
-    for field in parts[2:]:
+    client, figure, round_number = parts[0], parts[1], parts[2].split("=")[1]
+    for field in parts[3:]:
         key, value = field.split("=")
         values[(client, figure, key)].append(float(value))
+        by_round[(client, figure, key)][round_number] = float(value)
+
+def paired_ratio(figure, key, latency):
+    """The median over rounds of Swift/C (C/Swift for latency) within the round: the two runs
+    of a round are back to back, so a slow spell of the machine slows both."""
+    swift, c = by_round.get(("swift", figure, key), {}), by_round.get(("c", figure, key), {})
+    ratios = [(c[r] / swift[r] if latency else swift[r] / c[r]) for r in swift if r in c and swift[r] and c[r]]
+    return statistics.median(ratios) if ratios else None
 
 def median(client, figure, key):
     samples = values.get((client, figure, key))
@@ -184,16 +194,19 @@ rows = [
 ]
 print()
 print(f"Medians of {rounds} rounds ({elapsed} s in all).")
-print("Ratio: Swift/C for throughput, C/Swift for latency — above 1 means Swift is better.")
+print("Ratio: Swift/C for throughput, C/Swift for latency — above 1 means Swift is better;")
+print("of the medians, and the median of each round's ratio (the two runs of a round are back to back).")
 print()
-print("| Figure | Unit | Swift | C (libnats) | Ratio |")
-print("| --- | --- | ---: | ---: | ---: |")
+print("| Figure | Unit | Swift | C (libnats) | Ratio of medians | Median ratio per round |")
+print("| --- | --- | ---: | ---: | ---: | ---: |")
 for label, figure, key, unit, latency in rows:
     swift, c = median("swift", figure, key), median("c", figure, key)
     ratio = "—"
     if swift and c:
         ratio = f"{(c / swift if latency else swift / c):.2f}"
-    print(f"| {label} | {unit} | {number(swift, unit)} | {number(c, unit)} | {ratio} |")
+    paired = paired_ratio(figure, key, latency)
+    paired = f"{paired:.2f}" if paired is not None else "—"
+    print(f"| {label} | {unit} | {number(swift, unit)} | {number(c, unit)} | {ratio} | {paired} |")
 print()
 print("Peak memory (max RSS, MiB, median of rounds):")
 print()
