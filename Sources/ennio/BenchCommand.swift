@@ -394,7 +394,7 @@ enum BenchCommand {
         // At most this many events in flight (published, not yet stored): bounded memory.
         let window = 50_000
         let chunk = 5_000
-        let start = ContinuousClock.now
+        let templateCount = 4096
         var published = 0
         var lastProgress = (stored: UInt64(0), at: ContinuousClock.now)
         func stored() -> Int { Int(coordinator.statistics.stored - alreadyStored) }
@@ -410,8 +410,19 @@ enum BenchCommand {
                 try await Task.sleep(for: .microseconds(200))
             }
         }
+        // The events are made from templates (made before the clock starts), each with a new id
+        // and timestamp, as a producer stamps an event: the figure is the coordinator's, not
+        // the cost of composing sample messages.
+        let templates = sampleEvents(templateCount)
+        let base = EventTimestamp.now().nanosecondsSinceEpoch
+        let start = ContinuousClock.now
         while published < count {
-            let batch = sampleEvents(min(chunk, count - published), offset: published)
+            let batch = (published..<min(published + chunk, count)).map { number in
+                var event = templates[number % templateCount]
+                event.id = EventID.random()
+                event.timestamp = EventTimestamp(nanosecondsSinceEpoch: base + Int64(number) * 1000)
+                return event
+            }
             try await waitFor(published + batch.count - window)
             if mode == .jetStream {
                 // Acknowledged publishing, as agents do (`publishDurably`), many in flight.
