@@ -31,11 +31,12 @@ public struct CoordinatorOptions: Sendable {
 
 /// Counts of what the coordinator did.
 public struct CoordinatorStatistics: Sendable, Hashable {
-    /// Messages received on event subjects.
+    /// Messages received on event subjects, counted once their outcome is: received = stored +
+    /// duplicates + malformed + mismatched + storeFailures in every snapshot.
     public var received: UInt64 = 0
-    /// Events stored (new ids).
+    /// Events stored (new events).
     public var stored: UInt64 = 0
-    /// Events whose id was already stored: not stored or applied again.
+    /// Events already stored (the same id and timestamp): not stored or applied again.
     public var duplicates: UInt64 = 0
     /// Payloads that were not valid events.
     public var malformed: UInt64 = 0
@@ -164,9 +165,11 @@ public final class Coordinator: Sendable {
                 group.addTask {
                     // Whatever has queued up while the previous batch was stored is stored
                     // next in one transaction (in order), instead of one commit per event.
-                    // Two stages: the next batch is received and decoded while the previous
-                    // one is written, and at most one batch waits for the writer.
-                    var storing: SerialWorker.Pending<Void>?
+                    // Two stages: the next batch is received, decoded and encoded into rows
+                    // while the previous one is written, and at most one batch waits for the
+                    // writer. Each batch comes back from the writer to be freed here, so that
+                    // the writer's thread does SQLite's work and little else.
+                    var storing: SerialWorker.Pending<PreparedBatch>?
                     while true {
                         let messages = await events.nextBatch(maximum: self.options.batchSize)
                         if messages.isEmpty { break }
@@ -174,12 +177,14 @@ public final class Coordinator: Sendable {
                             Self.carriesEvents(message.subject) ? EventSubscription.decode(message) : nil
                         }
                         guard !deliveries.isEmpty else { continue }
-                        await storing?.value
+                        let batch = self.prepare(deliveries)
+                        _ = await storing?.value
                         storing = writer.submit {
-                            actionSink.yield(self.ingest(batch: deliveries, storeSeparatelyOnFailure: true).0)
+                            actionSink.yield(self.ingest(batch, storeSeparatelyOnFailure: true).0)
+                            return batch
                         }
                     }
-                    await storing?.value
+                    _ = await storing?.value
                 }
             }
             if let pull {
@@ -205,12 +210,13 @@ public final class Coordinator: Sendable {
 
     /// Pulls from the event stream until cancelled: each batch is stored in one transaction,
     /// then acknowledged — so an event is acknowledged only once it is committed, and a crash
-    /// before that means redelivery, which the store de-duplicates by id.
+    /// before that means redelivery, which the store de-duplicates (same id and timestamp).
     private func consume(_ pull: PullConsumer, writer: SerialWorker, actions: AsyncStream<[LifecycleAction]>.Continuation) async {
         // As in core mode, the next batch is fetched and decoded while the previous one is
         // written (the consumer allows four batches unacknowledged, so the server keeps
         // delivering), and at most one batch waits for the writer.
-        var storing: SerialWorker.Pending<Void>?
+        // Everything a job used comes back with it, to be freed here rather than on the writer.
+        var storing: SerialWorker.Pending<([JetStreamMessage], PreparedBatch, [EventDelivery])>?
         while !Task.isCancelled {
             let batch: PullConsumer.Batch
             do {
@@ -225,17 +231,22 @@ public final class Coordinator: Sendable {
                 continue
             }
             guard !batch.messages.isEmpty else { continue }
-            let deliveries = batch.messages.map { EventSubscription.decode($0.message) }
-            await storing?.value
-            storing = writer.submit { actions.yield(self.store(batch.messages, deliveries)) }
+            let messages = batch.messages
+            let deliveries = messages.map { EventSubscription.decode($0.message) }
+            let prepared = prepare(deliveries)
+            _ = await storing?.value
+            storing = writer.submit {
+                actions.yield(self.store(messages, prepared, deliveries))
+                return (messages, prepared, deliveries)
+            }
         }
-        await storing?.value
+        _ = await storing?.value
     }
 
     /// Stores one fetched batch, then acknowledges it: acked after the commit, terminated if
     /// not an event, asked again for later if the commit failed. Returns the actions to perform.
-    private func store(_ messages: [JetStreamMessage], _ deliveries: [EventDelivery]) -> [LifecycleAction] {
-        let (actions, committed) = ingest(batch: deliveries)
+    private func store(_ messages: [JetStreamMessage], _ batch: PreparedBatch, _ deliveries: [EventDelivery]) -> [LifecycleAction] {
+        let (actions, committed) = ingest(batch)
         guard committed else {
             // Not stored: leave them unacknowledged so the stream delivers them again.
             for message in messages { try? message.nak(delay: .seconds(1)) }
@@ -250,42 +261,65 @@ public final class Coordinator: Sendable {
         return actions
     }
 
-    /// Stores a batch of deliveries in one transaction and applies the rules to the new events.
+    /// A batch of deliveries made ready to store, on the task that decoded it: the valid events
+    /// with their rows encoded, and counts of what was wrong with the rest (already logged).
+    struct PreparedBatch: Sendable {
+        var received: Int
+        var valid: [(event: Event, subject: String)]
+        var rows: EventStore.Rows
+        var malformed: UInt64
+        var mismatched: UInt64
+    }
+
+    /// Sorts a batch of deliveries, logs the ones that are not valid events, and encodes the
+    /// rows of the rest.
+    func prepare(_ deliveries: [EventDelivery]) -> PreparedBatch {
+        var valid: [(event: Event, subject: String)] = []
+        valid.reserveCapacity(deliveries.count)
+        var malformed: UInt64 = 0
+        var mismatched: UInt64 = 0
+        for delivery in deliveries {
+            switch delivery {
+            case .event(let event, let subject): valid.append((event, subject))
+            case .malformed(let subject, _, let error):
+                malformed += 1
+                log("coordinator: ignored a malformed event on \(subject): \(error)")
+            case .mismatched(let event, let subject):
+                mismatched += 1
+                log("coordinator: ignored event \(event.id) (\(event.eventType)) on the wrong subject \(subject)")
+            }
+        }
+        return PreparedBatch(received: deliveries.count, valid: valid, rows: EventStore.Rows(valid), malformed: malformed, mismatched: mismatched)
+    }
+
+    /// Stores a prepared batch in one transaction and applies the rules to the new events.
     /// Returns the actions, and whether the batch was committed.
     ///
     /// With `storeSeparatelyOnFailure` (core NATS, where nothing is redelivered), a batch whose
     /// transaction fails is stored event by event instead, so that one failure costs only the
     /// events that cannot be stored — as when every event had its own transaction.
-    func ingest(batch deliveries: [EventDelivery], storeSeparatelyOnFailure: Bool = false) -> ([LifecycleAction], Bool) {
+    func ingest(_ batch: PreparedBatch, storeSeparatelyOnFailure: Bool = false) -> ([LifecycleAction], Bool) {
         // One ingestion at a time (store, then rules, in order); the state lock is held only
         // for counting and applying, so statistics and state queries never wait for SQLite.
+        // A batch is counted in one go, once its outcome is known: every snapshot of the
+        // statistics adds up (received = stored + duplicates + malformed + mismatched +
+        // storeFailures).
         ingestion.withLock { _ in
-            var valid: [(event: Event, subject: String)] = []
-            valid.reserveCapacity(deliveries.count)
-            var malformed: UInt64 = 0
-            var mismatched: UInt64 = 0
-            for delivery in deliveries {
-                switch delivery {
-                case .event(let event, let subject): valid.append((event, subject))
-                case .malformed(let subject, _, let error):
-                    malformed += 1
-                    log("coordinator: ignored a malformed event on \(subject): \(error)")
-                case .mismatched(let event, let subject):
-                    mismatched += 1
-                    log("coordinator: ignored event \(event.id) (\(event.eventType)) on the wrong subject \(subject)")
-                }
+            func countReceived(_ statistics: inout CoordinatorStatistics) {
+                statistics.received += UInt64(batch.received)
+                statistics.malformed += batch.malformed
+                statistics.mismatched += batch.mismatched
             }
-            state.withLock { state in
-                state.statistics.received += UInt64(deliveries.count)
-                state.statistics.malformed += malformed
-                state.statistics.mismatched += mismatched
-            }
+            let valid = batch.valid
             var inserted: [Bool?]
             do {
-                inserted = try store.insert(valid)
+                inserted = try store.insert(batch.rows)
             } catch {
                 guard storeSeparatelyOnFailure else {
-                    state.withLock { $0.statistics.storeFailures += UInt64(valid.count) }
+                    state.withLock { state in
+                        countReceived(&state.statistics)
+                        state.statistics.storeFailures += UInt64(valid.count)
+                    }
                     log("coordinator: could not store a batch of \(valid.count) events: \(error)")
                     return ([], false)
                 }
@@ -300,6 +334,7 @@ public final class Coordinator: Sendable {
             }
             let now = self.now
             return state.withLock { state in
+                countReceived(&state.statistics)
                 var actions: [LifecycleAction] = []
                 for (item, isNew) in zip(valid, inserted) {
                     guard let isNew else {
@@ -339,17 +374,20 @@ public final class Coordinator: Sendable {
                 log("coordinator: ignored event \(event.id) (\(event.eventType)) on the wrong subject \(subject)")
                 return []
             case .event(let event, let subject):
-                state.withLock { $0.statistics.received += 1 }
                 let isNew: Bool
                 do {
                     isNew = try store.insert(event, subject: subject)
                 } catch {
-                    state.withLock { $0.statistics.storeFailures += 1 }
+                    state.withLock {
+                        $0.statistics.received += 1
+                        $0.statistics.storeFailures += 1
+                    }
                     log("coordinator: could not store event \(event.id): \(error)")
                     return []
                 }
                 let now = self.now
                 return state.withLock { state in
+                    state.statistics.received += 1
                     guard isNew else {
                         state.statistics.duplicates += 1
                         return []

@@ -154,81 +154,97 @@ public final class EventStore: Sendable {
     /// all of them are stored or, on an error, none.
     @discardableResult
     public func insert(_ batch: [(event: Event, subject: String)]) throws -> [Bool] {
-        guard !batch.isEmpty else { return [] }
+        try insert(Rows(batch))
+    }
+
+    /// Stores prepared rows in one transaction; returns, per row, whether its event was new.
+    /// Either all of them are stored or, on an error, none. Only SQLite's work is left to do
+    /// here: the JSON was encoded when the rows were made, on the caller's thread.
+    @discardableResult
+    public func insert(_ rows: Rows) throws -> [Bool] {
+        guard rows.count > 0 else { return [] }
         let storedAt = EventTimestamp.now().nanosecondsSinceEpoch
-        // One buffer for every row's text (the JSON, then the other strings), reused.
-        var row = RowText()
         return try withDatabase { connection in
             try connection.transaction {
                 let statement = try connection.prepare(Self.insertSQL)
-                // The bindings point into `row`: let go of them before it goes.
+                // The bindings point into `rows`: let go of them before returning.
                 defer {
                     statement.reset()
                     statement.clearBindings()
                 }
-                return try batch.map { item in
-                    try Self.insert(item.event, subject: item.subject, storedAt: storedAt, with: statement, row: &row)
-                    return connection.changes == 1
+                var inserted: [Bool] = []
+                inserted.reserveCapacity(rows.count)
+                try rows.text.withUnsafeBufferPointer { text in
+                    for row in 0..<rows.count {
+                        try Self.insert(row: row, of: rows, text: text, storedAt: storedAt, with: statement)
+                        inserted.append(connection.changes == 1)
+                    }
                 }
+                return inserted
             }
         }
     }
 
-    /// The text columns of one row, written one after the other into a single reused buffer,
-    /// so that binding them copies nothing and allocates nothing.
-    private struct RowText {
-        var bytes: [UInt8] = []
-        var ends: [Int] = []
+    /// Events made ready to store: every text column of every row encoded once, one after the
+    /// other in a single buffer, so that binding copies nothing and allocates nothing. Make
+    /// them where the events are decoded; ``insert(_:)-(Rows)`` then does only SQLite's work.
+    public struct Rows: Sendable {
+        /// The text columns of a row, in this order: json, id, event_type, category,
+        /// session_id, project_id, subject.
+        static let textColumns = 7
+        fileprivate var text: [UInt8] = []
+        /// Where each text column ends in `text`, `textColumns` per row.
+        fileprivate var ends: [Int] = []
+        fileprivate var priorities: [Int64] = []
+        fileprivate var timestamps: [Int64] = []
 
-        init() {
-            bytes.reserveCapacity(1024)
-            ends.reserveCapacity(8)
+        public var count: Int { priorities.count }
+
+        public init(_ batch: [(event: Event, subject: String)]) {
+            text.reserveCapacity(batch.count * 512)
+            ends.reserveCapacity(batch.count * Self.textColumns)
+            priorities.reserveCapacity(batch.count)
+            timestamps.reserveCapacity(batch.count)
+            for (event, subject) in batch {
+                EventCodec.encode(event, into: &text)
+                ends.append(text.count)
+                append(event.id)
+                append(event.eventType.rawValue)
+                append(event.eventType.category.rawValue)
+                append(event.sessionId)
+                append(event.projectId)
+                append(subject)
+                priorities.append(priorityRank(event.priority))
+                timestamps.append(event.timestamp.nanosecondsSinceEpoch)
+            }
         }
 
-        mutating func clear() {
-            bytes.removeAll(keepingCapacity: true)
-            ends.removeAll(keepingCapacity: true)
-        }
-
-        /// Ends the current field.
-        mutating func endField() { ends.append(bytes.count) }
-
-        mutating func append(_ text: String) {
-            bytes.append(contentsOf: text.utf8)
-            endField()
+        private mutating func append(_ column: String) {
+            text.append(contentsOf: column.utf8)
+            ends.append(text.count)
         }
     }
 
-    /// Binds the row straight from the event and runs the INSERT.
-    private static func insert(_ event: Event, subject: String, storedAt: Int64, with statement: SQLiteStatement, row: inout RowText) throws {
-        row.clear()
-        EventCodec.encode(event, into: &row.bytes)
-        row.endField()
-        row.append(event.id)
-        row.append(event.eventType.rawValue)
-        row.append(event.eventType.category.rawValue)
-        row.append(event.sessionId)
-        row.append(event.projectId)
-        row.append(subject)
-        let ends = row.ends
-        try row.bytes.withUnsafeBufferPointer { text in
-            func field(_ number: Int) -> UnsafeBufferPointer<UInt8> {
-                UnsafeBufferPointer(rebasing: text[(number == 0 ? 0 : ends[number - 1])..<ends[number]])
-            }
-            try statement.bindText(utf8: field(1), at: 1, copying: false)
-            try statement.bindText(utf8: field(2), at: 2, copying: false)
-            try statement.bindText(utf8: field(3), at: 3, copying: false)
-            try statement.bind(priorityRank(event.priority), at: 4)
-            try statement.bindText(utf8: field(4), at: 5, copying: false)
-            try statement.bindText(utf8: field(5), at: 6, copying: false)
-            try statement.bind(event.timestamp.nanosecondsSinceEpoch, at: 7)
-            try statement.bindText(utf8: field(6), at: 8, copying: false)
-            try statement.bindText(utf8: field(0), at: 9, copying: false)
-            try statement.bind(storedAt, at: 10)
-            // SQLite reads the bound bytes during the step, while `text` is still valid.
-            while try statement.step() {}
-            statement.reset()
+    /// Binds row `row` of `rows` and runs the INSERT.
+    private static func insert(row: Int, of rows: Rows, text: UnsafeBufferPointer<UInt8>, storedAt: Int64, with statement: SQLiteStatement) throws {
+        let first = row * Rows.textColumns
+        func column(_ number: Int) -> UnsafeBufferPointer<UInt8> {
+            let index = first + number
+            return UnsafeBufferPointer(rebasing: text[(index == 0 ? 0 : rows.ends[index - 1])..<rows.ends[index]])
         }
+        try statement.bindText(utf8: column(1), at: 1, copying: false)
+        try statement.bindText(utf8: column(2), at: 2, copying: false)
+        try statement.bindText(utf8: column(3), at: 3, copying: false)
+        try statement.bind(rows.priorities[row], at: 4)
+        try statement.bindText(utf8: column(4), at: 5, copying: false)
+        try statement.bindText(utf8: column(5), at: 6, copying: false)
+        try statement.bind(rows.timestamps[row], at: 7)
+        try statement.bindText(utf8: column(6), at: 8, copying: false)
+        try statement.bindText(utf8: column(0), at: 9, copying: false)
+        try statement.bind(storedAt, at: 10)
+        // SQLite reads the bound bytes during the step, while `text` is still valid.
+        while try statement.step() {}
+        statement.reset()
     }
 
     /// The priority column: 0 info, 1 action, 2 urgent, 3 critical.
