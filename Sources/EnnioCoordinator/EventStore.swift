@@ -187,7 +187,7 @@ public final class EventStore: Sendable {
 
     /// Events made ready to store: every text column of every row encoded once, one after the
     /// other in a single buffer, so that binding copies nothing and allocates nothing. Make
-    /// them where the events are decoded; ``insert(_:)-(Rows)`` then does only SQLite's work.
+    /// them where the events are decoded; `insert(_:)` then does only SQLite's work.
     public struct Rows: Sendable {
         /// The text columns of a row, in this order: json, id, event_type, category,
         /// session_id, project_id, subject.
