@@ -1,0 +1,91 @@
+import Foundation
+@testable import NATSTestSupport
+import Testing
+
+/// `ennio bench` as scripts/bench.sh runs it, with small counts, against a real server: each
+/// figure runs to the end and prints its `RESULT` line. What the figures are is never checked —
+/// speed is measured by the benchmark script, not asserted by tests.
+@Suite struct BenchCommandTests {
+    /// The `key=value` fields of the `RESULT <figure> …` line, or `nil` without one.
+    private static func result(_ figure: String, in output: String) -> [String: Double]? {
+        guard let line = output.split(separator: "\n").first(where: { $0.hasPrefix("RESULT \(figure) ") }) else { return nil }
+        var fields: [String: Double] = [:]
+        for field in line.split(separator: " ").dropFirst(2) {
+            let parts = field.split(separator: "=", maxSplits: 1)
+            guard parts.count == 2, let value = Double(parts[1]) else { return nil }
+            fields[String(parts[0])] = value
+        }
+        return fields
+    }
+
+    @Test(arguments: [
+        (["pub", "--count", "2000", "--size", "16"], "pub16", "msgs_per_sec"),
+        (["pub", "--count", "500", "--size", "512"], "pub512", "mb_per_sec"),
+        (["pubsub", "--count", "2000", "--size", "16"], "pubsub16", "msgs_per_sec"),
+        (["req", "--count", "50", "--size", "16"], "req16", "p50_us"),
+    ] as [([String], String, String)])
+    func coreFiguresRunAgainstARealServer(arguments: [String], figure: String, key: String) async throws {
+        let server = try TestServer()
+        let run = try await EnnioProcess.run(["bench"] + arguments + ["--server", server.url])
+        #expect(run.status == 0, "\(run.output)")
+        let fields = try #require(Self.result(figure, in: run.output), "no RESULT \(figure) line in:\n\(run.output)")
+        #expect((fields[key] ?? 0) > 0, "\(fields)")
+        #expect(!run.output.contains("dropped"), "\(run.output)")
+    }
+
+    @Test func jetStreamPublishIsAcknowledgedAndCleansUp() async throws {
+        let (server, directory) = try jetStreamServer()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let run = try await EnnioProcess.run(["bench", "js", "--count", "300", "--size", "16", "--server", server.url])
+        #expect(run.status == 0, "\(run.output)")
+        #expect(Self.result("js16", in: run.output)?["msgs_per_sec"] ?? 0 > 0, "\(run.output)")
+        // The benchmark's stream is deleted afterwards: a second run starts from an empty one
+        // (it checks that the stream holds exactly its own messages).
+        let again = try await EnnioProcess.run(["bench", "js", "--count", "300", "--size", "16", "--server", server.url])
+        #expect(again.status == 0, "\(again.output)")
+    }
+
+    @Test func eventFiguresAndTheCodecRun() async throws {
+        let server = try TestServer()
+        let events = try await EnnioProcess.run(["bench", "events", "--count", "2000", "--server", server.url])
+        #expect(events.status == 0, "\(events.output)")
+        #expect(Self.result("events_pub", in: events.output)?["events_per_sec"] ?? 0 > 0, "\(events.output)")
+        let codec = try await EnnioProcess.run(["bench", "events", "--codec-only", "--count", "2000"])
+        #expect(codec.status == 0, "\(codec.output)")
+        #expect(Self.result("codec_encode", in: codec.output) != nil, "\(codec.output)")
+        #expect(Self.result("codec_decode", in: codec.output) != nil, "\(codec.output)")
+    }
+
+    @Test func ingestStoresEveryEventInBothModes() async throws {
+        let (server, directory) = try jetStreamServer()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let run = try await EnnioProcess.run(["bench", "ingest", "--count", "1500", "--mode", "both", "--server", server.url])
+        #expect(run.status == 0, "\(run.output)")
+        // The figure is printed only once the coordinator has stored all of them, and any
+        // duplicate, malformed or unstored event would be reported.
+        #expect(Self.result("ingest", in: run.output)?["events_per_sec"] ?? 0 > 0, "\(run.output)")
+        #expect(Self.result("ingest_js", in: run.output)?["events_per_sec"] ?? 0 > 0, "\(run.output)")
+        #expect(!run.output.contains("bench ingest:"), "\(run.output)")
+    }
+
+    @Test func theStoreAloneFillsANewDatabase() async throws {
+        let run = try await EnnioProcess.run(["bench", "ingest", "--store-only", "--count", "3000"])
+        #expect(run.status == 0, "\(run.output)")
+        #expect(Self.result("store", in: run.output)?["events_per_sec"] ?? 0 > 0, "\(run.output)")
+    }
+
+    @Test(arguments: [
+        (["bench"], "usage: ennio bench"),
+        (["bench", "nope"], "unknown benchmark"),
+        (["bench", "pub", "--count", "0"], "--count"),
+        (["bench", "pub", "--subject", "a.*"], "--subject"),
+        (["bench", "pub", "--mode", "core"], "--mode does not apply"),
+        (["bench", "ingest", "--mode", "sometimes"], "--mode must be"),
+        (["bench", "ingest", "--store-only", "--server", "nats://127.0.0.1:1"], "--server does not apply"),
+    ] as [([String], String)])
+    func badArgumentsExitWithTwoAndSayWhy(arguments: [String], message: String) async throws {
+        let result = try await EnnioProcess.run(arguments)
+        #expect(result.status == 2, "ennio \(arguments) → \(result.status): \(result.output)")
+        #expect(result.output.contains(message), "ennio \(arguments) printed: \(result.output)")
+    }
+}
