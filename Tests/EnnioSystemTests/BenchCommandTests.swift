@@ -73,19 +73,4 @@ import Testing
         #expect(run.status == 0, "\(run.output)")
         #expect(Self.result("store", in: run.output)?["events_per_sec"] ?? 0 > 0, "\(run.output)")
     }
-
-    @Test(arguments: [
-        (["bench"], "usage: ennio bench"),
-        (["bench", "nope"], "unknown benchmark"),
-        (["bench", "pub", "--count", "0"], "--count"),
-        (["bench", "pub", "--subject", "a.*"], "--subject"),
-        (["bench", "pub", "--mode", "core"], "--mode does not apply"),
-        (["bench", "ingest", "--mode", "sometimes"], "--mode must be"),
-        (["bench", "ingest", "--store-only", "--server", "nats://127.0.0.1:1"], "--server does not apply"),
-    ] as [([String], String)])
-    func badArgumentsExitWithTwoAndSayWhy(arguments: [String], message: String) async throws {
-        let result = try await EnnioProcess.run(arguments)
-        #expect(result.status == 2, "ennio \(arguments) → \(result.status): \(result.output)")
-        #expect(result.output.contains(message), "ennio \(arguments) printed: \(result.output)")
-    }
 }

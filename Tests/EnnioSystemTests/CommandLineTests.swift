@@ -4,7 +4,7 @@ import Foundation
 import Testing
 
 @Suite struct CommandLineUsageTests {
-    @Test(arguments: ["demo", "pub", "sub", "history", "sessions", "nodes", "coordinator", "agent", "topics"])
+    @Test(arguments: ["demo", "pub", "sub", "history", "sessions", "nodes", "coordinator", "agent", "topics", "bench"])
     func everySubcommandHasHelp(command: String) async throws {
         let result = try await EnnioProcess.run([command, "--help"])
         #expect(result.status == 0)
@@ -14,7 +14,7 @@ import Testing
     @Test func topLevelHelpListsTheCommands() async throws {
         let result = try await EnnioProcess.run(["--help"])
         #expect(result.status == 0)
-        for command in ["demo", "pub", "sub", "history", "sessions", "nodes", "coordinator", "agent", "topics"] {
+        for command in ["demo", "pub", "sub", "history", "sessions", "nodes", "coordinator", "agent", "topics", "bench"] {
             #expect(result.output.contains("  \(command)"))
         }
     }
@@ -40,6 +40,13 @@ import Testing
         (["agent", "--host", "h", "--events-from", "/no/such/file"], "no such file"),
         (["coordinator", "--health-interval", "-1"], "--health-interval"),
         (["topics", "check"], "exactly one subject"),
+        (["bench"], "usage: ennio bench"),
+        (["bench", "nope"], "unknown benchmark"),
+        (["bench", "pub", "--count", "0"], "--count"),
+        (["bench", "pub", "--subject", "a.*"], "--subject"),
+        (["bench", "pub", "--mode", "core"], "--mode does not apply"),
+        (["bench", "ingest", "--mode", "sometimes"], "--mode must be"),
+        (["bench", "ingest", "--store-only", "--server", "nats://127.0.0.1:1"], "--server does not apply"),
     ] as [([String], String)])
     func badArgumentsExitWithTwoAndSayWhy(arguments: [String], message: String) async throws {
         let result = try await EnnioProcess.run(arguments)
