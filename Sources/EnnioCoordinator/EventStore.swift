@@ -16,7 +16,8 @@ public final class EventStore: Sendable {
     ///
     /// - Version 2 dropped the indexes on `event_type` and `category` that version 1 had:
     ///   every index costs each insert a B-tree update, and those filters are served well
-    ///   enough by walking the time index, since a page of history is ordered by time anyway.
+    ///   enough by walking the events in time order (since version 3, the key), since a page
+    ///   of history is ordered by time anyway.
     /// - Version 3 makes `(timestamp_ns, id)` the unique key, in place of the primary key on
     ///   `id` and the index on `timestamp_ns`. Ids are random (version 4 UUIDs), so a unique
     ///   index on them alone puts every insert on a random page: once that index outgrows the
