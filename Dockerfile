@@ -8,9 +8,10 @@
 # --- Build -----------------------------------------------------------------------------------
 FROM swift:6.3-bookworm AS builder
 
-# The coordinator's history uses the system SQLite (Sources/CSQLite).
+# The coordinator's history uses the system SQLite (Sources/CSQLite); TLS, NKEYs and SHA-256
+# use the system OpenSSL 3 (Sources/COpenSSL).
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libsqlite3-dev \
+    && apt-get install -y --no-install-recommends libsqlite3-dev libssl-dev \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /build
@@ -28,7 +29,7 @@ RUN swift build -c release --product ennio \
 FROM swift:6.3-bookworm-slim
 
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libsqlite3-0 \
+    && apt-get install -y --no-install-recommends libsqlite3-0 libssl3 ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 
 COPY --from=builder /staging/ennio /usr/local/bin/ennio

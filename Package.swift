@@ -23,20 +23,24 @@ let package = Package(
     targets: [
         // The wire protocol: bytes in, operations out. No sockets, no Foundation.
         .target(name: "NATSProtocol", swiftSettings: strictSettings),
+        // Locks and waiters for every module; sanitizer builds back them with pthreads.
+        .target(name: "EnnioSync", swiftSettings: strictSettings),
+        // The system OpenSSL 3 (libssl-dev): TLS, Ed25519 for NKEYs, SHA-256; through a module map.
+        .systemLibrary(name: "COpenSSL", path: "Sources/COpenSSL", providers: [.apt(["libssl-dev"])]),
         // Sockets, threads, subscriptions, request/reply on top of the protocol.
-        .target(name: "NATSClient", dependencies: ["NATSProtocol"], swiftSettings: strictSettings),
+        .target(name: "NATSClient", dependencies: ["NATSProtocol", "EnnioSync", "COpenSSL"], swiftSettings: strictSettings),
         // The event model: types, subjects, JSON, in-process bus, NATS publisher/subscriber.
-        .target(name: "EnnioEvents", dependencies: ["NATSClient"], swiftSettings: strictSettings),
+        .target(name: "EnnioEvents", dependencies: ["NATSClient", "EnnioSync"], swiftSettings: strictSettings),
         // The system SQLite library (libsqlite3-dev), through a module map.
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         // The lifecycle coordinator: wildcard subscriptions, state, SQLite history, queries.
         .target(
             name: "EnnioCoordinator",
-            dependencies: ["EnnioEvents", "NATSClient", "CSQLite"],
+            dependencies: ["EnnioEvents", "NATSClient", "EnnioSync", "CSQLite"],
             swiftSettings: strictSettings
         ),
         // The node agent: lifecycle events, health checks, relaying local events, commands.
-        .target(name: "EnnioAgent", dependencies: ["EnnioEvents", "NATSClient"], swiftSettings: strictSettings),
+        .target(name: "EnnioAgent", dependencies: ["EnnioEvents", "NATSClient", "EnnioSync"], swiftSettings: strictSettings),
         // The `ennio` command: thin subcommands over the libraries.
         .executableTarget(
             name: "ennio",
@@ -48,13 +52,13 @@ let package = Package(
         // Real nats-server processes and the nats-py peer, for the integration tests.
         .target(
             name: "NATSTestSupport",
-            dependencies: ["NATSClient"],
+            dependencies: ["NATSClient", "EnnioSync"],
             path: "Tests/NATSTestSupport",
             swiftSettings: strictSettings
         ),
         .testTarget(
             name: "NATSClientTests",
-            dependencies: ["NATSClient", "NATSProtocol", "NATSTestSupport"],
+            dependencies: ["NATSClient", "NATSProtocol", "EnnioSync", "NATSTestSupport"],
             swiftSettings: strictSettings
         ),
         .testTarget(

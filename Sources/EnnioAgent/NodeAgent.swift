@@ -1,3 +1,4 @@
+import EnnioSync
 import EnnioEvents
 public import NATSClient
 import Synchronization
@@ -42,10 +43,10 @@ public final class NodeAgent: Sendable {
     public let options: AgentOptions
     let publisher: EventPublisher
     private let log: @Sendable (String) -> Void
-    private let counters = Mutex(AgentStatistics())
+    private let counters = Locked(AgentStatistics())
     private let startedAt = ContinuousClock.now
     /// Tasks waiting in `waitForStop`, by ticket.
-    private let stopWaiters = Mutex<(next: Int, waiting: [Int: CheckedContinuation<Void, Never>])>((0, [:]))
+    private let stopWaiters = Locked<(next: Int, waiting: [Int: CheckedContinuation<Void, Never>])>((0, [:]))
     private let stopped = Atomic<Bool>(false)
 
     public init(connection: NATSConnection, options: AgentOptions, log: @escaping @Sendable (String) -> Void = { _ in }) throws {

@@ -1,3 +1,4 @@
+import EnnioSync
 public import EnnioEvents
 public import NATSClient
 import Synchronization
@@ -67,10 +68,10 @@ public final class Coordinator: Sendable {
         var statistics = CoordinatorStatistics()
     }
 
-    private let state: Mutex<Mutable>
+    private let state: Locked<Mutable>
     /// Held while a delivery or batch is stored and applied, so that ingestion stays in order
     /// without holding `state` across SQLite work.
-    private let ingestion = Mutex(())
+    private let ingestion = Locked(())
     private let clockOrigin = ContinuousClock.now
 
     /// The coordinator subscribes to every event with one wildcard pattern, so that it sees
@@ -109,7 +110,7 @@ public final class Coordinator: Sendable {
             guard let next = page.nextOffset else { break }
             query.offset = next
         }
-        self.state = Mutex(Mutable(lifecycle: lifecycle))
+        self.state = Locked(Mutable(lifecycle: lifecycle))
     }
 
     private var now: Duration { ContinuousClock.now - clockOrigin }

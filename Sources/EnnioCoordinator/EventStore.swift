@@ -1,3 +1,4 @@
+import EnnioSync
 import CSQLite
 public import EnnioEvents
 import Synchronization
@@ -76,7 +77,7 @@ public final class EventStore: Sendable {
     static let insertSQL = "INSERT OR IGNORE INTO events (\(columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
     /// The connection; `nil` once closed.
-    private let database: Mutex<SQLiteDatabase?>
+    private let database: Locked<SQLiteDatabase?>
 
     /// Opens or creates the database at `path` (":memory:" for a private in-memory one);
     /// creates the schema if missing, or brings an older one to the current version; WAL
@@ -120,7 +121,7 @@ public final class EventStore: Sendable {
             connection.close()
             throw error
         }
-        database = Mutex(connection)
+        database = Locked(connection)
     }
 
     /// Closes the database. Later calls throw an `SQLiteError` (`SQLITE_MISUSE`). Idempotent.

@@ -1,3 +1,4 @@
+import EnnioSync
 import Foundation
 import Synchronization
 
@@ -15,7 +16,7 @@ final class SerialWorker: Sendable {
     }
 
     private let condition = NSCondition()
-    private let queue = Mutex(Queue())
+    private let queue = Locked(Queue())
 
     init(name: String) {
         let thread = Thread { [self] in run() }
@@ -76,7 +77,7 @@ final class SerialWorker: Sendable {
             var waiter: CheckedContinuation<Value, Never>?
         }
 
-        private let state = Mutex(State())
+        private let state = Locked(State())
 
         fileprivate func fulfil(_ value: Value) {
             let waiter = state.withLock { state in

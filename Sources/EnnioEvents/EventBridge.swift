@@ -1,3 +1,4 @@
+import EnnioSync
 import NATSClient
 import Synchronization
 
@@ -12,7 +13,7 @@ public final class EventBridge: Sendable {
     public let publisher: EventPublisher
     public let pattern: EventPattern
 
-    private let seen: Mutex<SeenIDs>
+    private let seen: Locked<SeenIDs>
     private let counters = Counters()
 
     final class Counters: Sendable {
@@ -26,7 +27,7 @@ public final class EventBridge: Sendable {
         self.bus = bus
         self.publisher = publisher
         self.pattern = pattern
-        self.seen = Mutex(SeenIDs(capacity: memory))
+        self.seen = Locked(SeenIDs(capacity: memory))
     }
 
     /// Events sent from the bus to NATS.

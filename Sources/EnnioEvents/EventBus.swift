@@ -1,3 +1,4 @@
+import EnnioSync
 import Synchronization
 
 /// What an in-process subscriber receives: an event, or word that it fell behind.
@@ -14,7 +15,7 @@ public enum EventBusElement: Sendable, Hashable {
 /// is ``EventBusElement/lagged(missed:)`` with the count, before the events that remain.
 public final class EventBus: Sendable {
     public let bufferSize: Int
-    private let state = Mutex(BusState())
+    private let state = Locked(BusState())
 
     private struct BusState {
         var subscribers: [Int: BusSubscriber] = [:]
@@ -111,12 +112,12 @@ final class BusSubscriber: Sendable {
         var finished = false
     }
 
-    private let state: Mutex<State>
+    private let state: Locked<State>
 
     init(id: Int, filter: EventFilter, capacity: Int) {
         self.id = id
         self.filter = filter
-        self.state = Mutex(State(buffer: BoundedQueue(capacity: capacity)))
+        self.state = Locked(State(buffer: BoundedQueue(capacity: capacity)))
     }
 
     var totalMissed: UInt64 { state.withLock { $0.totalMissed } }

@@ -1,3 +1,4 @@
+import EnnioSync
 public import NATSClient
 import NATSProtocol
 import Synchronization
@@ -81,7 +82,7 @@ public struct EventPublisher: Sendable {
 
 /// A byte buffer kept between calls, for one caller at a time.
 final class ScratchBuffer: Sendable {
-    let bytes = Mutex<[UInt8]>([])
+    let bytes = Locked<[UInt8]>([])
 }
 
 /// A small, bounded map from (event type, project) to the event subject.
@@ -92,7 +93,7 @@ final class SubjectCache: Sendable {
     }
 
     private static let capacity = 1024
-    private let entries = Mutex<[Key: String]>([:])
+    private let entries = Locked<[Key: String]>([:])
 
     func subject(for event: Event, host: String?) throws(SubjectSegmentError) -> String {
         // Only the project matters for project-scoped subjects; others share one entry per type.

@@ -1,4 +1,5 @@
 #if canImport(Glibc)
+import EnnioSync
 import Glibc
 #elseif canImport(Darwin)
 import Darwin
@@ -20,7 +21,7 @@ enum RandomBytes {
         deinit { bytes.deallocate() }
     }
 
-    private static let pool = Mutex(Pool())
+    private static let pool = Locked(Pool())
 
     /// Sixteen random bytes, as two words.
     static func next128() -> (UInt64, UInt64) {

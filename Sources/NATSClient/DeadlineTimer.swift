@@ -1,3 +1,4 @@
+import EnnioSync
 import Foundation
 
 /// Runs actions at deadlines — the time limits of requests and flushes — on one thread of its

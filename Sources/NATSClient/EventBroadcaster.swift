@@ -1,3 +1,4 @@
+import EnnioSync
 import Synchronization
 
 /// Hands each ``ConnectionEvent`` to every stream that observes the connection.
@@ -11,7 +12,7 @@ final class EventBroadcaster: Sendable {
         var finished = false
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
     let bufferLimit: Int
 
     init(bufferLimit: Int = 256) {

@@ -1,3 +1,4 @@
+import EnnioSync
 public import NATSProtocol
 import Foundation
 import Synchronization
@@ -14,7 +15,7 @@ public final class NATSConnection: Sendable {
     let outbound: OutboundBuffer
     let counters = StatisticsCounters()
     let broadcaster = EventBroadcaster()
-    let state: Mutex<ConnectionState>
+    let state: Locked<ConnectionState>
     let closedSignal = OneShot<Void>()
     /// Time limits of requests and flushes.
     let timer = DeadlineTimer()
@@ -56,7 +57,7 @@ public final class NATSConnection: Sendable {
             disconnectedLimit: options.allowReconnect ? options.reconnectBufferSize : 0
         )
         let keepAlive = KeepAlive(interval: options.pingInterval, maximumOutstanding: options.maxPingsOutstanding, now: .zero)
-        self.state = Mutex(ConnectionState(pool: pool, keepAlive: keepAlive))
+        self.state = Locked(ConnectionState(pool: pool, keepAlive: keepAlive))
     }
 
     /// Connects to the first server of `options.servers` that answers, handshake included.

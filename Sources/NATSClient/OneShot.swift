@@ -1,3 +1,4 @@
+import EnnioSync
 import Synchronization
 
 /// A value that arrives once, from any thread, for one waiting task: a request's reply, a
@@ -8,7 +9,7 @@ final class OneShot<Value: Sendable>: Sendable {
         var waiter: CheckedContinuation<Value, any Error>?
     }
 
-    private let state = Mutex(State())
+    private let state = Locked(State())
 
     init() {}
 

@@ -1,3 +1,4 @@
+import EnnioSync
 import Glibc
 
 /// The bytes waiting to go to the server, and the writer thread that sends them.

@@ -1,3 +1,4 @@
+import EnnioSync
 import Synchronization
 
 /// The receiving side of one subscription: messages the reader thread delivered and the
@@ -31,7 +32,7 @@ final class SubscriptionState: Sendable {
         }
     }
 
-    private let storage = Mutex(Storage())
+    private let storage = Locked(Storage())
 
     init(sid: UInt64, subject: String, queueGroup: String?, messageLimit: Int, byteLimit: Int) {
         self.sid = sid

@@ -1,3 +1,4 @@
+import EnnioSync
 import NATSClient
 import Synchronization
 @testable import NATSTestSupport
@@ -8,7 +9,7 @@ import Testing
 final class TestCluster: Sendable {
     let clientPorts: [Int]
     let routePorts: [Int]
-    private let started = Mutex<[Int: TestServer]>([:])
+    private let started = Locked<[Int: TestServer]>([:])
 
     init(size: Int, startAll: Bool = true) throws {
         clientPorts = try (0..<size).map { _ in try TestServer.freePort() }

@@ -1,4 +1,5 @@
 @testable import NATSClient
+import EnnioSync
 import Synchronization
 import Testing
 
@@ -8,7 +9,7 @@ import Testing
     @Test func actionsRunInDeadlineOrderAndCancelledOnesNever() async throws {
         let timer = DeadlineTimer()
         defer { timer.stop() }
-        let fired = Mutex<[Int]>([])
+        let fired = Locked<[Int]>([])
         let done = OneShot<Void>()
         let delays = [40, 10, 30, 20]
         for (number, milliseconds) in delays.enumerated() {

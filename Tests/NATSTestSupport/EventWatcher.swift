@@ -1,10 +1,11 @@
+import EnnioSync
 import NATSClient
 import Synchronization
 
 /// Records a connection's events as they happen, so a test can wait for one.
 final class EventWatcher: Sendable {
     private final class Log: Sendable {
-        let seen = Mutex<[ConnectionEvent]>([])
+        let seen = Locked<[ConnectionEvent]>([])
     }
 
     private let log = Log()

@@ -1,3 +1,4 @@
+import EnnioSync
 import Foundation
 import Glibc
 import Synchronization
@@ -289,7 +290,7 @@ final class ChildProcess: Sendable {
     let pid: pid_t
     /// The exit code once the process has been reaped: its exit status, or 128 + the signal number
     /// if a signal ended it (as shells report it).
-    private let reaped = Mutex<Int32?>(nil)
+    private let reaped = Locked<Int32?>(nil)
 
     /// Starts `executable` with `arguments`, writing its stdout and stderr to the file at
     /// `outputPath` (created or truncated), or, when `standardOutput` is given, its stdout to that
