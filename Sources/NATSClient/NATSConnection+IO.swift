@@ -6,7 +6,7 @@ import NATSProtocol
 extension NATSConnection {
     /// A socket that completed the handshake, with the parser that holds any bytes read past it.
     struct Session {
-        var socket: TCPSocket
+        var socket: any Transport
         var parser: ProtocolParser
         var info: ServerInfo
         var server: ServerAddress
@@ -179,90 +179,6 @@ extension NATSConnection {
             if remaining > .zero { usleep(useconds_t(nanoseconds(remaining) / 1000)) }
         }
         return status != .closed
-    }
-
-    /// Connects and runs `INFO` → `CONNECT` + `PING` → `PONG` on the calling thread.
-    func handshake(with server: ServerAddress) throws(NATSError) -> Session {
-        let socket = try TCPSocket.connect(host: server.host, port: server.port, timeout: options.connectTimeout)
-        do throws(NATSError) {
-            let deadline = ContinuousClock.now + options.connectTimeout
-            var parser = ProtocolParser()
-            var readBuffer = [UInt8](repeating: 0, count: 16 * 1024)
-
-            func nextOperation() throws(NATSError) -> ServerOperation {
-                while true {
-                    do {
-                        if let operation = try parser.next() { return operation }
-                    } catch {
-                        throw NATSError(.protocolViolation, "bad handshake from \(server)", underlying: error)
-                    }
-                    guard socket.waitReadable(until: deadline) else {
-                        throw NATSError(.timeout, "no handshake from \(server) within \(options.connectTimeout)")
-                    }
-                    let count = try readBuffer.withUnsafeMutableBytes { bytes in
-                        Result { () throws(NATSError) in try socket.read(into: bytes) }
-                    }.get()
-                    guard count > 0 else { throw NATSError(.connectionFailed, "\(server) closed the connection") }
-                    parser.append(readBuffer[0..<count])
-                }
-            }
-
-            guard case .info(let json) = try nextOperation() else {
-                throw NATSError(.protocolViolation, "\(server) did not start with INFO")
-            }
-            var info = try ServerInfo(json: json)
-            if info.tlsRequired == true {
-                throw NATSError(.tlsNotSupported, "\(server) requires TLS, which this client does not support")
-            }
-            var greeting: [UInt8] = []
-            ClientEncoder.connect(connectInfo(for: server), into: &greeting)
-            ClientEncoder.ping(into: &greeting)
-            try socket.write(greeting)
-            while true {
-                switch try nextOperation() {
-                case .pong:
-                    return Session(socket: socket, parser: parser, info: info, server: server)
-                case .ping:
-                    try socket.write(Array("PONG\r\n".utf8))
-                case .info(let json):
-                    info = try ServerInfo(json: json)
-                case .ok, .message:
-                    continue
-                case .error(let text):
-                    throw Self.error(fromServer: text)
-                }
-            }
-        } catch {
-            socket.close()
-            throw error
-        }
-    }
-
-    private func connectInfo(for server: ServerAddress) -> ConnectInfo {
-        var info = ConnectInfo()
-        info.name = options.name
-        info.version = NATSClientVersion.current
-        info.echo = options.echo
-        if server.user != nil || server.password != nil {
-            info.user = server.user
-            info.password = server.password
-        } else if let token = server.token {
-            info.authToken = token
-        } else if let token = options.token {
-            info.authToken = token
-        } else {
-            info.user = options.user
-            info.password = options.password
-        }
-        return info
-    }
-
-    static func error(fromServer text: String) -> NATSError {
-        let lower = text.lowercased()
-        if lower.contains("authorization violation") || lower.contains("authentication") {
-            return NATSError(.authorizationViolation, "the server refused the credentials: \(text)")
-        }
-        return NATSError(.serverError, text)
     }
 
     /// Reads and handles operations until the socket breaks, the server goes quiet, or it

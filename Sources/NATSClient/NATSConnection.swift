@@ -37,7 +37,7 @@ public final class NATSConnection: Sendable {
         var pool: ServerPool
         var server: ServerAddress?
         var info: ServerInfo?
-        var socket: TCPSocket?
+        var socket: (any Transport)?
         var nextSid: UInt64 = 1
         var subscriptions: [UInt64: SubscriptionState] = [:]
         var replySid: UInt64?
@@ -464,7 +464,7 @@ public final class NATSConnection: Sendable {
 
     /// Sends what is buffered, closes the socket and ends every subscription.
     public func close() async {
-        let socket = state.withLock { state -> TCPSocket? in
+        let socket = state.withLock { state -> (any Transport)? in
             guard state.status != .closed else { return nil }
             state.status = .closed
             return state.socket

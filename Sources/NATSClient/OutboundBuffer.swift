@@ -29,7 +29,7 @@ final class OutboundBuffer: @unchecked Sendable {
     @exclusivity(unchecked) private var spare = ByteBuffer(capacity: 64 * 1024)
     /// Where `[UInt8]` encoders write before their bytes are copied into `pending`.
     private var scratch: [UInt8] = []
-    private var socket: TCPSocket?
+    private var socket: (any Transport)?
     private var closing = false
     private var writerRunning = false
     /// Bytes were appended since the writer last took the buffer: it has a write to do.
@@ -187,7 +187,7 @@ final class OutboundBuffer: @unchecked Sendable {
     /// Writes `pending` on the calling thread, blocking until the socket has taken it all, as
     /// the writer would: during a burst the publisher that fills the buffer sends it, which
     /// saves waking the writer thread for every write. Called with the lock held; releases it.
-    private func writeAsCaller(to socket: TCPSocket) {
+    private func writeAsCaller(to socket: any Transport) {
         callerWrites &+= 1
         writeAll(to: socket)
         lock.unlock()
@@ -196,7 +196,7 @@ final class OutboundBuffer: @unchecked Sendable {
     /// Takes all of `pending` and sends it, blocking, with the lock released meanwhile (new
     /// operations go on piling up in `pending`); lets go of the socket if it failed. Called
     /// with the lock held; returns with it held.
-    private func writeAll(to socket: TCPSocket) {
+    private func writeAll(to socket: any Transport) {
         swap(&pending, &spare)
         pendingPings = 0
         urgent = false
@@ -215,7 +215,7 @@ final class OutboundBuffer: @unchecked Sendable {
         if failed {
             // The reader sees the same broken socket and runs the disconnect logic.
             socket.shutdown()
-            if self.socket?.descriptor == socket.descriptor { self.socket = nil }
+            if self.socket === socket { self.socket = nil }
         }
         // What was appended during the write is the writer's to send.
         if pending.count > 0 { signalWriter() }
@@ -225,7 +225,7 @@ final class OutboundBuffer: @unchecked Sendable {
     /// Sends `pending` on the calling thread without blocking; whatever the socket does not
     /// take goes back to the front of the buffer for the writer. Called with the lock held;
     /// releases it.
-    private func writeDirectly(to socket: TCPSocket) {
+    private func writeDirectly(to socket: any Transport) {
         swap(&pending, &spare)
         let pings = pendingPings
         let wasUrgent = urgent
@@ -236,16 +236,10 @@ final class OutboundBuffer: @unchecked Sendable {
 
         var written = 0
         var failed = false
-        while written < spare.count {
-            let count = send(socket.descriptor, spare.base + written, spare.count - written, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
-            if count > 0 {
-                written += count
-            } else if count < 0, errno == EINTR {
-                continue
-            } else {
-                failed = count < 0 && errno != EAGAIN && errno != EWOULDBLOCK
-                break
-            }
+        do {
+            written = try socket.writeAvailable(UnsafeRawBufferPointer(start: spare.base, count: spare.count))
+        } catch {
+            failed = true
         }
 
         lock.lock()
@@ -254,7 +248,7 @@ final class OutboundBuffer: @unchecked Sendable {
         if written < spare.count {
             if failed {
                 socket.shutdown()
-                if self.socket?.descriptor == socket.descriptor { self.socket = nil }
+                if self.socket === socket { self.socket = nil }
             }
             // Unsent bytes go first, before anything appended meanwhile.
             pending.insertAtFront(UnsafeRawBufferPointer(start: spare.base + written, count: spare.count - written))
@@ -269,7 +263,7 @@ final class OutboundBuffer: @unchecked Sendable {
 
     /// Hands the writer a new socket; `preamble` (CONNECT, subscriptions) goes out before
     /// anything buffered while there was no socket.
-    func attach(_ socket: TCPSocket, preamble: [UInt8]) {
+    func attach(_ socket: any Transport, preamble: [UInt8]) {
         lock.withLock {
             self.socket = socket
             preamble.withUnsafeBytes { pending.insertAtFront($0) }

@@ -8,6 +8,8 @@ public struct ServerAddress: Sendable, Hashable, CustomStringConvertible {
     public var user: String?
     public var password: String?
     public var token: String?
+    /// The URL said `tls://`: the connection must be secured with TLS.
+    public var usesTLS = false
 
     public static let defaultPort = 4222
 
@@ -17,15 +19,14 @@ public struct ServerAddress: Sendable, Hashable, CustomStringConvertible {
     }
 
     /// Parses a server URL.
-    /// - Throws: ``NATSError/Code/invalidURL`` for an unknown scheme, an empty host or a bad port,
-    ///   ``NATSError/Code/tlsNotSupported`` for `tls://`.
+    /// - Throws: ``NATSError/Code/invalidURL`` for an unknown scheme, an empty host or a bad port.
     public init(parsing url: String) throws(NATSError) {
         var rest = Substring(url.trimmingWhitespace())
         if let schemeEnd = rest.range(of: "://") {
             let scheme = rest[..<schemeEnd.lowerBound].lowercased()
             switch scheme {
             case "nats": break
-            case "tls": throw NATSError(.tlsNotSupported, "TLS is not supported: \(url)")
+            case "tls": usesTLS = true
             default: throw NATSError(.invalidURL, "unknown scheme '\(scheme)' in \(url.debugDescription)")
             }
             rest = rest[schemeEnd.upperBound...]
@@ -69,9 +70,10 @@ public struct ServerAddress: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    /// `nats://host:port`, without credentials (safe to log).
+    /// `nats://host:port` (or `tls://`), without credentials (safe to log).
     public var description: String {
-        host.contains(":") ? "nats://[\(host)]:\(port)" : "nats://\(host):\(port)"
+        let scheme = usesTLS ? "tls" : "nats"
+        return host.contains(":") ? "\(scheme)://[\(host)]:\(port)" : "\(scheme)://\(host):\(port)"
     }
 }
 

@@ -1,9 +1,19 @@
+import EnnioSync
 import Glibc
 
-/// A blocking TCP socket over POSIX calls. Not thread-safe by itself: one thread reads while
-/// another writes, and `shutdown()` may be called from any thread to wake both.
-struct TCPSocket: Sendable {
+/// A blocking TCP socket over POSIX calls: the plain ``Transport``.
+///
+/// One thread reads while another writes; `shutdown()` may come from any thread. The
+/// descriptor is released by `close()` only, and `shutdown()` after that does nothing: a
+/// descriptor number the process has reused for something else is never shut down.
+final class TCPSocket: Transport {
     let descriptor: Int32
+    /// Whether `close()` has released the descriptor; guards `shutdown()` against reuse.
+    private let closed = Locked(false)
+
+    private init(descriptor: Int32) {
+        self.descriptor = descriptor
+    }
 
     /// Connects to `host:port`, trying every address the name resolves to, within `timeout`.
     static func connect(host: String, port: Int, timeout: Duration) throws(NATSError) -> TCPSocket {
@@ -82,6 +92,24 @@ struct TCPSocket: Sendable {
         }
     }
 
+    /// Writes what the socket takes without blocking; 0 when its buffer is full.
+    func writeAvailable(_ bytes: UnsafeRawBufferPointer) throws(NATSError) -> Int {
+        var written = 0
+        while written < bytes.count {
+            let count = send(descriptor, bytes.baseAddress! + written, bytes.count - written, Int32(MSG_NOSIGNAL | MSG_DONTWAIT))
+            if count > 0 {
+                written += count
+            } else if count < 0, errno == EINTR {
+                continue
+            } else if count < 0, errno == EAGAIN || errno == EWOULDBLOCK {
+                break
+            } else {
+                throw NATSError(.connectionClosed, "write failed: \(errnoDescription())")
+            }
+        }
+        return written
+    }
+
     /// Writes every byte, blocking as needed.
     func write(_ bytes: UnsafeRawBufferPointer) throws(NATSError) {
         var offset = 0
@@ -97,19 +125,21 @@ struct TCPSocket: Sendable {
         }
     }
 
-    /// Writes every byte of an array.
-    func write(_ bytes: [UInt8]) throws(NATSError) {
-        try bytes.withUnsafeBytes { raw in Result { () throws(NATSError) in try write(raw) } }.get()
-    }
-
-    /// Stops reads and writes; a blocked `read` returns 0. The descriptor stays allocated.
+    /// Stops reads and writes; a blocked `read` returns 0. The descriptor stays allocated until
+    /// `close()`; after it, this does nothing.
     func shutdown() {
-        _ = Glibc.shutdown(descriptor, Int32(SHUT_RDWR))
+        closed.withLock { closed in
+            if !closed { _ = Glibc.shutdown(descriptor, Int32(SHUT_RDWR)) }
+        }
     }
 
     /// Releases the descriptor. Call once, after every thread is done with it.
     func close() {
-        _ = Glibc.close(descriptor)
+        closed.withLock { closed in
+            guard !closed else { return }
+            closed = true
+            _ = Glibc.close(descriptor)
+        }
     }
 
     private static func poll(_ fd: Int32, events: Int16, until deadline: ContinuousClock.Instant) -> Bool {

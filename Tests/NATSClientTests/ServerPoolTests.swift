@@ -28,8 +28,11 @@ import Testing
         #expect(throws: NATSError.self) { try ServerAddress(parsing: url) }
     }
 
-    @Test func tlsIsRejectedWithItsOwnCode() {
-        #expect { try ServerAddress(parsing: "tls://h:1") } throws: { ($0 as? NATSError)?.code == .tlsNotSupported }
+    @Test func tlsURLsAskForTLSAndSayItWhenPrinted() throws {
+        let secured = try ServerAddress(parsing: "tls://user:secret@h:1")
+        #expect(secured.usesTLS)
+        #expect(secured.description == "tls://h:1")
+        #expect(try ServerAddress(parsing: "nats://h:1").usesTLS == false)
     }
 }
 
