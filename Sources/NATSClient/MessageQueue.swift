@@ -32,3 +32,4 @@ struct MessageQueue<Element> {
         head = 0
     }
 }
+extension MessageQueue: Sendable where Element: Sendable {}

@@ -2,7 +2,7 @@ import NATSProtocol
 
 /// Opening a connection to one server: TCP, then (when asked for) TLS, then `INFO` →
 /// `CONNECT` + `PING` → `PONG`, all on the calling thread (the connection's I/O thread).
-extension NATSConnection {
+extension ConnectionCore {
     /// Connects to `server` and completes the handshake within `options.connectTimeout`.
     ///
     /// - Throws: `.connectionFailed` (unreachable, closed during the handshake), `.timeout`,
@@ -119,6 +119,9 @@ extension NATSConnection {
 
     static func error(fromServer text: String) -> NATSError {
         let lower = text.lowercased()
+        if lower.contains("permissions violation") {
+            return NATSError(.permissionViolation, "the server refused: \(text)")
+        }
         if lower.contains("authorization violation") || lower.contains("authentication") {
             return NATSError(.authorizationViolation, "the server refused the credentials: \(text)")
         }

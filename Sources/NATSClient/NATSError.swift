@@ -11,6 +11,7 @@ public struct NATSError: Error, Sendable, Hashable, CustomStringConvertible {
             case authorizationViolation, serverError, protocolViolation
             case invalidSubject, invalidHeaders, maxPayloadExceeded, headersNotSupported
             case noResponders, tlsNotSupported, cancelled, invalidArgument, reconnectBufferFull, staleConnection, disconnected
+            case outboundBufferFull, connectionDraining, permissionViolation
         }
 
         private let base: Base
@@ -56,6 +57,16 @@ public struct NATSError: Error, Sendable, Hashable, CustomStringConvertible {
 
         /// The connection broke while waiting; it is reconnecting.
         public static let disconnected = Code(.disconnected)
+
+        /// Connected, but more bytes wait for the server than ``NATSOptions/writeBufferLimit``:
+        /// the publisher is faster than the network or the server. The message was not
+        /// buffered. `publishWaitingForRoom` waits instead.
+        public static let outboundBufferFull = Code(.outboundBufferFull)
+        /// The connection is draining: it takes no new subscriptions.
+        public static let connectionDraining = Code(.connectionDraining)
+        /// The server refused an operation this user may not do (`-ERR 'Permissions
+        /// Violation …'`); the connection stays up.
+        public static let permissionViolation = Code(.permissionViolation)
 
         public var description: String { base.rawValue }
     }

@@ -36,6 +36,11 @@ public struct NATSOptions: Sendable {
     /// Bytes published while disconnected that are kept for the next connection; past this,
     /// publishing fails with ``NATSError/Code/reconnectBufferFull``.
     public var reconnectBufferSize = 8 * 1024 * 1024
+    /// A server that refuses the credentials twice in a row leaves the pool (and when none is
+    /// left the connection closes with `.authorizationViolation`), as in nats.go: retrying
+    /// the same credentials does not change them. `false` keeps retrying (nats.go's
+    /// `IgnoreAuthErrorAbort`), for servers whose accounts change while clients wait.
+    public var abortOnRepeatedAuthorizationError = true
     /// Ignore `connect_urls` announced by the cluster.
     public var ignoreDiscoveredServers = false
     /// How often to send a keep-alive `PING`.
@@ -44,8 +49,11 @@ public struct NATSOptions: Sendable {
     public var maxPingsOutstanding = 2
     /// How long ``NATSConnection/drain(timeout:)`` waits for consumers by default.
     public var drainTimeout: Duration = .seconds(30)
-    /// Publishing blocks briefly when this many bytes wait for the socket (back-pressure).
+    /// Most bytes waiting for the socket while connected; past this `publish` fails with
+    /// ``NATSError/Code/outboundBufferFull`` (and `publishWaitingForRoom` waits).
     public var writeBufferLimit = 32 * 1024 * 1024
+    /// How long `close()` lets buffered messages go out before it closes the socket anyway.
+    public var closeTimeout: Duration = .seconds(2)
 
     public init() {}
 

@@ -7,6 +7,9 @@ public struct NATSStatistics: Sendable, Hashable {
     public var inBytes: UInt64
     public var outBytes: UInt64
     public var reconnects: UInt64
+    /// Messages lost because the socket broke while they were being written: the part not
+    /// written is never sent to the next server (it would be a protocol error there).
+    public var droppedOutboundMessages: UInt64 = 0
 }
 
 /// Lock-free counters behind ``NATSStatistics``.

@@ -8,8 +8,9 @@ public struct NATSSubscription: AsyncSequence, Sendable {
     public typealias Element = NATSMessage
     public typealias Failure = Never
 
-    let state: SubscriptionState
-    let connection: NATSConnection
+    let lifetime: SubscriptionLifetime
+    var state: SubscriptionState { lifetime.state }
+    var connection: NATSConnection { lifetime.connection }
 
     /// The subject or pattern subscribed to.
     public var subject: String { state.subject }
@@ -24,19 +25,19 @@ public struct NATSSubscription: AsyncSequence, Sendable {
 
     /// Stops the subscription now; messages not yet consumed are discarded.
     public func unsubscribe() throws(NATSError) {
-        try connection.unsubscribe(state, after: nil)
+        try connection.core.unsubscribe(state, after: nil)
     }
 
     /// Ends the subscription after `count` messages in all (including those already received).
     public func unsubscribe(afterMessages count: Int) throws(NATSError) {
         guard count > 0 else { throw NATSError(.invalidArgument, "the message count must be positive") }
-        try connection.unsubscribe(state, after: UInt64(count))
+        try connection.core.unsubscribe(state, after: UInt64(count))
     }
 
     /// Stops the server sending more, waits until what it already sent has arrived, and ends
     /// the sequence once the consumer has taken every queued message.
     public func drain(timeout: Duration? = nil) async throws {
-        try await connection.drain(state, timeout: timeout)
+        try await connection.core.drain(state, timeout: timeout)
     }
 
     /// Messages dropped because the consumer was behind, and bytes waiting for it.
@@ -51,11 +52,13 @@ public struct NATSSubscription: AsyncSequence, Sendable {
     }
 
     public func makeAsyncIterator() -> Iterator {
-        Iterator(state: state)
+        Iterator(lifetime: lifetime)
     }
 
+    /// Holds the subscription (and its connection) alive while it iterates.
     public struct Iterator: AsyncIteratorProtocol {
-        let state: SubscriptionState
+        let lifetime: SubscriptionLifetime
+        var state: SubscriptionState { lifetime.state }
 
         public mutating func next() async -> NATSMessage? {
             await state.next()
@@ -64,5 +67,22 @@ public struct NATSSubscription: AsyncSequence, Sendable {
         public mutating func next(isolation actor: isolated (any Actor)?) async -> NATSMessage? {
             await state.next()
         }
+    }
+}
+
+/// What keeps a subscription live: every copy of a ``NATSSubscription`` and every iterator
+/// share one. When the last of them goes away the subscription unsubscribes (if it had not
+/// ended already). It holds the connection, so a subscription in use keeps its connection.
+final class SubscriptionLifetime: Sendable {
+    let state: SubscriptionState
+    let connection: NATSConnection
+
+    init(state: SubscriptionState, connection: NATSConnection) {
+        self.state = state
+        self.connection = connection
+    }
+
+    deinit {
+        connection.core.subscriptionDropped(state)
     }
 }

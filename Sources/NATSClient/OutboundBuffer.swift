@@ -1,25 +1,38 @@
 import EnnioSync
 import Glibc
+import NATSProtocol
+import Synchronization
 
 /// The bytes waiting to go to the server, and the writer thread that sends them.
 ///
 /// Publishers encode straight into one shared buffer under a lock. Who writes it out depends
 /// on the traffic:
-/// - an operation that arrives after a quiet spell (nothing written for 20 µs) is written at
-///   once by its caller, without blocking (a request, a lone publish: no thread hand-off, no
-///   delay); so is a `PING`, with everything before it (a flush waits for no pause);
-/// - during a burst, the publisher whose append fills the buffer past 64 KiB writes it, as
-///   libnats does (no hand-off per write);
+/// - a message that arrives after a quiet spell (nothing written for 20 µs) is written at once
+///   by its publisher, without blocking (a request, a lone publish: no thread hand-off);
+/// - during a burst, the publisher whose append fills the buffer past 64 KiB writes what the
+///   socket takes at once, without blocking, as libnats does (no hand-off per write);
 /// - whatever is left is sent by the writer thread: the first append after a write wakes it,
 ///   and it waits 50 µs for more before writing, so that a trickle of publishes costs a write
 ///   per batch rather than per message. While publishers keep writing full buffers themselves
-///   it waits longer, up to a millisecond (as libnats's flusher does), instead of taking
-///   half-filled buffers from them.
-/// While disconnected the buffer holds what is published, up to a limit, for the next socket.
+///   it waits longer, up to a millisecond (as libnats's flusher does). A `PING` (a flush) is
+///   written without that pause.
+///
+/// Only the writer thread ever blocks on the socket. A publisher never waits: past
+/// `connectedLimit` bytes pending, appends fail with `.outboundBufferFull` (``waitForRoom()``
+/// lets an async publisher wait instead); while there is no socket they go to the reconnect
+/// buffer, up to `disconnectedLimit`, then fail with `.reconnectBufferFull`.
+///
+/// **Whole frames only to a new server.** A write can stop part-way through a frame (the
+/// socket was full, or broke). The rest of that frame, `fragment` bytes at the front of the
+/// buffer, is finished on the same socket or, if that socket is lost, dropped and counted
+/// (``droppedMessages``) — never sent to the next server, where it would be a protocol error.
+/// When the socket is lost (``detach()``) the buffer keeps only whole `PUB`/`HPUB` and `PING`
+/// frames; subscriptions are re-sent from the connection's own table (the preamble of
+/// ``attach(_:preamble:)``), so the `SUB`s and `UNSUB`s meant for the old socket are dropped.
 final class OutboundBuffer: @unchecked Sendable {
     private let lock = ConditionLock(conditionCount: 2)
-    /// Publishers waiting for room, `close` and `detach` waiting for a write to end.
-    private static let roomOrWriteEnded = 0
+    /// `detach` and the writer waiting for a write in flight to end.
+    private static let writeEnded = 0
     /// The writer waiting for `writerSignaled`.
     private static let writerWakeUp = 1
     // Everything below is guarded by `lock`.
@@ -29,24 +42,33 @@ final class OutboundBuffer: @unchecked Sendable {
     @exclusivity(unchecked) private var spare = ByteBuffer(capacity: 64 * 1024)
     /// Where `[UInt8]` encoders write before their bytes are copied into `pending`.
     private var scratch: [UInt8] = []
-    private var socket: (any Transport)?
+    private var transport: (any Transport)?
+    /// Leading bytes of `pending` that finish a frame partly written to `transport`.
+    private var fragment = 0
+    /// `close` asked to send what is pending, then shut the socket down.
     private var closing = false
-    private var writerRunning = false
+    /// Monotonic nanoseconds after which a closing writer gives up sending.
+    private var closeDeadline: Int64 = .max
+    /// Everything pending is dropped and the writer ends.
+    private var stopped = false
     /// Bytes were appended since the writer last took the buffer: it has a write to do.
     private var writerSignaled = false
     /// The writer is asleep on `writerWakeUp`.
     private var writerWaiting = false
     private var writeInFlight = false
-    /// `PING`s in `pending`, not yet handed to the socket.
-    private var pendingPings = 0
     /// When the last write ended, in nanoseconds of the monotonic clock.
     private var lastWriteEnded: Int64 = 0
     /// Writes made by publishers that filled the buffer: while this grows, a burst is going on.
     private var callerWrites = 0
     /// A `PING` waits in `pending`: the writer sends without its pause.
     private var urgent = false
+    /// Async publishers waiting for room (resumed with false when the buffer stops).
+    private var roomWaiters = WaiterQueue<Bool>()
 
-    /// Most bytes held while connected before publishers wait for the writer.
+    /// Messages whose frame was partly written to a socket that was then lost.
+    private let dropped = Atomic<UInt64>(0)
+
+    /// Most bytes held while connected before appends fail with `.outboundBufferFull`.
     let connectedLimit: Int
     /// Most bytes held while there is no socket; past it appends fail.
     private let disconnectedLimit: Int
@@ -61,33 +83,53 @@ final class OutboundBuffer: @unchecked Sendable {
     /// straight away by its caller. (Counted from the end: a slow `send` must not make every
     /// publish of a busy loop look like the first after a quiet spell.)
     private static let quietNanoseconds: Int64 = 20_000
+    /// How often a writer blocked on a full socket looks whether `close` set a deadline.
+    private static let blockedWriteCheck: Duration = .milliseconds(100)
 
     init(connectedLimit: Int, disconnectedLimit: Int) {
         self.connectedLimit = connectedLimit
         self.disconnectedLimit = disconnectedLimit
     }
 
-    deinit {
-        pending.deallocate()
-        spare.deallocate()
-    }
+    /// Messages dropped because their frame was partly written to a socket that was lost.
+    var droppedMessages: UInt64 { dropped.load(ordering: .relaxed) }
 
-    /// Encodes an operation into the buffer.
+    // MARK: - Appending
+
+    /// Encodes a control operation (`SUB`, `UNSUB`, `PING`, `PONG`) into the buffer. It never
+    /// writes to the socket itself, so it may be called under the connection's state lock;
+    /// call ``kick()`` afterwards (without that lock) to send it at once.
     ///
-    /// - Parameter size: the bytes `encode` will write, to check limits before writing any.
-    /// - Throws: ``NATSError/Code/connectionClosed`` after `close`, or when disconnected and the
-    ///   operation does not fit in the reconnect buffer.
-    func append(size: Int, pings: Int = 0, _ encode: (inout [UInt8]) -> Void) throws(NATSError) {
-        let wasIdle = try beginAppend(size: size)
+    /// - Parameters:
+    ///   - size: the bytes `encode` will write, to check limits before writing any.
+    ///   - urgent: the writer sends it without its batching pause (a flush's `PING`).
+    /// - Throws: `.connectionClosed` after `close`; `.reconnectBufferFull` /
+    ///   `.outboundBufferFull` when it does not fit.
+    func append(size: Int, urgent: Bool = false, _ encode: (inout [UInt8]) -> Void) throws(NATSError) {
+        lock.lock()
+        defer { lock.unlock() }
+        try reserveSpace(size: size)
         scratch.removeAll(keepingCapacity: true)
         encode(&scratch)
         scratch.withUnsafeBytes { pending.append($0) }
-        finishAppend(pings: pings, wasIdle: wasIdle)
+        if urgent { self.urgent = true }
+        signalWriter()
+    }
+
+    /// Writes what is pending now on the calling thread, without blocking, if no write is in
+    /// flight (else the writer, already told, sends it).
+    func kick() {
+        lock.lock()
+        guard !writeInFlight, !closing, !stopped, let transport, pending.count > 0 else {
+            lock.unlock()
+            return
+        }
+        writeDirectly(to: transport)
     }
 
     /// Encodes `PUB`/`HPUB` straight into the buffer. `headers` is the encoded header block.
     ///
-    /// - Parameter size: the limit-checking size, as for ``append(size:pings:_:)``.
+    /// - Parameter size: the limit-checking size, as for ``append(size:urgent:_:)``.
     func appendPublish(
         size: Int,
         subject: UnsafeRawBufferPointer,
@@ -95,7 +137,14 @@ final class OutboundBuffer: @unchecked Sendable {
         headers: UnsafeRawBufferPointer?,
         payload: UnsafeRawBufferPointer
     ) throws(NATSError) {
-        let wasIdle = try beginAppend(size: size)
+        lock.lock()
+        do {
+            try reserveSpace(size: size)
+        } catch {
+            lock.unlock()
+            throw error
+        }
+        let wasIdle = pending.count == 0 && !writeInFlight
         let total = (headers?.count ?? 0) + payload.count
         // "HPUB " + subject + " " + reply + " " + 20 digits + " " + 20 digits + CRLF + bytes + CRLF
         pending.reserve(subject.count + (replyTo?.count ?? 0) + total + 56)
@@ -121,53 +170,37 @@ final class OutboundBuffer: @unchecked Sendable {
         pending.appendUnchecked(payload)
         pending.appendUnchecked(byte: 0x0D)
         pending.appendUnchecked(byte: 0x0A)
-        finishAppend(pings: 0, wasIdle: wasIdle)
+        finishPublish(wasIdle: wasIdle)
     }
 
-    /// Takes the lock and checks the limits (releasing the lock if they refuse). Returns whether
-    /// the buffer was idle: empty, with no write in flight.
-    private func beginAppend(size: Int) throws(NATSError) -> Bool {
-        lock.lock()
-        do {
-            try reserveSpace(size: size)
-        } catch {
-            lock.unlock()
-            throw error
-        }
-        return pending.count == 0 && !writeInFlight
-    }
-
-    /// Checks the limits; waits while the connected buffer is full. Call with the lock held.
+    /// Checks the limits. Call with the lock held.
     private func reserveSpace(size: Int) throws(NATSError) {
-        guard !closing else { throw NATSError.closed() }
-        if socket == nil {
+        guard !closing, !stopped else { throw NATSError.closed() }
+        if transport == nil {
             guard pending.count + size <= disconnectedLimit else {
                 throw NATSError(
                     .reconnectBufferFull,
                     "disconnected, and the reconnect buffer (\(disconnectedLimit) bytes) is full"
                 )
             }
-        } else {
-            while socket != nil, !closing, pending.count >= connectedLimit { lock.wait(Self.roomOrWriteEnded) }
+        } else if pending.count >= connectedLimit {
+            throw NATSError(
+                .outboundBufferFull,
+                "\(pending.count) bytes wait for the server, past the limit of \(connectedLimit): the server or the network is slower than the publisher"
+            )
         }
     }
 
     /// Writes at once, or has the writer write later; releases the lock. `wasIdle`: the buffer
-    /// was empty and no write in flight before this operation (the clock is read only then).
-    private func finishAppend(pings: Int, wasIdle: Bool) {
-        pendingPings += pings
-        if pings > 0 {
-            urgent = true
-            if !writeInFlight, let socket, !closing {
-                writeDirectly(to: socket)
-                return
-            }
-        } else if wasIdle, let socket, !closing, monotonicNanoseconds() - lastWriteEnded >= Self.quietNanoseconds {
-            writeDirectly(to: socket)
+    /// was empty and no write in flight before this publish (the clock is read only then).
+    private func finishPublish(wasIdle: Bool) {
+        if wasIdle, let transport, !closing, monotonicNanoseconds() - lastWriteEnded >= Self.quietNanoseconds {
+            writeDirectly(to: transport)
             return
         }
-        if pending.count >= Self.callerWriteBytes, !writeInFlight, let socket, !closing {
-            writeAsCaller(to: socket)
+        if pending.count >= Self.callerWriteBytes, !writeInFlight, let transport, !closing {
+            callerWrites &+= 1
+            writeDirectly(to: transport)
             return
         }
         signalWriter()
@@ -178,117 +211,173 @@ final class OutboundBuffer: @unchecked Sendable {
     /// to write to (once: the waker clears `writerWaiting`). Call with the lock held.
     private func signalWriter() {
         writerSignaled = true
-        if writerWaiting, socket != nil {
+        if writerWaiting, transport != nil {
             writerWaiting = false
             lock.signal(Self.writerWakeUp)
         }
     }
 
-    /// Writes `pending` on the calling thread, blocking until the socket has taken it all, as
-    /// the writer would: during a burst the publisher that fills the buffer sends it, which
-    /// saves waking the writer thread for every write. Called with the lock held; releases it.
-    private func writeAsCaller(to socket: any Transport) {
-        callerWrites &+= 1
-        writeAll(to: socket)
-        lock.unlock()
+    /// Waits until an append could fit (true), or the buffer stops or the task is cancelled
+    /// (false). For publishers that would rather wait than fail with `.outboundBufferFull`.
+    func waitForRoom() async -> Bool {
+        let id = lock.withLock { roomWaiters.makeID() }
+        return await suspendAsWaiter { continuation in
+            lock.withLock { () -> Bool? in
+                if closing || stopped { return false }
+                if hasRoom { return true }
+                return roomWaiters.add(id, continuation)
+            }
+        } cancel: {
+            let waiter = self.lock.withLock { self.roomWaiters.resolve(id, with: false) }
+            waiter?.resume(returning: false)
+        }
     }
 
-    /// Takes all of `pending` and sends it, blocking, with the lock released meanwhile (new
-    /// operations go on piling up in `pending`); lets go of the socket if it failed. Called
-    /// with the lock held; returns with it held.
-    private func writeAll(to socket: any Transport) {
-        swap(&pending, &spare)
-        pendingPings = 0
-        urgent = false
-        writeInFlight = true
-        lock.unlock()
-        var failed = false
-        do {
-            try socket.write(UnsafeRawBufferPointer(start: spare.base, count: spare.count))
-        } catch {
-            failed = true
-        }
-        lock.lock()
-        lastWriteEnded = monotonicNanoseconds()
-        spare.removeAll(shrinkingTo: 4 * 1024 * 1024)
-        writeInFlight = false
-        if failed {
-            // The reader sees the same broken socket and runs the disconnect logic.
-            socket.shutdown()
-            if self.socket === socket { self.socket = nil }
-        }
-        // What was appended during the write is the writer's to send.
-        if pending.count > 0 { signalWriter() }
-        lock.broadcast(Self.roomOrWriteEnded)
+    /// Whether an append of a small message would fit. Call with the lock held.
+    private var hasRoom: Bool {
+        transport == nil ? pending.count < disconnectedLimit : pending.count < connectedLimit
     }
+
+    /// Resumes the publishers waiting for room, if there is room. Call with the lock held
+    /// (resuming only schedules their tasks; none of them runs on this thread).
+    private func wakeRoomWaitersIfRoom() {
+        guard !roomWaiters.isEmpty, hasRoom || closing || stopped else { return }
+        let open = !(closing || stopped)
+        for waiter in roomWaiters.removeAll() { waiter.resume(returning: open) }
+    }
+
+    // MARK: - Writing
 
     /// Sends `pending` on the calling thread without blocking; whatever the socket does not
     /// take goes back to the front of the buffer for the writer. Called with the lock held;
     /// releases it.
-    private func writeDirectly(to socket: any Transport) {
-        swap(&pending, &spare)
-        let pings = pendingPings
-        let wasUrgent = urgent
-        pendingPings = 0
-        urgent = false
-        writeInFlight = true
+    private func writeDirectly(to transport: any Transport) {
+        let batchFragment = beginWrite()
         lock.unlock()
-
         var written = 0
         var failed = false
         do {
-            written = try socket.writeAvailable(UnsafeRawBufferPointer(start: spare.base, count: spare.count))
+            written = try transport.writeAvailable(spare.bytes)
         } catch {
             failed = true
         }
-
         lock.lock()
-        lastWriteEnded = monotonicNanoseconds()
-        writeInFlight = false
-        if written < spare.count {
-            if failed {
-                socket.shutdown()
-                if self.socket === socket { self.socket = nil }
-            }
-            // Unsent bytes go first, before anything appended meanwhile.
-            pending.insertAtFront(UnsafeRawBufferPointer(start: spare.base + written, count: spare.count - written))
-            pendingPings += pings
-            urgent = urgent || wasUrgent
-        }
-        spare.removeAll()
-        if pending.count > 0 { signalWriter() }
-        lock.broadcast(Self.roomOrWriteEnded)
+        endWrite(written: written, batchFragment: batchFragment, failed: failed, on: transport)
         lock.unlock()
     }
 
-    /// Hands the writer a new socket; `preamble` (CONNECT, subscriptions) goes out before
-    /// anything buffered while there was no socket.
-    func attach(_ socket: any Transport, preamble: [UInt8]) {
+    /// Sends all of `pending` on the writer thread, blocking (with the lock released meanwhile;
+    /// new operations pile up in `pending`) until the socket took it, broke, or a closing
+    /// deadline passed. Called with the lock held; returns with it held. Returns false when it
+    /// stopped for the closing deadline.
+    @discardableResult
+    private func writeAll(to transport: any Transport) -> Bool {
+        let batchFragment = beginWrite()
+        lock.unlock()
+        var written = 0
+        var failed = false
+        var inTime = true
+        do {
+            while written < spare.count {
+                let count = try transport.writeAvailable(UnsafeRawBufferPointer(rebasing: spare.bytes[written...]))
+                written += count
+                if count > 0 { continue }
+                // The socket is full: wait for room, looking now and then whether `close` set
+                // a deadline.
+                let deadline = lock.withLock { closeDeadline }
+                if monotonicNanoseconds() >= deadline {
+                    inTime = false
+                    break
+                }
+                _ = transport.waitWritable(until: .now + Self.blockedWriteCheck)
+            }
+        } catch {
+            failed = true
+        }
+        lock.lock()
+        endWrite(written: written, batchFragment: batchFragment, failed: failed, on: transport)
+        return inTime
+    }
+
+    /// Moves `pending` into `spare` for a write. Returns the fragment the batch starts with.
+    /// Call with the lock held.
+    private func beginWrite() -> Int {
+        swap(&pending, &spare)
+        let batchFragment = fragment
+        fragment = 0
+        urgent = false
+        writeInFlight = true
+        return batchFragment
+    }
+
+    /// Puts back what a write did not send, in front of what was appended meanwhile, and
+    /// notes how much of it is the rest of a frame already partly sent. Call with the lock held.
+    private func endWrite(written: Int, batchFragment: Int, failed: Bool, on transport: any Transport) {
+        lastWriteEnded = monotonicNanoseconds()
+        writeInFlight = false
+        if written < spare.count {
+            let unfinished: Int
+            if written == 0 {
+                unfinished = batchFragment
+            } else if written < batchFragment {
+                unfinished = batchFragment - written
+            } else {
+                // Frames start at `batchFragment`: find where the last byte sent belongs.
+                let end = ClientFrames.endOfFrame(containing: written - 1, from: batchFragment, in: spare.bytes) ?? spare.count
+                unfinished = end - written
+            }
+            pending.insertAtFront(UnsafeRawBufferPointer(rebasing: spare.bytes[written...]))
+            fragment = unfinished
+            // The socket was full: what is left is sent as soon as it takes more, not after
+            // a batching pause.
+            urgent = true
+        }
+        spare.removeAll(shrinkingTo: 4 * 1024 * 1024)
+        if failed {
+            // The reader sees the same broken socket and runs the disconnect logic.
+            transport.shutdown()
+            if self.transport === transport { self.transport = nil }
+        }
+        if pending.count > 0 { signalWriter() }
+        wakeRoomWaitersIfRoom()
+        lock.broadcast(Self.writeEnded)
+    }
+
+    // MARK: - Sockets
+
+    /// Hands the writer a new socket; `preamble` (the subscriptions) goes out before anything
+    /// buffered while there was no socket.
+    func attach(_ transport: any Transport, preamble: [UInt8]) {
         lock.withLock {
-            self.socket = socket
+            self.transport = transport
+            fragment = 0
             preamble.withUnsafeBytes { pending.insertAtFront($0) }
             if pending.count > 0 { signalWriter() }
-            lock.broadcast(Self.roomOrWriteEnded)
+            lock.broadcast(Self.writeEnded)
         }
     }
 
-    /// Takes the socket away once no write uses it; publishes go on buffering, up to
-    /// `disconnectedLimit`. Shut the socket down first so that a blocked write returns.
+    /// Takes the socket away once no write uses it (shut it down first, so that a blocked
+    /// write returns). Drops the rest of a frame partly written to it (counted in
+    /// ``droppedMessages``), and keeps only whole `PUB`/`HPUB` and `PING` frames for the next
+    /// socket. Publishes go on buffering, up to `disconnectedLimit`.
     ///
-    /// - Returns: how many `PING`s are still unsent; they go out on the next socket, so the
-    ///   last that many `PONG` waiters stay valid while the earlier ones never get an answer.
+    /// - Returns: how many `PING`s are kept; they go out on the next socket, so the last that
+    ///   many `PONG` waiters stay valid while the earlier ones never get an answer.
     func detach() -> Int {
         lock.withLock {
-            socket = nil
-            while writeInFlight { lock.wait(Self.roomOrWriteEnded) }
-            lock.broadcast(Self.roomOrWriteEnded)
-            return pendingPings
+            transport = nil
+            while writeInFlight { lock.wait(Self.writeEnded) }
+            if fragment > 0 {
+                pending.removeFirst(fragment)
+                fragment = 0
+                dropped.add(1, ordering: .relaxed)
+            }
+            let kept = pending.keepFrames { $0 == .publish || $0 == .ping }
+            urgent = kept.pings > 0
+            lock.broadcast(Self.writeEnded)
+            return kept.pings
         }
-    }
-
-    /// Drops everything not yet written (a reconnect buffer that can never be sent).
-    func discardPending() {
-        lock.withLock { pending.removeAll(shrinkingTo: 64 * 1024) }
     }
 
     /// The number of bytes waiting to be written.
@@ -296,33 +385,62 @@ final class OutboundBuffer: @unchecked Sendable {
         lock.withLock { pending.count }
     }
 
-    /// Stops accepting operations; the writer sends what is pending (if it has a socket) and exits.
-    /// Returns once the writer is done or has no socket to write to.
-    func close() {
-        lock.lock()
-        closing = true
-        lock.broadcast(Self.roomOrWriteEnded)
-        lock.signal(Self.writerWakeUp)
-        while writerRunning, socket != nil, pending.count > 0 || writeInFlight { lock.wait(Self.roomOrWriteEnded) }
-        lock.unlock()
+    /// Stops accepting operations; the writer sends what is pending (if it has a socket), at
+    /// most until `deadline` (monotonic nanoseconds), then shuts the socket down and ends.
+    /// Returns at once.
+    func beginClose(deadline: Int64) {
+        lock.withLock {
+            guard !closing else { return }
+            closing = true
+            closeDeadline = deadline
+            wakeRoomWaitersIfRoom()
+            lock.signal(Self.writerWakeUp)
+            lock.broadcast(Self.writeEnded)
+        }
     }
 
-    /// The writer loop; runs on its own thread until `close()`.
+    /// Drops everything not yet written and ends the writer (at teardown). Returns at once.
+    func stop() {
+        lock.withLock {
+            stopped = true
+            closing = true
+            pending.removeAll(shrinkingTo: 64 * 1024)
+            fragment = 0
+            wakeRoomWaitersIfRoom()
+            lock.signal(Self.writerWakeUp)
+            lock.broadcast(Self.writeEnded)
+        }
+    }
+
+    /// The writer loop; runs on its own thread until the buffer stops, or closes and is sent.
     func runWriter() {
         lock.lock()
-        writerRunning = true
-        while true {
-            while !closing, !writerSignaled || socket == nil {
+        while !stopped {
+            if closing {
+                // Send what is left, then shut the socket down (the reader then ends) and end.
+                if writeInFlight {
+                    lock.wait(Self.writeEnded)
+                    continue
+                }
+                if let transport, pending.count > 0, writeAll(to: transport) { continue }
+                let transport = self.transport
+                lock.unlock()
+                transport?.shutdown()
+                lock.lock()
+                break
+            }
+            guard writerSignaled, transport != nil else {
                 writerWaiting = true
                 lock.wait(Self.writerWakeUp)
                 writerWaiting = false
+                continue
             }
             // Woken by the first append after a write: let the burst build up. Publishers that
             // fill the buffer meanwhile write it themselves; while they do, wait longer rather
             // than take a half-filled buffer from them. The tail of the burst goes out after
             // the first pause in which none of them wrote.
             var pause = Self.batchWaitNanoseconds
-            while !closing, !urgent {
+            while !closing, !stopped, !urgent {
                 let callerWritesBefore = callerWrites
                 lock.unlock()
                 var interval = timespec(tv_sec: 0, tv_nsec: pause)
@@ -333,17 +451,9 @@ final class OutboundBuffer: @unchecked Sendable {
             }
             writerSignaled = false
             // A write in flight (a publisher's) signals again when it ends if bytes are left.
-            while closing, writeInFlight { lock.wait(Self.roomOrWriteEnded) }
-            guard !writeInFlight else { continue }
-            guard let socket, pending.count > 0 else {
-                if closing { break }
-                continue
-            }
-            writeAll(to: socket)
-            if closing, pending.count == 0 || self.socket == nil { break }
+            guard !writeInFlight, !closing, let transport, pending.count > 0 else { continue }
+            writeAll(to: transport)
         }
-        writerRunning = false
-        lock.broadcast(Self.roomOrWriteEnded)
         lock.unlock()
     }
 }
@@ -352,98 +462,4 @@ func monotonicNanoseconds() -> Int64 {
     var time = timespec()
     clock_gettime(CLOCK_MONOTONIC, &time)
     return Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_nsec)
-}
-
-/// A growable byte buffer with manual storage: appends are a bounds check and a copy.
-/// Not thread-safe and not copyable in meaning: its owner frees it with `deallocate()`.
-struct ByteBuffer {
-    private(set) var base: UnsafeMutableRawPointer
-    private(set) var count = 0
-    private(set) var capacity: Int
-
-    init(capacity: Int) {
-        self.capacity = capacity
-        base = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
-    }
-
-    func deallocate() { base.deallocate() }
-
-    /// Makes room for `extra` more bytes.
-    @inline(__always)
-    mutating func reserve(_ extra: Int) {
-        if count + extra > capacity { grow(to: count + extra) }
-    }
-
-    private mutating func grow(to minimum: Int) {
-        var newCapacity = Swift.max(capacity * 2, 4096)
-        while newCapacity < minimum { newCapacity *= 2 }
-        let newBase = UnsafeMutableRawPointer.allocate(byteCount: newCapacity, alignment: 16)
-        newBase.copyMemory(from: base, byteCount: count)
-        base.deallocate()
-        base = newBase
-        capacity = newCapacity
-    }
-
-    mutating func append(_ bytes: UnsafeRawBufferPointer) {
-        reserve(bytes.count)
-        appendUnchecked(bytes)
-    }
-
-    @inline(__always)
-    mutating func appendUnchecked(_ bytes: UnsafeRawBufferPointer) {
-        if let source = bytes.baseAddress, bytes.count > 0 {
-            (base + count).copyMemory(from: source, byteCount: bytes.count)
-            count += bytes.count
-        }
-    }
-
-    @inline(__always)
-    mutating func appendUnchecked(byte: UInt8) {
-        base.storeBytes(of: byte, toByteOffset: count, as: UInt8.self)
-        count += 1
-    }
-
-    @inline(__always)
-    mutating func appendUnchecked(literal: StaticString) {
-        appendUnchecked(UnsafeRawBufferPointer(start: literal.utf8Start, count: literal.utf8CodeUnitCount))
-    }
-
-    /// A non-negative decimal number (at most 20 digits).
-    @inline(__always)
-    mutating func appendUnchecked(decimal value: Int) {
-        var digits = 1
-        var rest = value / 10
-        while rest > 0 {
-            digits += 1
-            rest /= 10
-        }
-        var remaining = value
-        var index = count + digits - 1
-        repeat {
-            base.storeBytes(of: UInt8(truncatingIfNeeded: 0x30 + remaining % 10), toByteOffset: index, as: UInt8.self)
-            remaining /= 10
-            index -= 1
-        } while remaining > 0
-        count += digits
-    }
-
-    mutating func insertAtFront(_ bytes: UnsafeRawBufferPointer) {
-        guard bytes.count > 0, let source = bytes.baseAddress else { return }
-        reserve(bytes.count)
-        (base + bytes.count).copyMemory(from: base, byteCount: count)
-        base.copyMemory(from: source, byteCount: bytes.count)
-        count += bytes.count
-    }
-
-    mutating func removeAll() { count = 0 }
-
-    /// Empties the buffer and gives back storage above `limit` bytes.
-    mutating func removeAll(shrinkingTo limit: Int) {
-        count = 0
-        if capacity > limit {
-            base.deallocate()
-            capacity = limit
-            base = UnsafeMutableRawPointer.allocate(byteCount: limit, alignment: 16)
-        }
-    }
 }

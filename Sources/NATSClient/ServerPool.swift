@@ -2,13 +2,18 @@
 ///
 /// Seed URLs are shuffled unless told not to. Servers the cluster announces in `connect_urls`
 /// join the pool (with the credentials of the seed that worked). Each failed attempt counts
-/// against the server; one that reaches the maximum leaves the pool.
+/// against the server; one that reaches the maximum leaves the pool. A server that refuses the
+/// credentials twice in a row leaves it too (as in nats.go): they will not change by retrying.
+///
+/// Time is an input: instants are the connection's clock (time since it was made).
 struct ServerPool: Sendable {
     struct Entry: Sendable {
         var address: ServerAddress
         var discovered: Bool
         var failedAttempts = 0
-        var lastAttempt: ContinuousClock.Instant?
+        var lastAttempt: Duration?
+        /// Refusals of the credentials since the last success.
+        var authorizationFailures = 0
     }
 
     private(set) var entries: [Entry]
@@ -35,9 +40,12 @@ struct ServerPool: Sendable {
         for url in urls {
             guard var address = try? ServerAddress(parsing: url) else { continue }
             if entries.contains(where: { $0.address.host == address.host && $0.address.port == address.port }) { continue }
+            if added.contains(where: { $0.host == address.host && $0.port == address.port }) { continue }
             address.user = template?.user
             address.password = template?.password
             address.token = template?.token
+            // A cluster reached over TLS is reached over TLS at every node.
+            address.usesTLS = address.usesTLS || template?.usesTLS == true
             added.append(address)
         }
         guard !added.isEmpty else { return [] }
@@ -65,7 +73,12 @@ struct ServerPool: Sendable {
         entries.append(entries.remove(at: index))
     }
 
-    mutating func recordAttempt(_ address: ServerAddress, at instant: ContinuousClock.Instant) {
+    /// The server `nextForReconnect` would return, without moving it.
+    func peekNext(maximumAttempts: Int) -> Entry? {
+        entries.first { maximumAttempts < 0 || $0.failedAttempts < maximumAttempts }
+    }
+
+    mutating func recordAttempt(_ address: ServerAddress, at instant: Duration) {
         guard let index = index(of: address) else { return }
         entries[index].lastAttempt = instant
     }
@@ -78,6 +91,17 @@ struct ServerPool: Sendable {
     mutating func recordSuccess(_ address: ServerAddress) {
         guard let index = index(of: address) else { return }
         entries[index].failedAttempts = 0
+        entries[index].authorizationFailures = 0
+    }
+
+    /// Counts a refusal of the credentials; the second in a row removes the server. Returns
+    /// whether it was removed.
+    mutating func recordAuthorizationFailure(_ address: ServerAddress) -> Bool {
+        guard let index = index(of: address) else { return false }
+        entries[index].authorizationFailures += 1
+        guard entries[index].authorizationFailures >= 2 else { return false }
+        entries.remove(at: index)
+        return true
     }
 
     private func index(of address: ServerAddress) -> Int? {

@@ -15,7 +15,10 @@ final class SubscriptionState: Sendable {
     private struct Storage {
         var queue = MessageQueue<NATSMessage>()
         var pendingBytes = 0
-        var waiters = MessageQueue<CheckedContinuation<NATSMessage?, Never>>()
+        /// Consumers waiting for a message; each leaves alone when its task is cancelled.
+        var waiters = WaiterQueue<NATSMessage?>()
+        /// `drain` waiting until the consumer took everything (true) or its time ran out.
+        var consumedWaiters = WaiterQueue<Bool>()
         /// No more messages will be added; the consumer drains what is queued, then ends.
         var finished = false
         var delivered: UInt64 = 0
@@ -25,10 +28,14 @@ final class SubscriptionState: Sendable {
         /// Dropping since the last message that fit; reported once per such episode.
         var slow = false
 
-        mutating func takeWaiters() -> [CheckedContinuation<NATSMessage?, Never>] {
-            var taken: [CheckedContinuation<NATSMessage?, Never>] = []
-            while let waiter = waiters.popFirst() { taken.append(waiter) }
-            return taken
+        mutating func takeWaiters() -> [WaiterQueue<NATSMessage?>.Continuation] {
+            waiters.removeAll()
+        }
+
+        /// The `drain` waiters to resume, once finished and emptied.
+        mutating func takeConsumedWaitersIfDone() -> [WaiterQueue<Bool>.Continuation] {
+            guard finished, queue.isEmpty, !consumedWaiters.isEmpty else { return [] }
+            return consumedWaiters.removeAll()
         }
     }
 
@@ -56,7 +63,7 @@ final class SubscriptionState: Sendable {
 
     /// Hands a message to the consumer, or queues it, or drops it when over the limits.
     func deliver(_ message: NATSMessage) -> Delivery {
-        let (waiter, delivery): (CheckedContinuation<NATSMessage?, Never>?, Delivery) = storage.withLock { state in
+        let (waiter, delivery): (WaiterQueue<NATSMessage?>.Continuation?, Delivery) = storage.withLock { state in
             guard !state.finished else { return (nil, .ignored) }
             let size = message.size
             let waiter = state.waiters.popFirst()
@@ -75,6 +82,7 @@ final class SubscriptionState: Sendable {
                 state.finished = true
                 let rest = state.queue.isEmpty ? state.takeWaiters() : []
                 rest.forEach { $0.resume(returning: nil) }
+                state.takeConsumedWaitersIfDone().forEach { $0.resume(returning: true) }
                 return (waiter, .queuedLast)
             }
             return (waiter, .queued)
@@ -97,9 +105,10 @@ final class SubscriptionState: Sendable {
     /// The messages are moved out of `messages`, which is left holding `nil`s.
     func deliver(contentsOf messages: inout [NATSMessage?]) -> BatchDelivery {
         var result = BatchDelivery()
-        var handOver: (CheckedContinuation<NATSMessage?, Never>, NATSMessage)?
-        var moreHandOvers: [(CheckedContinuation<NATSMessage?, Never>, NATSMessage)] = []
-        var ended: [CheckedContinuation<NATSMessage?, Never>] = []
+        var handOver: (WaiterQueue<NATSMessage?>.Continuation, NATSMessage)?
+        var moreHandOvers: [(WaiterQueue<NATSMessage?>.Continuation, NATSMessage)] = []
+        var ended: [WaiterQueue<NATSMessage?>.Continuation] = []
+        var consumed: [WaiterQueue<Bool>.Continuation] = []
         storage.withLock { state in
             for index in messages.indices {
                 guard !state.finished else { return }
@@ -122,6 +131,7 @@ final class SubscriptionState: Sendable {
                 if let maximum = state.maximum, state.delivered >= maximum {
                     state.finished = true
                     if state.queue.isEmpty { ended = state.takeWaiters() }
+                    consumed = state.takeConsumedWaitersIfDone()
                     result.reachedMaximum = true
                     return
                 }
@@ -130,19 +140,21 @@ final class SubscriptionState: Sendable {
         if let (waiter, message) = handOver { waiter.resume(returning: message) }
         for (waiter, message) in moreHandOvers { waiter.resume(returning: message) }
         ended.forEach { $0.resume(returning: nil) }
+        consumed.forEach { $0.resume(returning: true) }
         return result
     }
 
     /// Sets the total number of messages after which the subscription ends.
     /// Returns true when that many have already arrived.
     func setMaximum(_ maximum: UInt64) -> Bool {
-        let (reached, waiters) = storage.withLock { state -> (Bool, [CheckedContinuation<NATSMessage?, Never>]) in
+        let (reached, waiters, consumed) = storage.withLock { state in
             state.maximum = maximum
-            guard state.delivered >= maximum else { return (false, []) }
+            guard state.delivered >= maximum else { return (false, [WaiterQueue<NATSMessage?>.Continuation](), [WaiterQueue<Bool>.Continuation]()) }
             state.finished = true
-            return (true, state.queue.isEmpty ? state.takeWaiters() : [])
+            return (true, state.queue.isEmpty ? state.takeWaiters() : [], state.takeConsumedWaitersIfDone())
         }
         waiters.forEach { $0.resume(returning: nil) }
+        consumed.forEach { $0.resume(returning: true) }
         return reached
     }
 
@@ -154,15 +166,41 @@ final class SubscriptionState: Sendable {
     /// Ends the subscription: waiting consumers get `nil`. With `discardPending` queued
     /// messages are dropped too (unsubscribe); without it they are still delivered (drain, close).
     func finish(discardPending: Bool) {
-        let waiters = storage.withLock { state in
+        let (waiters, consumed) = storage.withLock { state in
             state.finished = true
             if discardPending {
                 state.queue.removeAll()
                 state.pendingBytes = 0
             }
-            return state.takeWaiters()
+            return (state.takeWaiters(), state.takeConsumedWaitersIfDone())
         }
         waiters.forEach { $0.resume(returning: nil) }
+        consumed.forEach { $0.resume(returning: true) }
+    }
+
+    /// Waits until the subscription has ended and its consumer took every queued message
+    /// (true), or `timeout` passed (false). For `drain`.
+    func waitUntilConsumed(timeout: Duration, timer: DeadlineTimer) async -> Bool {
+        let id = storage.withLock { $0.consumedWaiters.makeID() }
+        let release: @Sendable () -> Void = { [self] in
+            let waiter = storage.withLock { $0.consumedWaiters.resolve(id, with: false) }
+            waiter?.resume(returning: false)
+        }
+        guard timeout > .zero, let token = timer.schedule(after: timeout, release) else {
+            return storage.withLock { $0.finished && $0.queue.isEmpty }
+        }
+        defer { timer.cancel(token) }
+        return await suspendAsWaiter { continuation in
+            storage.withLock { state -> Bool? in
+                if state.finished, state.queue.isEmpty {
+                    state.consumedWaiters.forget(id)
+                    return true
+                }
+                return state.consumedWaiters.add(id, continuation)
+            }
+        } cancel: {
+            release()
+        }
     }
 
     var isFinished: Bool { storage.withLock { $0.finished } }
@@ -175,22 +213,27 @@ final class SubscriptionState: Sendable {
     /// the calling task is cancelled.
     nonisolated(nonsending) func next() async -> NATSMessage? {
         if let ready = takeQueued() { return ready.message }
-        return await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<NATSMessage?, Never>) in
-                let ready: NATSMessage?? = storage.withLock { state in
-                    if let message = state.queue.popFirst() {
-                        state.pendingBytes -= message.size
-                        return .some(message)
-                    }
-                    if state.finished || Task.isCancelled { return .some(nil) }
-                    state.waiters.append(continuation)
-                    return .none
+        // Each consumer waits under its own id: a cancelled one leaves, the others stay.
+        let id = storage.withLock { $0.waiters.makeID() }
+        return await suspendAsWaiter { continuation in
+            let (ready, consumed) = storage.withLock { state -> (NATSMessage??, [WaiterQueue<Bool>.Continuation]) in
+                if let message = state.queue.popFirst() {
+                    state.pendingBytes -= message.size
+                    state.waiters.forget(id)
+                    return (.some(message), state.takeConsumedWaitersIfDone())
                 }
-                if let ready { continuation.resume(returning: ready) }
+                if state.finished {
+                    state.waiters.forget(id)
+                    return (.some(nil), [])
+                }
+                if let early = state.waiters.add(id, continuation) { return (.some(early), []) }
+                return (.none, [])
             }
-        } onCancel: {
-            let waiters = storage.withLock { $0.takeWaiters() }
-            waiters.forEach { $0.resume(returning: nil) }
+            consumed.forEach { $0.resume(returning: true) }
+            return ready
+        } cancel: { [self] in
+            let waiter = storage.withLock { $0.waiters.resolve(id, with: nil) }
+            waiter?.resume(returning: nil)
         }
     }
 
@@ -200,35 +243,41 @@ final class SubscriptionState: Sendable {
     nonisolated(nonsending) func nextBatch(maximum: Int) async -> [NATSMessage] {
         guard let first = await next() else { return [] }
         guard maximum > 1 else { return [first] }
-        return storage.withLock { state in
+        let (batch, consumed) = storage.withLock { state in
             var batch = [first]
             batch.reserveCapacity(min(maximum, state.queue.count + 1))
             while batch.count < maximum, let message = state.queue.popFirst() {
                 state.pendingBytes -= message.size
                 batch.append(message)
             }
-            return batch
+            return (batch, state.takeConsumedWaitersIfDone())
         }
+        consumed.forEach { $0.resume(returning: true) }
+        return batch
     }
 
     /// The first queued message if there is one, without waiting.
     func pollQueued() -> NATSMessage? {
-        storage.withLock { state in
-            guard let message = state.queue.popFirst() else { return nil }
+        let (message, consumed) = storage.withLock { state -> (NATSMessage?, [WaiterQueue<Bool>.Continuation]) in
+            guard let message = state.queue.popFirst() else { return (nil, []) }
             state.pendingBytes -= message.size
-            return message
+            return (message, state.takeConsumedWaitersIfDone())
         }
+        consumed.forEach { $0.resume(returning: true) }
+        return message
     }
 
     /// A queued message, or `.some(nil)` when finished and drained, or `nil` to wait.
     private func takeQueued() -> (message: NATSMessage?, Void)? {
-        storage.withLock { state in
+        let (ready, consumed) = storage.withLock { state -> ((message: NATSMessage?, Void)?, [WaiterQueue<Bool>.Continuation]) in
             if let message = state.queue.popFirst() {
                 state.pendingBytes -= message.size
-                return (message, ())
+                return ((message, ()), state.takeConsumedWaitersIfDone())
             }
-            return state.finished ? (nil, ()) : nil
+            return (state.finished ? (nil, ()) : nil, [])
         }
+        consumed.forEach { $0.resume(returning: true) }
+        return ready
     }
 }
 

@@ -82,6 +82,11 @@ final class TCPSocket: Transport {
         Self.poll(descriptor, events: Int16(POLLIN), until: deadline)
     }
 
+    /// Waits until the socket can take more bytes (or is broken), at most until `deadline`.
+    func waitWritable(until deadline: ContinuousClock.Instant) -> Bool {
+        Self.poll(descriptor, events: Int16(POLLOUT), until: deadline)
+    }
+
     /// Reads what is available, blocking until something is; 0 means the peer closed.
     func read(into buffer: UnsafeMutableRawBufferPointer) throws(NATSError) -> Int {
         while true {

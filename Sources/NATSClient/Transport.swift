@@ -10,6 +10,10 @@ protocol Transport: AnyObject, Sendable {
     /// `deadline`; false when the deadline passed first.
     func waitReadable(until deadline: ContinuousClock.Instant) -> Bool
 
+    /// Waits until a write would take at least one byte (or fail), at most until `deadline`;
+    /// false when the deadline passed first.
+    func waitWritable(until deadline: ContinuousClock.Instant) -> Bool
+
     /// Reads what is available into `buffer`, blocking until something is; 0 means the peer
     /// closed the stream.
     func read(into buffer: UnsafeMutableRawBufferPointer) throws(NATSError) -> Int

@@ -10,7 +10,7 @@ import Testing
         let timer = DeadlineTimer()
         defer { timer.stop() }
         let fired = Locked<[Int]>([])
-        let done = OneShot<Void>()
+        let done = Promise<Void, NATSError>()
         let delays = [40, 10, 30, 20]
         for (number, milliseconds) in delays.enumerated() {
             _ = timer.schedule(after: .milliseconds(milliseconds)) {
@@ -20,7 +20,7 @@ import Testing
         let cancelled = try #require(timer.schedule(after: .milliseconds(15)) { fired.withLock { $0.append(99) } })
         timer.cancel(cancelled)
         _ = timer.schedule(after: .milliseconds(60)) { done.fulfil(.success(())) }
-        try await done.value()
+        try await done.value(cancelled: { NATSError(.cancelled, "cancelled") })
         #expect(fired.withLock { $0 } == [1, 3, 2, 0])
     }
 
@@ -28,13 +28,13 @@ import Testing
     @Test func anEarlierDeadlineArmedLaterFiresFirst() async throws {
         let timer = DeadlineTimer()
         defer { timer.stop() }
-        let late = OneShot<Void>()
-        let early = OneShot<Void>()
+        let late = Promise<Void, NATSError>()
+        let early = Promise<Void, NATSError>()
         _ = timer.schedule(after: .seconds(3600)) { late.fulfil(.success(())) }
         // Give the thread time to start waiting for the hour.
         try await Task.sleep(for: .milliseconds(20))
         _ = timer.schedule(after: .milliseconds(1)) { early.fulfil(.success(())) }
-        try await early.value()
+        try await early.value(cancelled: { NATSError(.cancelled, "cancelled") })
         #expect(!late.isFulfilled)
     }
 

@@ -30,7 +30,11 @@ import Testing
         let port = server.port
 
         let subscriber = try await NATSConnection.connect(NATSOptions(servers: ["nats://sub:s@127.0.0.1:\(port)"]).with(Self.fastReconnect))
-        let publisher = try await NATSConnection.connect(NATSOptions(servers: ["nats://pub:p@127.0.0.1:\(port)"]).with(Self.fastReconnect))
+        // Refused while only the subscriber is admitted: keep trying (the default gives up on
+        // credentials refused twice in a row).
+        let publisher = try await NATSConnection.connect(NATSOptions(servers: ["nats://pub:p@127.0.0.1:\(port)"]).with(Self.fastReconnect).with {
+            $0.abortOnRepeatedAuthorizationError = false
+        })
         let subscriberEvents = EventWatcher(subscriber)
         let publisherEvents = EventWatcher(publisher)
         let stream = try subscriber.subscribe(to: "stream")

@@ -191,7 +191,7 @@ public struct JetStream: Sendable {
     ) async throws -> [PubAck] {
         var acks: [PubAck] = []
         acks.reserveCapacity(messages.count)
-        var window: [(index: Int, request: NATSConnection.PendingRequest)] = []
+        var window: [(index: Int, request: ConnectionCore.PendingRequest)] = []
         defer { for entry in window { connection.forgetRequest(entry.request.token) } }
         var next = 0
         while acks.count < messages.count {
