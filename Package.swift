@@ -2,7 +2,9 @@
 import PackageDescription
 
 // Ennio Events: a hand-written NATS client and the event system built on it.
-// No package dependencies: only the toolchain's own modules.
+// No package dependencies: only the toolchain's own modules and Debian's C libraries.
+// Linux only: the code uses Glibc, pthreads and Linux's /proc directly (no Darwin variants),
+// so no Apple platform is claimed.
 let strictSettings: [SwiftSetting] = [
     .enableUpcomingFeature("ExistentialAny"),
     .enableUpcomingFeature("InternalImportsByDefault"),
@@ -10,7 +12,6 @@ let strictSettings: [SwiftSetting] = [
 
 let package = Package(
     name: "ennio-events",
-    platforms: [.macOS(.v15)],
     products: [
         .library(name: "NATSProtocol", targets: ["NATSProtocol"]),
         .library(name: "NATSClient", targets: ["NATSClient"]),

@@ -108,7 +108,8 @@ final class BusSubscriber: Sendable {
         var buffer: BoundedQueue<Event>
         var missedSinceLastReport: UInt64 = 0
         var totalMissed: UInt64 = 0
-        var waiter: CheckedContinuation<EventBusElement?, Never>?
+        /// Tasks waiting for the next element; each leaves alone when cancelled.
+        var waiters = WaiterQueue<EventBusElement?>()
         var finished = false
     }
 
@@ -121,14 +122,13 @@ final class BusSubscriber: Sendable {
     }
 
     var totalMissed: UInt64 { state.withLock { $0.totalMissed } }
+    /// Tasks waiting for an element right now.
+    var waiterCount: Int { state.withLock { $0.waiters.count } }
 
     func offer(_ event: Event) {
-        let waiter = state.withLock { state -> CheckedContinuation<EventBusElement?, Never>? in
+        let waiter = state.withLock { state -> WaiterQueue<EventBusElement?>.Continuation? in
             guard !state.finished else { return nil }
-            if let waiter = state.waiter {
-                state.waiter = nil
-                return waiter
-            }
+            if let waiter = state.waiters.popFirst() { return waiter }
             if state.buffer.append(event) {
                 state.missedSinceLastReport += 1
                 state.totalMissed += 1
@@ -139,13 +139,12 @@ final class BusSubscriber: Sendable {
     }
 
     func finish(discardBuffered: Bool = false) {
-        let waiter = state.withLock { state -> CheckedContinuation<EventBusElement?, Never>? in
+        let waiters = state.withLock { state in
             state.finished = true
             if discardBuffered { state.buffer.removeAll() }
-            defer { state.waiter = nil }
-            return state.waiter
+            return state.waiters.removeAll()
         }
-        waiter?.resume(returning: nil)
+        for waiter in waiters { waiter.resume(returning: nil) }
     }
 
     private func take(_ state: inout State) -> EventBusElement?? {
@@ -158,23 +157,21 @@ final class BusSubscriber: Sendable {
         return nil
     }
 
-    func next() async -> EventBusElement? {
+    /// The next element; `nil` once finished, or when the calling task is cancelled (which
+    /// ends only its own wait: other tasks iterating the same subscription go on).
+    nonisolated(nonsending) func next() async -> EventBusElement? {
         if let ready = state.withLock({ take(&$0) }) { return ready }
-        return await withTaskCancellationHandler {
-            await withCheckedContinuation { (continuation: CheckedContinuation<EventBusElement?, Never>) in
-                let ready = state.withLock { state -> EventBusElement?? in
-                    if let ready = take(&state) { return ready }
-                    if Task.isCancelled { return .some(nil) }
-                    state.waiter = continuation
-                    return nil
+        let id = state.withLock { $0.waiters.makeID() }
+        return await suspendAsWaiter { continuation in
+            state.withLock { state -> EventBusElement?? in
+                if let ready = take(&state) {
+                    state.waiters.forget(id)
+                    return ready
                 }
-                if let ready { continuation.resume(returning: ready) }
+                return state.waiters.add(id, continuation)
             }
-        } onCancel: {
-            let waiter = state.withLock { state -> CheckedContinuation<EventBusElement?, Never>? in
-                defer { state.waiter = nil }
-                return state.waiter
-            }
+        } cancel: { [self] in
+            let waiter = state.withLock { $0.waiters.resolve(id, with: nil) }
             waiter?.resume(returning: nil)
         }
     }

@@ -30,12 +30,13 @@ public struct EventPublisher: Sendable {
     @discardableResult
     public func publish(_ event: Event) throws -> String {
         let subject = try subjects.subject(for: event, host: host)
-        // The JSON goes into a buffer this publisher reuses: no allocation per event.
-        try scratch.bytes.withLock { payload throws in
-            payload.removeAll(keepingCapacity: true)
-            EventCodec.encode(event, into: &payload)
-            try publish(payload, of: event, to: subject)
-        }
+        // The JSON goes into a buffer this publisher reuses (no allocation per event), taken
+        // out of its lock for the publish: no lock is held across the connection's work.
+        var payload = scratch.take()
+        defer { scratch.giveBack(payload) }
+        payload.removeAll(keepingCapacity: true)
+        EventCodec.encode(event, into: &payload)
+        try publish(payload, of: event, to: subject)
         return subject
     }
 
@@ -80,9 +81,21 @@ public struct EventPublisher: Sendable {
     private let scratch = ScratchBuffer()
 }
 
-/// A byte buffer kept between calls, for one caller at a time.
+/// A byte buffer kept between calls. A caller takes it (another caller meanwhile gets a new,
+/// empty one) and gives it back; the lock is held only to swap it in or out.
 final class ScratchBuffer: Sendable {
-    let bytes = Locked<[UInt8]>([])
+    private let spare = Locked<[UInt8]?>([])
+    /// Buffers larger than this are not kept, so one huge event does not pin its memory.
+    private static let largestKept = 1 << 20
+
+    func take() -> [UInt8] {
+        spare.withLock { $0.take() } ?? []
+    }
+
+    func giveBack(_ buffer: [UInt8]) {
+        guard buffer.capacity <= Self.largestKept else { return }
+        spare.withLock { $0 = buffer }
+    }
 }
 
 /// A small, bounded map from (event type, project) to the event subject.

@@ -233,6 +233,9 @@ final class OutboundBuffer: @unchecked Sendable {
         }
     }
 
+    /// Publishers waiting in ``waitForRoom()`` right now.
+    var roomWaiterCount: Int { lock.withLock { roomWaiters.count } }
+
     /// Whether an append of a small message would fit. Call with the lock held.
     private var hasRoom: Bool {
         transport == nil ? pending.count < disconnectedLimit : pending.count < connectedLimit

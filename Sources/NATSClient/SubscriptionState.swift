@@ -204,6 +204,8 @@ final class SubscriptionState: Sendable {
     }
 
     var isFinished: Bool { storage.withLock { $0.finished } }
+    /// Consumers waiting for a message right now.
+    var waiterCount: Int { storage.withLock { $0.waiters.count } }
     var droppedCount: UInt64 { storage.withLock { $0.dropped } }
     var deliveredCount: UInt64 { storage.withLock { $0.delivered } }
     var pendingCount: Int { storage.withLock { $0.queue.count } }

@@ -63,7 +63,10 @@ public struct ProtocolParser: Sendable {
             return try completeMessage(message)
         }
         guard let lineEnd = findLineEnd() else {
-            if buffer.count - readIndex > maximumControlLineLength {
+            // A CR at the very end may be the first half of the line's CRLF: it is not part of
+            // the line, whether its LF comes in this read or the next.
+            let unterminated = buffer.count - readIndex - (buffer.last == 0x0D ? 1 : 0)
+            if unterminated > maximumControlLineLength {
                 throw ProtocolError(.controlLineTooLong, context: buffer[readIndex...])
             }
             return nil

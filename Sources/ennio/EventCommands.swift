@@ -115,6 +115,8 @@ enum SubscribeCommand {
         }
         let limit = try arguments.integer("count", range: 1...Int.max)
         let connection = try await connect(arguments, name: "ennio sub", longRunning: true)
+        let report = reportConnectionEvents(of: connection, as: "ennio sub")
+        defer { report.cancel() }
         let subscription = try EventSubscription(connection: connection, pattern: pattern)
         try await connection.flush()
         printError("listening on \(pattern.subject)")

@@ -66,6 +66,8 @@ enum CoordinatorCommand {
         let path = arguments.value("db") ?? "ennio-events.sqlite"
         let store = try EventStore(path: path)
         let connection = try await connect(arguments, name: "ennio coordinator", longRunning: true)
+        let report = reportConnectionEvents(of: connection, as: "coordinator")
+        defer { report.cancel() }
         let coordinator = try Coordinator(connection: connection, store: store, options: options, log: logToStandardError)
         let stored = try store.count()
         printError("coordinator: history in \(path) (\(stored) events), connected to \(connection.connectedServer?.description ?? "?")")
@@ -121,6 +123,8 @@ enum AgentCommand {
             }
         }
         let connection = try await connect(arguments, name: "ennio agent \(host)", longRunning: true)
+        let report = reportConnectionEvents(of: connection, as: "agent \(host)")
+        defer { report.cancel() }
         let agent = try NodeAgent(connection: connection, options: options, log: logToStandardError)
         let input = lines
         try await runUntilSignalled {

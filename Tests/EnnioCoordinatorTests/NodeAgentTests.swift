@@ -142,6 +142,8 @@ import Testing
             var options = NATSOptions(servers: ["nats://\(user):pw@127.0.0.1:\(server.port)"])
             options.reconnectWait = .milliseconds(50)
             options.maxReconnectAttempts = -1
+            // The restarted server refuses the agent's user until the reload: keep trying.
+            options.abortOnRepeatedAuthorizationError = false
             return options
         }
         let connection = try await NATSConnection.connect(options("agent"))

@@ -1,4 +1,4 @@
-import EnnioEvents
+@testable import EnnioEvents
 import Testing
 
 func sampleEvent(_ index: Int, type: EventType = .sessionWorking, priority: EventPriority = .info) -> Event {
@@ -99,5 +99,35 @@ extension EventBusElement {
     var id: String? {
         if case .event(let event) = self { return event.id }
         return nil
+    }
+}
+
+/// Several tasks iterating one bus subscription (the subscriber used to hold one waiter: a
+/// second task overwrote the first one's, which never returned, and a cancelled task ended the
+/// other's iteration).
+@Suite struct EventBusWaiterTests {
+    static func event(_ id: String) -> Event {
+        Event(id: id, type: .sessionWorking, sessionId: "s", projectId: "p", message: "m")
+    }
+
+    @Test func twoTasksOnOneSubscriptionEachGetAnEventAndACancelledOneLeavesAlone() async throws {
+        let bus = EventBus()
+        let subscription = bus.subscribe()
+        func waiter() -> Task<EventBusElement?, Never> {
+            Task {
+                var iterator = subscription.makeAsyncIterator()
+                return await iterator.next()
+            }
+        }
+        let one = waiter()
+        let two = waiter()
+        let cancelled = waiter()
+        while subscription.subscriber.waiterCount < 3 { try await Task.sleep(for: .milliseconds(1)) }
+        cancelled.cancel()
+        #expect(await cancelled.value == nil)
+        bus.publish(Self.event("a"))
+        bus.publish(Self.event("b"))
+        let ids = Set([await one.value?.id, await two.value?.id].compactMap { $0 })
+        #expect(ids == ["a", "b"])
     }
 }

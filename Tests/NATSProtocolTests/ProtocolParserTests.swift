@@ -206,6 +206,25 @@ func parseAll(_ chunks: [ArraySlice<UInt8>]) throws -> [ServerOperation] {
         #expect(throws: ProtocolError.self) { try parser.next() }
     }
 
+    /// A control line of exactly the maximum length is accepted however its CR and LF arrive:
+    /// together, or split between two reads (found by fuzzing: the CR used to be counted as
+    /// part of the line while its LF was still missing). One byte longer is refused either way.
+    @Test func aLineOfExactlyTheLimitIsAcceptedWhereverTheInputIsSplit() throws {
+        let limit = 64
+        let exact = Array("-ERR '".utf8) + Array(repeating: UInt8(ascii: "x"), count: limit - 7) + Array("'\r\n".utf8)
+        #expect(exact.count == limit + 2)
+        for split in 0...exact.count {
+            var parser = ProtocolParser(maximumControlLineLength: limit)
+            let operations = try parse(chunks: [exact[..<split], exact[split...]], parser: &parser)
+            #expect(operations == [.error(String(repeating: "x", count: limit - 7))], "split at \(split)")
+        }
+        let tooLong = Array("-ERR '".utf8) + Array(repeating: UInt8(ascii: "x"), count: limit - 6) + Array("'\r\n".utf8)
+        for split in 0...tooLong.count {
+            var parser = ProtocolParser(maximumControlLineLength: limit)
+            #expect(throws: ProtocolError.self, "split at \(split)") { _ = try parse(chunks: [tooLong[..<split], tooLong[split...]], parser: &parser) }
+        }
+    }
+
     @Test func rejectsAnAnnouncedPayloadOverTheLimitBeforeItArrives() {
         var parser = ProtocolParser(maximumPayloadLength: 10)
         parser.append(Array("MSG a 1 11\r\n".utf8))
