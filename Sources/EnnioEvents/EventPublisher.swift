@@ -40,6 +40,19 @@ public struct EventPublisher: Sendable {
         return subject
     }
 
+    /// Publishes like ``publish(_:)``, but when the connection's buffer is full (the server
+    /// is slower than this publisher) it suspends until there is room instead of failing.
+    @discardableResult
+    public func publishWaitingForRoom(_ event: Event) async throws -> String {
+        while true {
+            do {
+                return try publish(event)
+            } catch let error as NATSError where error.code == .outboundBufferFull || error.code == .reconnectBufferFull {
+                guard await connection.waitForRoom() else { throw error }
+            }
+        }
+    }
+
     private func publish(_ payload: [UInt8], of event: Event, to subject: String) throws {
         var id = event.id
         let sent = try id.withUTF8 { id throws -> Bool in

@@ -120,6 +120,13 @@ public final class NATSConnection: Sendable {
         try await core.publishWaitingForRoom(payload, to: subject, replyTo: replyTo, headers: headers)
     }
 
+    /// Waits until a publish could fit in the outbound (or reconnect) buffer; false when the
+    /// connection closes or the task is cancelled first. For publishers built on the
+    /// non-blocking `publish` that would rather wait than fail with `.outboundBufferFull`.
+    package func waitForRoom() async -> Bool {
+        await core.outbound.waitForRoom()
+    }
+
     /// Publishes with a header block the caller has already encoded and checked
     /// (`NATS/1.0\r\n`, fields, empty line) — for publishers that send the same kind of
     /// header with every message. `subjectIsValid`: the caller guarantees a valid subject

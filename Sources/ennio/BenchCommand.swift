@@ -134,6 +134,29 @@ enum BenchCommand {
         return try await NATSConnection.connect(options)
     }
 
+    /// Publishes without waiting; false (nothing published) when the buffer is full.
+    @inline(__always)
+    static func published(_ bytes: [UInt8], to subject: String, on connection: NATSConnection) throws(NATSError) -> Bool {
+        do {
+            try connection.publish(bytes, to: subject)
+            return true
+        } catch {
+            guard error.code == .outboundBufferFull else { throw error }
+            return false
+        }
+    }
+
+    /// Publishes an event without waiting; false (nothing published) when the buffer is full.
+    @inline(__always)
+    static func published(_ event: Event, with publisher: EventPublisher) throws -> Bool {
+        do {
+            try publisher.publish(event)
+            return true
+        } catch let error as NATSError where error.code == .outboundBufferFull {
+            return false
+        }
+    }
+
     static func payload(size: Int) -> [UInt8] {
         (0..<size).map { UInt8(ascii: "a") + UInt8($0 % 26) }
     }
@@ -144,8 +167,9 @@ enum BenchCommand {
         let connection = try await connection(arguments, name: "ennio bench pub")
         let bytes = payload(size: size)
         let start = ContinuousClock.now
-        for _ in 0..<count {
-            try connection.publish(bytes, to: subject)
+        for _ in 0..<count where try !published(bytes, to: subject, on: connection) {
+            // The server fell behind: wait for room (libnats's publish blocks then).
+            try await connection.publishWaitingForRoom(bytes, to: subject)
         }
         try await connection.flush(timeout: .seconds(120))
         let elapsed = ContinuousClock.now - start
@@ -188,8 +212,8 @@ enum BenchCommand {
         let consumer = Task { await receive(subscription, count: count, timeout: .seconds(300)) }
         let bytes = payload(size: size)
         let start = ContinuousClock.now
-        for _ in 0..<count {
-            try publisher.publish(bytes, to: subject)
+        for _ in 0..<count where try !published(bytes, to: subject, on: publisher) {
+            try await publisher.publishWaitingForRoom(bytes, to: subject)
         }
         try await publisher.flush(timeout: .seconds(120))
         // Everything published has reached the server; wait for the rest to arrive, or for
@@ -328,8 +352,8 @@ enum BenchCommand {
         let events = sampleEvents(1024)
         let averageSize = events.map { EventCodec.encode($0).count }.reduce(0, +) / events.count
         let start = ContinuousClock.now
-        for index in 0..<count {
-            try publisher.publish(events[index & 1023])
+        for index in 0..<count where try !published(events[index & 1023], with: publisher) {
+            try await publisher.publishWaitingForRoom(events[index & 1023])
         }
         try await connection.flush(timeout: .seconds(120))
         let elapsed = ContinuousClock.now - start
@@ -431,7 +455,7 @@ enum BenchCommand {
                 }
                 _ = try await JetStream(connection: connection, timeout: .seconds(30)).publishAll(messages, maxPending: 256)
             } else {
-                for event in batch { try publisher.publish(event) }
+                for event in batch { try await publisher.publishWaitingForRoom(event) }
             }
             published += batch.count
         }
