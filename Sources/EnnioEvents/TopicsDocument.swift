@@ -95,8 +95,12 @@ public enum TopicsDocument {
         add("| Type | `event_type` | Subject | Meaning |")
         add("| --- | --- | --- | --- |")
         for type in EventType.allCases {
-            add("| \(type.name) | `\(type.rawValue)` | `\(EventSubject.template(for: type))` | \(type.entry.summary) |")
+            let marker = type.entry.isExtension ? " **Extension.**" : ""
+            add("| \(type.name) | `\(type.rawValue)` | `\(EventSubject.template(for: type))` | \(type.entry.summary)\(marker) |")
         }
+        add()
+        add("Types marked **Extension** go beyond the Rust implementation's 30 event types; consumers")
+        add("written against those 30 can ignore them (their subjects follow the same scheme).")
         add()
         add("## Subscribing")
         add()
@@ -160,6 +164,7 @@ public enum TopicsDocument {
         add("| --- | --- |")
         add("| `ennio.commands.shutdown` | the agent publishes `node_disconnected` and stops |")
         add("| `ennio.commands.health_check` | the agent publishes a `node_health_check` at once |")
+        add("| `ennio.commands.kill` | body `{\"host\":…,\"session\":…}`: the agent on that host kills the session's process (`SIGTERM`, `SIGKILL` after a grace period) and publishes `session_killed` once |")
         add()
         add("## Queries to the coordinator")
         add()
