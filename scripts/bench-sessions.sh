@@ -63,6 +63,9 @@ for index in $(seq 1 "$SESSIONS"); do
     "$ennio" session start --project bench --session "s$index" --sessions-dir "$directory" -- sleep 600 >/dev/null
 done
 
+alive=$("$ennio" session list --sessions-dir "$directory" | grep -c ' alive ' || true)
+echo "bench-sessions: $alive of $SESSIONS sessions alive" >&2
+
 ticks_per_second="$(getconf CLK_TCK)"
 cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 

@@ -39,7 +39,10 @@ public struct AgentStatistics: Sendable, Hashable {
 ///   `NodeHealthCheck` every interval (load and uptime in `data`), `NodeDisconnected` when it
 ///   stops cleanly.
 /// - Commands arrive on `ennio.commands.<command>` with an optional JSON body; a body with a
-///   `"host"` targets one node. `shutdown` stops the agent; `health_check` reports at once.
+///   `"host"` targets one node. `shutdown` stops the agent; `health_check` reports at once;
+///   `kill` (`"session"` in the body) kills one of this host's sessions.
+/// - With `options.sessions`, its ``SessionLoop`` observes the host's sessions directory and
+///   publishes their lifecycle.
 public final class NodeAgent: Sendable {
     public let connection: NATSConnection
     public let options: AgentOptions

@@ -31,7 +31,8 @@ public struct SessionLoopStatistics: Sendable, Hashable {
     public var published: UInt64 = 0
     /// `tick_error` events produced.
     public var tickErrors: UInt64 = 0
-    /// Ticks whose directory listing failed (each distinct failure is also logged).
+    /// Ticks that could not list the directory or take its lock (each distinct failure is
+    /// also logged).
     public var listErrors: UInt64 = 0
     /// Records that could not be written (each is logged and published as a tick error).
     public var persistFailures: UInt64 = 0
@@ -193,6 +194,9 @@ private struct Driver {
     var lastListError: String?
     var ignoredNames: Set<String> = []
     var reportedLive = -1
+    /// The open lock file while this loop holds the directory's lock, else -1.
+    var lockDescriptor: Int32 = -1
+    var lockProblem: String?
 
     static let looseEventLimit = 1000
 
@@ -204,11 +208,7 @@ private struct Driver {
     }
 
     mutating func run() {
-        do {
-            try directory.create()
-        } catch {
-            loop.write(log: "agent \(loop.host): sessions directory: \(error)")
-        }
+        defer { if lockDescriptor >= 0 { close(lockDescriptor) } }
         var nextTick = ContinuousClock.now
         var nextKillCheck = ContinuousClock.now
         while true {
@@ -219,7 +219,7 @@ private struct Driver {
             for kill in work.kills { startKill(kill.session, targeted: kill.targeted) }
             let now = ContinuousClock.now
             if now >= nextTick {
-                tick()
+                if acquireLock() { tick() }
                 nextTick += loop.options.pollInterval
                 if nextTick <= now { nextTick = now + loop.options.pollInterval }
                 dispatch(everything: true)
@@ -232,6 +232,37 @@ private struct Driver {
                 dispatch(everything: false)
             }
         }
+    }
+
+    /// Takes the directory's lock (`.lock`, `flock`) if it does not hold it yet: one loop per
+    /// directory, or two agents would announce every session twice and overwrite each other's
+    /// records. An agent that finds it taken logs so once and tries again every tick.
+    mutating func acquireLock() -> Bool {
+        guard lockDescriptor < 0 else { return true }
+        var problem: String
+        do {
+            try directory.create()
+            let descriptor = open(directory.file(".lock"), O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
+            if descriptor >= 0, flock(descriptor, LOCK_EX | LOCK_NB) == 0 {
+                lockDescriptor = descriptor
+                if lockProblem != nil { loop.write(log: "agent \(loop.host): now observing \(directory.path)") }
+                lockProblem = nil
+                return true
+            }
+            let number = errno
+            if descriptor >= 0 { close(descriptor) }
+            problem = number == EWOULDBLOCK
+                ? "another agent's lifecycle loop observes \(directory.path); this one waits until it stops"
+                : "cannot lock \(directory.file(".lock")): \(SystemError(number))"
+        } catch {
+            problem = "sessions directory: \(error)"
+        }
+        loop.count { $0.listErrors += 1 }
+        if lockProblem != problem {
+            lockProblem = problem
+            loop.write(log: "agent \(loop.host): \(problem)")
+        }
+        return false
     }
 
     // MARK: - Ticks

@@ -188,6 +188,29 @@ func sentinel(_ running: RunningCoordinator, _ directory: SessionDirectory, id: 
         await running.stop()
     }
 
+    @Test func oneLoopPerDirectoryTheSecondTakesOverWhenTheFirstStops() async throws {
+        let server = try TestServer()
+        let running = try await RunningCoordinator(server: server)
+        let scratch = try TemporaryDirectory("ennio-sessions")
+        let directory = SessionDirectory(path: scratch.path)
+        let first = try await LoopingAgent(server: server, host: "first", directory: directory)
+        let record = try SessionLauncher.start(project: "p1", session: "shared", command: ["sleep", "60"], in: directory)
+        defer { SessionProcess.send(SIGKILL, to: record) }
+        try await waitForHistory(running, session: "shared", toContain: .statusChanged)
+
+        let second = try await LoopingAgent(server: server, host: "second", directory: directory)
+        try await eventually("the second loop to find the directory taken") { second.loop.statistics.listErrors >= 2 }
+        #expect(second.loop.statistics.ticks == 0)
+        try await first.stop()
+        let events = try await waitForHistory(running, session: "shared", toContain: .sessionRestored)
+        #expect(events.map(\.eventType).count { $0 == .sessionSpawned } == 1)
+        let restored = try #require(events.firstIndex { $0.eventType == .sessionRestored })
+        #expect(events[restored].data["host"]?.stringValue == "second")
+        #expect(events[..<restored].allSatisfy { $0.data["host"]?.stringValue == "first" }, "the second loop said nothing before")
+        try await second.stop()
+        await running.stop()
+    }
+
     @Test func aCorruptRecordIsATickErrorAndTheOtherSessionsAreStillObserved() async throws {
         let server = try TestServer()
         let running = try await RunningCoordinator(server: server)
