@@ -201,10 +201,11 @@ public struct SessionObserver: Sendable {
         return report(file: record.fileName, project: record.project, session: record.id, problem: "writing record \(record.fileName) failed: \(error)", now: now)
     }
 
-    /// A record file disappeared: forget what was reported about it.
+    /// A record file disappeared: forget the session (should it come back, it is spawned again).
     public mutating func recordRemoved(file: String, session: String) {
         reportedErrors[file] = nil
         forceKilled.remove(session)
+        seen.remove(session)
     }
 
     private mutating func report(file: String, project: String, session: String, problem: String, now: EventTimestamp) -> Event? {

@@ -81,6 +81,9 @@ extension SessionObserver.Transition {
         #expect(observer.probed(late, SessionProbe(process: .alive, logModifiedAt: at(2)), now: at(111)).types.first == .sessionSpawned)
         // Each is announced once.
         #expect(observer.probed(step.record, SessionProbe(process: .alive, logModifiedAt: at(120)), now: at(121)).events.isEmpty)
+        // Unless its record goes away and comes back.
+        observer.recordRemoved(file: old.fileName, session: old.id)
+        #expect(observer.probed(step.record, SessionProbe(process: .alive, logModifiedAt: at(120)), now: at(122)).types == [.sessionSpawned])
     }
 
     @Test func aSessionGoneOnItsFirstProbeIsSpawnedAndExitedWithoutWorking() {
