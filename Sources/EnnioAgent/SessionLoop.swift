@@ -137,7 +137,7 @@ public final class SessionLoop: Sendable {
         if accepted {
             condition.signal()
         } else {
-            log("agent \(host): kill of session \(session) refused: \(Self.inboxLimit) kill requests are waiting")
+            log("agent \(host): kill of session \(session.debugDescription) refused: \(Self.inboxLimit) kill requests are waiting")
         }
         return accepted
     }
@@ -332,7 +332,7 @@ private struct Driver {
             if killRequested { probe.killRequestedAt = directory.killRequestTime(record) }
             switch SessionProcess.modificationTime(of: record.logFile) {
             case .success(let time): probe.logModifiedAt = time
-            case .failure(let error): probe.problem = "log file \(record.logFile): \(error)"
+            case .failure(let error): probe.problem = "log file \(record.logFile.debugDescription): \(error)"
             }
         case .gone:
             // Looked for only now, after the process was found gone: a kill request written
@@ -400,7 +400,7 @@ private struct Driver {
             do {
                 record = try directory.find(session: session)
             } catch {
-                if targeted || error.code != .notFound { loop.write(log: "agent \(loop.host): cannot kill session \(session): \(error)") }
+                if targeted || error.code != .notFound { loop.write(log: "agent \(loop.host): cannot kill session \(session.debugDescription): \(error)") }
                 return
             }
         }
@@ -408,9 +408,9 @@ private struct Driver {
             try directory.requestKill(record, by: "ennio.commands.kill on \(loop.host)")
             killing.insert(record.fileName)
             loop.count { $0.kills += 1 }
-            loop.write(log: "agent \(loop.host): killing session \(session) (pid \(record.pid)): SIGTERM, SIGKILL after \(loop.options.killGrace)")
+            loop.write(log: "agent \(loop.host): killing session \(record.id) (pid \(record.pid)): SIGTERM, SIGKILL after \(loop.options.killGrace)")
         } catch {
-            loop.write(log: "agent \(loop.host): cannot kill session \(session): \(error)")
+            loop.write(log: "agent \(loop.host): cannot kill session \(record.id): \(error)")
         }
     }
 
