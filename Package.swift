@@ -67,6 +67,12 @@ let package = Package(
             dependencies: ["EnnioEvents", "NATSClient", "NATSTestSupport"],
             swiftSettings: strictSettings
         ),
+        // The lifecycle loop's rules without processes; records, probes and launches with real ones.
+        .testTarget(
+            name: "EnnioAgentTests",
+            dependencies: ["EnnioAgent", "EnnioEvents", "NATSTestSupport"],
+            swiftSettings: strictSettings
+        ),
         .testTarget(
             name: "EnnioCoordinatorTests",
             dependencies: ["EnnioCoordinator", "EnnioAgent", "EnnioEvents", "NATSClient", "NATSTestSupport"],

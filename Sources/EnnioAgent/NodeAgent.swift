@@ -14,6 +14,8 @@ public struct AgentOptions: Sendable {
     /// Publish with JetStream acknowledgements (`true`), core NATS (`false`), or JetStream
     /// when the server offers it (`nil`, the default).
     public var durable: Bool?
+    /// The lifecycle loop over this host's sessions directory; `nil`: no loop.
+    public var sessions: SessionLoopOptions?
 
     public init(host: String) {
         self.host = host
@@ -37,7 +39,10 @@ public struct AgentStatistics: Sendable, Hashable {
 ///   `NodeHealthCheck` every interval (load and uptime in `data`), `NodeDisconnected` when it
 ///   stops cleanly.
 /// - Commands arrive on `ennio.commands.<command>` with an optional JSON body; a body with a
-///   `"host"` targets one node. `shutdown` stops the agent; `health_check` reports at once.
+///   `"host"` targets one node. `shutdown` stops the agent; `health_check` reports at once;
+///   `kill` (`"session"` in the body) kills one of this host's sessions.
+/// - With `options.sessions`, its ``SessionLoop`` observes the host's sessions directory and
+///   publishes their lifecycle.
 public final class NodeAgent: Sendable {
     public let connection: NATSConnection
     public let options: AgentOptions
@@ -48,12 +53,15 @@ public final class NodeAgent: Sendable {
     /// Tasks waiting in `waitForStop`, by ticket.
     private let stopWaiters = Locked<(next: Int, waiting: [Int: CheckedContinuation<Void, Never>])>((0, [:]))
     private let stopped = Atomic<Bool>(false)
+    /// The lifecycle loop, when `options.sessions` asks for one.
+    public let sessionLoop: SessionLoop?
 
     public init(connection: NATSConnection, options: AgentOptions, log: @escaping @Sendable (String) -> Void = { _ in }) throws {
         self.connection = connection
         self.options = options
         self.publisher = try EventPublisher(connection: connection, host: options.host)
         self.log = log
+        sessionLoop = options.sessions.map { SessionLoop(host: options.host, options: $0, log: log) }
     }
 
     public var statistics: AgentStatistics { counters.withLock { $0 } }
@@ -84,6 +92,7 @@ public final class NodeAgent: Sendable {
     /// Runs until a `shutdown` command, `stop()`, or cancellation; relays `lines` (one JSON
     /// event per line) meanwhile. Publishes `NodeDisconnected` and flushes before returning.
     public func run(lines: AsyncStream<String>? = nil, ready: (@Sendable () -> Void)? = nil) async throws {
+        let startedAt = EventTimestamp.now()
         let commands = try connection.subscribe(to: EventPattern.commands.subject)
         let connectionEvents = connection.events()
         if isDurable {
@@ -111,6 +120,12 @@ public final class NodeAgent: Sendable {
                     try? await Task.sleep(for: self.options.healthInterval)
                     if Task.isCancelled { break }
                     await self.publishHealthCheck()
+                }
+            }
+            if let sessionLoop = self.sessionLoop {
+                group.addTask {
+                    await sessionLoop.run(startedAt: startedAt) { await self.send($0) }
+                    await self.waitForStop()
                 }
             }
             if let lines {
@@ -181,6 +196,18 @@ public final class NodeAgent: Sendable {
             return true
         case "health_check":
             await publishHealthCheck()
+            return false
+        case "kill":
+            let body = message.payload.isEmpty ? nil : try? JSONValue(parsing: message.payload)
+            guard let session = body?["session"]?.stringValue else {
+                log("agent \(options.host): ignored a kill command without a \"session\"")
+                return false
+            }
+            if let sessionLoop {
+                sessionLoop.requestKill(session: session, targeted: target != nil)
+            } else if target != nil {
+                log("agent \(options.host): cannot kill session \(session.debugDescription): no lifecycle loop runs here")
+            }
             return false
         default:
             log("agent \(options.host): ignored unknown command \(command.debugDescription)")

@@ -115,7 +115,8 @@ public struct LifecycleState: Sendable {
                 ignoredStatusChanges += 1
             }
         case .activityChanged:
-            if let activity = event.data["activity"]?.stringValue { record.activity = activity }
+            // Node agents write `data.prev`/`data.next`; older producers `data.activity`.
+            if let activity = event.data["next"]?.stringValue ?? event.data["activity"]?.stringValue { record.activity = activity }
         default:
             newStatus = Self.status(after: event.eventType)
         }

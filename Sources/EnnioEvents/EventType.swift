@@ -13,6 +13,7 @@ public enum EventType: String, Sendable, Hashable, CaseIterable, CustomStringCon
     case sessionCleaned = "session_cleaned"
     case statusChanged = "status_changed"
     case activityChanged = "activity_changed"
+    case tickError = "tick_error"
     case prCreated = "pr_created"
     case prUpdated = "pr_updated"
     case prMerged = "pr_merged"
@@ -45,6 +46,9 @@ public enum EventType: String, Sendable, Hashable, CaseIterable, CustomStringCon
         public let action: String
         /// What the event means, for `topics.md` and `ennio topics`.
         public let summary: String
+        /// Not one of the Rust implementation's 30 types: an extension of this project, marked
+        /// as such in `topics.md`.
+        public var isExtension = false
     }
 
     /// The table.
@@ -57,7 +61,8 @@ public enum EventType: String, Sendable, Hashable, CaseIterable, CustomStringCon
         case .sessionRestored: Entry(name: "SessionRestored", category: .sessions, action: "restored", summary: "An exited session was restored.")
         case .sessionCleaned: Entry(name: "SessionCleaned", category: .sessions, action: "cleaned", summary: "A session's workspace was cleaned up (terminal).")
         case .statusChanged: Entry(name: "StatusChanged", category: .sessions, action: "status_changed", summary: "A session's status changed; `data.from` and `data.to` hold the statuses.")
-        case .activityChanged: Entry(name: "ActivityChanged", category: .sessions, action: "activity_changed", summary: "A session's activity changed; `data.activity` holds it.")
+        case .activityChanged: Entry(name: "ActivityChanged", category: .sessions, action: "activity_changed", summary: "A session's activity changed; `data.prev` (null on the first probe) and `data.next` hold it (older producers: `data.activity`).")
+        case .tickError: Entry(name: "TickError", category: .sessions, action: "tick_error", summary: "A node agent's lifecycle loop could not read a session's record or probe its process; `data.error` says why. The loop goes on.", isExtension: true)
         case .prCreated: Entry(name: "PrCreated", category: .pr, action: "created", summary: "A pull request was opened.")
         case .prUpdated: Entry(name: "PrUpdated", category: .pr, action: "updated", summary: "A pull request was updated.")
         case .prMerged: Entry(name: "PrMerged", category: .pr, action: "merged", summary: "A pull request was merged.")

@@ -68,6 +68,42 @@ struct Arguments {
         return .milliseconds(Int64(value * 1000))
     }
 
+    /// `--name` as a duration with its unit (see ``parseDuration(_:)``), within `range`.
+    func duration(_ name: String, range: ClosedRange<Duration> = .milliseconds(1) ... .seconds(86_400)) throws -> Duration? {
+        guard let text = values[name] else { return nil }
+        guard let value = Self.parseDuration(text) else {
+            throw UsageError("--\(name) must be a duration with a unit, such as 500ms, 2s, 1.5m or 1h, not \(text.debugDescription)")
+        }
+        guard range.contains(value) else {
+            throw UsageError("--\(name) must be from \(Self.describe(range.lowerBound)) to \(Self.describe(range.upperBound)), not \(text.debugDescription)")
+        }
+        return value
+    }
+
+    /// Reads a duration written as a number and a unit: `ms`, `s`, `m` or `h` (`500ms`, `2s`,
+    /// `1.5m`, `1h`). `nil` for anything else, a bare number included.
+    static func parseDuration(_ text: String) -> Duration? {
+        let units: [(suffix: String, nanoseconds: Double)] = [("ms", 1e6), ("s", 1e9), ("m", 60e9), ("h", 3600e9)]
+        guard let unit = units.first(where: { text.hasSuffix($0.suffix) }) else { return nil }
+        let number = text.dropLast(unit.suffix.count)
+        let parts = number.split(separator: ".", omittingEmptySubsequences: false)
+        guard (1...2).contains(parts.count), number.count <= 12,
+              parts.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isASCII && $0.isNumber } }),
+              let value = Double(number)
+        else { return nil }
+        return .nanoseconds(Int64((value * unit.nanoseconds).rounded()))
+    }
+
+    /// A duration the way ``parseDuration(_:)`` reads them, in the largest unit that is exact.
+    static func describe(_ duration: Duration) -> String {
+        let (seconds, attoseconds) = duration.components
+        let milliseconds = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        if milliseconds % 3_600_000 == 0 { return "\(milliseconds / 3_600_000)h" }
+        if milliseconds % 60_000 == 0 { return "\(milliseconds / 60_000)m" }
+        if milliseconds % 1000 == 0 { return "\(milliseconds / 1000)s" }
+        return "\(milliseconds)ms"
+    }
+
     /// `--mode auto|core|jetstream`: `nil` for automatic (JetStream when the server has it).
     func durability() throws -> Bool? {
         switch values["mode"] ?? "auto" {

@@ -17,6 +17,7 @@ enum CommandLineTool {
           nodes                      the coordinator's node table
           coordinator …              run the lifecycle coordinator
           agent --host NAME …        run a node agent
+          session <start|list|show|kill> …   this host's sessions, which the agent observes
           topics [--markdown]        print the subject table (or the whole topics.md)
           topics check <subject>     check that a subject or pattern follows the event scheme
           bench <pub|sub|pubsub|req|js|events|ingest> …   throughput and latency benchmarks
@@ -43,6 +44,7 @@ enum CommandLineTool {
             case "nodes": return try await QueryCommands.nodes(rest)
             case "coordinator": return try await CoordinatorCommand.run(rest)
             case "agent": return try await AgentCommand.run(rest)
+            case "session": return try await SessionCommand.run(rest)
             case "demo": return try await DemoCommand.run(rest)
             case "bench": return try await BenchCommand.run(rest)
             case "--help", "-h", "help":

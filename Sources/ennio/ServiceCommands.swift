@@ -86,12 +86,23 @@ enum CoordinatorCommand {
 enum AgentCommand {
     static let help = """
         usage: ennio agent --host NAME [--health-interval SECONDS] [--events-from PATH|-]
+                           [--sessions-dir DIR] [--poll DURATION] [--idle-after DURATION]
                            [--project P] [--mode auto|core|jetstream] [--server URLS]
 
         Publishes node_launched, node_connected (on every connect), node_health_check every
         interval (default 10 s) and node_disconnected when it stops. With --events-from it relays
         JSON events, one per line, from a file, a named pipe (reopened for each writer) or
         standard input (-). Stops on SIGINT, SIGTERM or `ennio.commands.shutdown`.
+
+        Its lifecycle loop observes the sessions in DIR (records written by `ennio session
+        start`; default $XDG_STATE_HOME/ennio/sessions, else ~/.local/state/ennio/sessions):
+        every --poll (default 10s) it probes each session's process and log and publishes
+        session_spawned or session_restored, status_changed, activity_changed (active; idle
+        after --idle-after without output, default 60s; exited), session_exited or
+        session_killed once, and tick_error for records it cannot use. It obeys
+        `ennio.commands.kill` with {"host":…,"session":…}: SIGTERM, SIGKILL 10s later.
+        Durations are written 500ms, 2s, 1m.
+
         With JetStream (the default when the server offers it) every event is published with an
         acknowledgement from the stream ENNIO_EVENTS, retried, and reported if it fails.
         """
@@ -101,7 +112,7 @@ enum AgentCommand {
             print(help)
             return 0
         }
-        let arguments = try Arguments(raw, options: ["host", "health-interval", "events-from", "project", "server", "mode"])
+        let arguments = try Arguments(raw, options: ["host", "health-interval", "events-from", "project", "server", "mode", "sessions-dir", "poll", "idle-after"])
         guard arguments.positionals.isEmpty else { throw UsageError("unexpected argument \(arguments.positionals[0].debugDescription)") }
         let host = try arguments.required("host")
         do {
@@ -113,6 +124,10 @@ enum AgentCommand {
         options.healthInterval = try arguments.seconds("health-interval") ?? options.healthInterval
         options.projectId = arguments.value("project") ?? ""
         options.durable = try arguments.durability()
+        var sessions = SessionLoopOptions(directory: SessionCommand.directory(arguments))
+        sessions.pollInterval = try arguments.duration("poll", range: .milliseconds(10) ... .seconds(3600)) ?? sessions.pollInterval
+        sessions.idleAfter = try arguments.duration("idle-after") ?? sessions.idleAfter
+        options.sessions = sessions
         var lines: AsyncStream<String>?
         if let source = arguments.value("events-from") {
             if source == "-" {
@@ -132,6 +147,9 @@ enum AgentCommand {
         }
         let statistics = agent.statistics
         printError("agent \(host): relayed \(statistics.relayed), rejected \(statistics.rejectedLines), health checks \(statistics.healthChecks), failed publishes \(statistics.failedPublishes)")
+        if let loop = agent.sessionLoop?.statistics {
+            printError("agent \(host): lifecycle loop: \(loop.ticks) ticks, \(loop.published) session events published, \(loop.tickErrors) tick errors, \(loop.kills) kills")
+        }
         await connection.close()
         return 0
     }

@@ -86,6 +86,29 @@ func published(_ actions: [LifecycleAction]) -> [(EventType, String)] {
         #expect(record.eventCount == 5)
     }
 
+    @Test func activityIsReadFromTheNextFieldAndFromTheOlderActivityField() {
+        var state = LifecycleState()
+        _ = state.apply(sessionEvent(.sessionSpawned, session: "a", at: 1), now: .zero)
+        _ = state.apply(sessionEvent(.activityChanged, session: "a", data: ["prev": nil, "next": "active"], at: 2), now: .zero)
+        #expect(state.sessionList[0].activity == "active")
+        _ = state.apply(sessionEvent(.activityChanged, session: "a", data: ["activity": "thinking"], at: 3), now: .zero)
+        #expect(state.sessionList[0].activity == "thinking")
+        _ = state.apply(sessionEvent(.activityChanged, session: "a", data: ["prev": "thinking", "next": "idle"], at: 4), now: .zero)
+        #expect(state.sessionList[0].activity == "idle")
+        // Neither field: the activity stays as it was.
+        _ = state.apply(sessionEvent(.activityChanged, session: "a", data: ["prev": "idle"], at: 5), now: .zero)
+        #expect(state.sessionList[0].activity == "idle")
+    }
+
+    @Test func aTickErrorIsCountedForItsSessionAndChangesNoStatus() {
+        var state = LifecycleState()
+        _ = state.apply(sessionEvent(.sessionSpawned, session: "a", at: 1), now: .zero)
+        #expect(state.apply(sessionEvent(.tickError, session: "a", data: ["error": "unreadable"], at: 2), now: .zero).isEmpty)
+        #expect(state.sessionList[0].status == "spawning")
+        #expect(state.sessionList[0].terminal == false)
+        #expect(state.sessionList[0].eventCount == 2)
+    }
+
     @Test func eventsWithoutASessionDoNotCreateSessions() {
         var state = LifecycleState()
         _ = state.apply(sessionEvent(.ciPassing, session: ""), now: .zero)

@@ -11,6 +11,7 @@ let expectedTypes: [(EventType, String, String, EventCategory, String)] = [
     (.sessionCleaned, "SessionCleaned", "session_cleaned", .sessions, "cleaned"),
     (.statusChanged, "StatusChanged", "status_changed", .sessions, "status_changed"),
     (.activityChanged, "ActivityChanged", "activity_changed", .sessions, "activity_changed"),
+    (.tickError, "TickError", "tick_error", .sessions, "tick_error"),
     (.prCreated, "PrCreated", "pr_created", .pr, "created"),
     (.prUpdated, "PrUpdated", "pr_updated", .pr, "updated"),
     (.prMerged, "PrMerged", "pr_merged", .pr, "merged"),
@@ -36,8 +37,9 @@ let expectedTypes: [(EventType, String, String, EventCategory, String)] = [
 ]
 
 @Suite struct EventTypeTests {
-    @Test func thereAreThirtyTypesAndTheTableCoversEach() {
-        #expect(EventType.allCases.count == 30)
+    @Test func theRustImplementationsThirtyTypesPlusMarkedExtensionsAndTheTableCoversEach() {
+        #expect(EventType.allCases.filter { !$0.entry.isExtension }.count == 30)
+        #expect(EventType.allCases.filter(\.entry.isExtension).contains(.tickError))
         #expect(Set(expectedTypes.map(\.0)) == Set(EventType.allCases))
     }
 
