@@ -93,31 +93,17 @@ public struct TerminalText: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
-    /// The scalar of the well-formed UTF-8 sequence (RFC 3629: shortest form, no surrogates,
-    /// nothing above U+10FFFF) that starts with the non-ASCII byte at `index`, and its length;
+    /// The scalar of the well-formed UTF-8 sequence that starts with the non-ASCII byte at `index`, and its length;
     /// `nil` if the bytes there are not one.
     private static func decodeSequence(_ bytes: UnsafeBufferPointer<UInt8>, at index: Int) -> (Unicode.Scalar, Int)? {
         let lead = bytes[index]
-        let length: Int
-        var lower: UInt8 = 0x80
-        var upper: UInt8 = 0xBF
-        switch lead {
-        case 0xC2...0xDF: length = 2
-        case 0xE0: length = 3; lower = 0xA0
-        case 0xE1...0xEC, 0xEE...0xEF: length = 3
-        case 0xED: length = 3; upper = 0x9F
-        case 0xF0: length = 4; lower = 0x90
-        case 0xF1...0xF3: length = 4
-        case 0xF4: length = 4; upper = 0x8F
-        default: return nil
-        }
+        guard let (length, second) = UTF8Sequence.shape(lead: lead), index + length <= bytes.count else { return nil }
+        var range = second
         var value = UInt32(lead & (0x7F >> length))
-        guard index + length <= bytes.count else { return nil }
         for position in (index + 1)..<(index + length) {
             let byte = bytes[position]
-            guard byte >= lower, byte <= upper else { return nil }
-            lower = 0x80
-            upper = 0xBF
+            guard range.contains(byte) else { return nil }
+            range = 0x80...0xBF
             value = value << 6 | UInt32(byte & 0x3F)
         }
         guard let scalar = Unicode.Scalar(value) else { return nil }

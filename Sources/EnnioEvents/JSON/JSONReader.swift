@@ -562,30 +562,19 @@ public struct JSONReader {
     /// surrogates, nothing above U+10FFFF); returns the index after it.
     private func validateUTF8Sequence(at index: Int) throws(JSONError) -> Int {
         let lead = bytes[index]
-        let length: Int
-        var lower: UInt8 = 0x80
-        var upper: UInt8 = 0xBF
-        switch lead {
-        case 0xC2...0xDF: length = 2
-        case 0xE0: length = 3; lower = 0xA0
-        case 0xE1...0xEC, 0xEE...0xEF: length = 3
-        case 0xED: length = 3; upper = 0x9F
-        case 0xF0: length = 4; lower = 0x90
-        case 0xF1...0xF3: length = 4
-        case 0xF4: length = 4; upper = 0x8F
-        default:
+        guard let (length, second) = UTF8Sequence.shape(lead: lead) else {
             throw error(.invalidString, at: index, "invalid UTF-8: \(Self.hex(lead)) cannot start a character")
         }
+        var range = second
         for position in (index + 1)..<(index + length) {
             guard position < bytes.count else {
                 throw error(.unexpectedEnd, at: position, "the input ends inside a UTF-8 sequence")
             }
             let byte = bytes[position]
-            guard byte >= lower, byte <= upper else {
+            guard range.contains(byte) else {
                 throw error(.invalidString, at: position, "invalid UTF-8: unexpected \(Self.hex(byte)) in a multi-byte sequence")
             }
-            lower = 0x80
-            upper = 0xBF
+            range = 0x80...0xBF
         }
         return index + length
     }
