@@ -37,6 +37,11 @@ public struct TerminalText: Sendable, Hashable, CustomStringConvertible {
         }
     }
 
+    /// An error's description, escaped (it may quote what came off the wire).
+    public init(_ error: any Error, limit: Int? = nil) {
+        self.init(String(describing: error), limit: limit)
+    }
+
     /// Whether `scalar` is shown escaped: controls, format characters, line and paragraph
     /// separators.
     static func needsEscape(_ scalar: Unicode.Scalar) -> Bool {
