@@ -1,13 +1,17 @@
 import Foundation
 
 /// A command's arguments: `--name value` options, `--flag` switches and positionals.
-/// Anything unexpected is a ``UsageError`` (exit code 2).
+/// Anything unexpected is a ``UsageError`` (exit code 2): an unknown option, a missing value, and
+/// positionals beyond those the command names (none unless it names some), so that nothing a
+/// user types is ignored.
 struct Arguments {
     private(set) var positionals: [String] = []
     private var values: [String: String] = [:]
     private var switches: Set<String> = []
 
-    init(_ arguments: [String], options: Set<String>, flags: Set<String> = []) throws {
+    /// - Parameter positionals: the names of the positional arguments the command takes, all
+    ///   required (`["pattern"]`); more or fewer are a usage error.
+    init(_ arguments: [String], options: Set<String>, flags: Set<String> = [], positionals names: [String] = []) throws {
         var index = 0
         while index < arguments.count {
             let argument = arguments[index]
@@ -40,6 +44,12 @@ struct Arguments {
             } else {
                 throw UsageError("unknown option --\(name)")
             }
+        }
+        if positionals.count > names.count {
+            throw UsageError("unexpected argument \(positionals[names.count].debugDescription)")
+        }
+        if positionals.count < names.count {
+            throw UsageError("missing \(names[positionals.count])")
         }
     }
 

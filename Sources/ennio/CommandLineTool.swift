@@ -52,11 +52,12 @@ enum CommandLineTool {
                 throw UsageError("unknown command \(command.debugDescription)")
             }
         } catch let error as UsageError {
-            printError("ennio \(command): \(error.message)")
-            printError("run `ennio \(command) --help` for usage")
+            printError("ennio \(TerminalText(command)): \(TerminalText(error.message))")
+            printError("run `ennio \(TerminalText(command)) --help` for usage")
             return 2
         } catch {
-            printError("ennio \(command): \(error)")
+            // An error may quote what came off the wire (a reply, a server's message).
+            printError("ennio \(command): \(TerminalText(error))")
             return 1
         }
     }

@@ -23,7 +23,6 @@ enum DemoCommand {
             return 0
         }
         let arguments = try Arguments(raw, options: ["server", "pace"])
-        guard arguments.positionals.isEmpty else { throw UsageError("unexpected argument \(arguments.positionals[0].debugDescription)") }
         let pace = Duration.milliseconds(try arguments.integer("pace", range: 0...10_000) ?? 40)
 
         let workspace = FileManager.default.temporaryDirectory.appendingPathComponent("ennio-demo-\(EventID.random())")
