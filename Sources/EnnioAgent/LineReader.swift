@@ -20,23 +20,25 @@ public enum LineReader {
         }
     }
 
-    /// Lines from the file or named pipe at `path`. A named pipe is opened again each time its
-    /// writers go away, so any number of programs can write to it one after another; a regular
-    /// file is read once.
+    /// Lines from the file or named pipe at `path`. A regular file is read once. A named pipe is
+    /// read for as long as the agent runs, from any number of programs writing to it one after
+    /// another: each writer's last line ends when it closes the pipe, and the pipe is never
+    /// without a reader in between, so a line written just as the previous writer leaves is not
+    /// lost.
     public static func file(at path: String, maximumLineLength: Int = defaultMaximumLineLength) -> InputLines {
         lines(maximumLineLength: maximumLineLength) { channel in
-            while true {
-                // Opening a pipe waits for a writer.
-                let descriptor = open(path, O_RDONLY | O_CLOEXEC)
-                guard descriptor >= 0 else {
-                    FileHandle.standardError.write(Data("ennio: cannot open \(path): \(String(cString: strerror(errno)))\n".utf8))
-                    return
-                }
-                var info = stat()
-                let isPipe = fstat(descriptor, &info) == 0 && (info.st_mode & S_IFMT) == S_IFIFO
-                let goOn = read(descriptor, maximumLineLength: maximumLineLength, into: channel)
+            // Not waiting in open for a writer (a pipe has none yet): poll waits instead.
+            let descriptor = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+            guard descriptor >= 0 else {
+                report("cannot open \(path): \(String(cString: strerror(errno)))")
+                return
+            }
+            var info = stat()
+            if fstat(descriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFIFO {
+                readPipe(at: path, descriptor, maximumLineLength: maximumLineLength, into: channel)
+            } else {
+                _ = read(descriptor, maximumLineLength: maximumLineLength, into: channel)
                 close(descriptor)
-                if !isPipe || !goOn { return }
             }
         }
     }
@@ -51,6 +53,57 @@ public enum LineReader {
         thread.name = "ennio-line-reader"
         thread.start()
         return InputLines(channel: channel)
+    }
+
+    /// Reads the named pipe open (without blocking) as `first` until the consumer goes away.
+    ///
+    /// When every writer has closed it, the last line is complete; a new descriptor is opened
+    /// before the old one is closed, because a pipe that is left without a reader discards what
+    /// a writer put in it meanwhile. A descriptor opened while no writer is there waits in
+    /// `poll` for the next one (Linux reports no hang-up for writers gone before it was opened).
+    private static func readPipe(at path: String, _ first: Int32, maximumLineLength: Int, into channel: InputLines.Channel) {
+        var descriptor = first
+        defer { close(descriptor) }
+        var splitter = LineSplitter(maximumLineLength: maximumLineLength)
+        var buffer = [UInt8](repeating: 0, count: 64 * 1024)
+        var consumerGone = false
+        while !consumerGone {
+            var entry = pollfd(fd: descriptor, events: Int16(POLLIN), revents: 0)
+            if poll(&entry, 1, -1) < 0 {
+                if errno == EINTR { continue }
+                report("cannot wait for \(path): \(String(cString: strerror(errno)))")
+                return
+            }
+            let count = buffer.withUnsafeMutableBytes { Glibc.read(descriptor, $0.baseAddress, $0.count) }
+            if count > 0 {
+                buffer.withUnsafeBufferPointer { bytes in
+                    splitter.append(UnsafeBufferPointer(rebasing: bytes[..<count])) { line in
+                        if !consumerGone, !channel.send(line) { consumerGone = true }
+                    }
+                }
+                continue
+            }
+            if count < 0 {
+                if errno == EAGAIN || errno == EINTR { continue }
+                report("cannot read \(path): \(String(cString: strerror(errno)))")
+                return
+            }
+            // Every writer is gone: their last line is complete. The next descriptor first.
+            splitter.finish { line in
+                if !consumerGone, !channel.send(line) { consumerGone = true }
+            }
+            let next = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
+            guard next >= 0 else {
+                report("cannot open \(path) again: \(String(cString: strerror(errno)))")
+                return
+            }
+            close(descriptor)
+            descriptor = next
+        }
+    }
+
+    private static func report(_ problem: String) {
+        FileHandle.standardError.write(Data("ennio: \(problem)\n".utf8))
     }
 
     /// Reads `descriptor` to its end, sending each line; `false` if the consumer went away.

@@ -1,3 +1,5 @@
+import Glibc
+
 /// One line of an agent's input, as read.
 public enum InputLine: Sendable, Hashable {
     /// A line, without its newline, as the bytes that arrived (not yet checked for anything).
@@ -23,11 +25,16 @@ struct LineSplitter {
         self.maximumLineLength = maximumLineLength
     }
 
+    /// The bytes held for the line being read (never more than the limit).
+    var heldByteCount: Int { pending.count }
+
     /// Takes the next bytes of the input; calls `emit` for each line they complete.
     mutating func append(_ bytes: UnsafeBufferPointer<UInt8>, emit: (InputLine) -> Void) {
+        guard let base = bytes.baseAddress else { return }
         var start = 0
         while start < bytes.count {
-            let newline = bytes[start...].firstIndex(of: UInt8(ascii: "\n"))
+            let found = memchr(base + start, Int32(UInt8(ascii: "\n")), bytes.count - start)
+            let newline = found.map { UnsafeRawPointer($0) - UnsafeRawPointer(base) }
             let end = newline ?? bytes.count
             take(UnsafeBufferPointer(rebasing: bytes[start..<end]))
             guard let newline else { return }
