@@ -69,6 +69,12 @@ struct UsageError: Error {
     init(_ message: String) { self.message = message }
 }
 
+/// One line on standard output, unbuffered: a pipe reader sees each as it is printed, and
+/// lines on standard error keep their place among them.
+func printLine(_ text: String) {
+    FileHandle.standardOutput.write(Data((text + "\n").utf8))
+}
+
 func printError(_ text: String) {
     FileHandle.standardError.write(Data((text + "\n").utf8))
 }

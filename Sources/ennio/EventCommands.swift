@@ -186,18 +186,14 @@ enum SubscribeCommand {
             let project = event.projectId.isEmpty ? "-" : TerminalText(event.projectId).description
             line = "\(event.timestamp.rfc3339)  \(event.priority.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(event.eventType.rawValue.padding(toLength: 24, withPad: " ", startingAt: 0)) project=\(project) session=\(session)  \(TerminalText(event.message))"
         }
-        writeLine(line)
+        printLine(line)
     }
 
     /// A command or query, shown as what it is: the time it arrived, its family, subject and body.
     static func printNonEvent(family: String, subject: String, payload: [UInt8]) {
         let kind = family == "commands" ? "command" : family
         let body = payload.isEmpty ? "(no body)" : TerminalText(bytes: payload, limit: 1024).description
-        writeLine("\(EventTimestamp.now().rfc3339)  \(kind.padding(toLength: 8, withPad: " ", startingAt: 0)) \(TerminalText(subject))  \(body)")
+        printLine("\(EventTimestamp.now().rfc3339)  \(kind.padding(toLength: 8, withPad: " ", startingAt: 0)) \(TerminalText(subject))  \(body)")
     }
 
-    /// Unbuffered, so a pipe reader sees each line as it arrives.
-    static func writeLine(_ line: String) {
-        FileHandle.standardOutput.write(Data((line + "\n").utf8))
-    }
 }

@@ -85,13 +85,13 @@ enum QueryCommands {
             printJSON(reply)
             return 0
         }
-        print("PROJECT              SESSION              STATUS             ACTIVITY     TERMINAL  LAST EVENT")
+        printLine("PROJECT              SESSION              STATUS             ACTIVITY     TERMINAL  LAST EVENT")
         for session in sessions {
             let columns = [
                 (session.projectId, 20), (session.sessionId, 20), (session.status ?? "-", 18), (session.activity ?? "-", 12),
                 (session.terminal ? "yes" : "no", 9),
             ]
-            print(columns.map { column($0.0, width: $0.1) }.joined(separator: " ") + " " + TerminalText(session.lastEventType).description + " " + TerminalText(session.lastEventAt).description)
+            printLine(columns.map { column($0.0, width: $0.1) }.joined(separator: " ") + " " + TerminalText(session.lastEventType).description + " " + TerminalText(session.lastEventAt).description)
         }
         printError("\(Counted(sessions.count, "session"))")
         return 0
@@ -109,25 +109,26 @@ enum QueryCommands {
             printJSON(reply)
             return 0
         }
-        print("HOST                 CONNECTED  LAST SEEN  LOAD")
+        printLine("HOST                 CONNECTED  LAST SEEN  LOAD")
         for node in nodes {
             let load = node.load.isEmpty ? "-" : node.load.map { String($0) }.joined(separator: " ")
             let seen = node.secondsSinceLastSeen.map { "\($0)s ago" } ?? "-"
-            print(column(node.host, width: 20) + " " + column(node.connected ? "yes" : "no", width: 10) + " " + column(seen, width: 10) + " " + load)
+            printLine(column(node.host, width: 20) + " " + column(node.connected ? "yes" : "no", width: 10) + " " + column(seen, width: 10) + " " + load)
         }
         printError("\(Counted(nodes.count, "node"))")
         return 0
     }
 
-    /// A table cell: the text escaped, padded to `width`.
+    /// A table cell: the text escaped, padded to `width` (a longer text is kept whole).
     static func column(_ text: String, width: Int) -> String {
-        TerminalText(text).description.padding(toLength: max(width, 1), withPad: " ", startingAt: 0)
+        let shown = TerminalText(text).description
+        return shown.count >= width ? shown : shown.padding(toLength: width, withPad: " ", startingAt: 0)
     }
 
     /// A reply for `--json`: the JSON read and written again, compactly on one line, so that it
     /// is exact JSON whatever the answerer sent (numbers keep their text).
     static func printJSON(_ reply: [UInt8]) {
-        if let value = try? JSONValue(parsing: reply) { print(value.jsonString) }
+        if let value = try? JSONValue(parsing: reply) { printLine(value.jsonString) }
     }
 
     static func ask(_ subject: String, body: [UInt8], arguments: Arguments) async throws -> [UInt8] {

@@ -35,7 +35,7 @@ enum ReplayCommand {
                         let host = event.eventType.category == .node ? event.data["host"]?.stringValue : nil
                         try EventPublisher(connection: connection, host: host).publish(event)
                     } else {
-                        print(event.jsonString)
+                        printLine(event.jsonString)
                     }
                     count += 1
                 }
