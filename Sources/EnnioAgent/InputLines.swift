@@ -43,7 +43,8 @@ public struct InputLines: AsyncSequence, Sendable {
     final class Channel: @unchecked Sendable {
         private let lock = ConditionLock()
         // Guarded by `lock`.
-        private var queue: [InputLine] = []
+        /// Lines from `head` on are waiting; those before it were taken (and let go of).
+        private var queue: [InputLine?] = []
         private var head = 0
         private var queuedBytes = 0
         private var finished = false
@@ -91,12 +92,16 @@ public struct InputLines: AsyncSequence, Sendable {
             await withTaskCancellationHandler {
                 await withCheckedContinuation { (continuation: CheckedContinuation<InputLine?, Never>) in
                     lock.lock()
-                    if head < queue.count {
-                        let line = queue[head]
+                    if head < queue.count, let line = queue[head] {
+                        queue[head] = nil
                         head += 1
                         queuedBytes -= Self.size(of: line)
                         if head == queue.count {
                             queue.removeAll(keepingCapacity: true)
+                            head = 0
+                        } else if head >= 256 {
+                            // A queue that never empties does not grow: taken slots are dropped.
+                            queue.removeFirst(head)
                             head = 0
                         }
                         lock.broadcast()

@@ -61,7 +61,7 @@ enum DemoCommand {
             var complete: Set<String> = []
             for await delivery in everything {
                 guard case .event(let event, let subject) = delivery else { continue }
-                print("sub: \(subject.padding(toLength: 34, withPad: " ", startingAt: 0)) \(event.priority.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(event.message)")
+                print("sub: \(subject.padding(toLength: 34, withPad: " ", startingAt: 0)) \(event.priority.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(TerminalText(event.message))")
                 if event.eventType == .allComplete { complete.insert(event.projectId) }
                 if complete == projects { break }
             }

@@ -98,6 +98,7 @@ import Testing
         try connection.publish(#"{"project_id":"my-app"}"#, to: "ennio.query.history")
         try connection.publish([], to: "ennio.query.sessions")
         try connection.publish(#"{"host":"h1"}"#, to: "ennio.commands.shutdown")
+        try connection.publish([0x7B, 0xFF, 0x0A, 0x1B, 0x7D], to: "ennio.commands.health_check")
         try connection.publish("not an event", to: "ennio.ci.p.failing")
         try await connection.flush()
         let published = try await EnnioProcess.run(["pub", "CiFailing", "--project", "p", "--message", "the event"], environment: environment)
@@ -110,6 +111,9 @@ import Testing
         #expect(shown.contains(#"query    ennio.query.history  {"project_id":"my-app"}"#), "\(shown)")
         #expect(shown.contains("query    ennio.query.sessions  (no body)"), "\(shown)")
         #expect(shown.contains(#"command  ennio.commands.shutdown  {"host":"h1"}"#), "\(shown)")
+        // A body that is not text is shown byte by byte, never raw.
+        #expect(shown.contains(#"command  ennio.commands.health_check  {\xFF\n\u{1B}}"#), "\(shown)")
+        #expect(!shown.contains("\u{1B}"))
         #expect(shown.contains("the event"))
         // A bad payload on an event subject is still reported; queries and commands never are.
         #expect(shown.split(separator: "\n").filter { $0.contains("malformed") }.count == 1, "\(shown)")
