@@ -48,6 +48,10 @@ enum CoordinatorCommand {
 
         --batch-size: most events per SQLite transaction (and per pull), default 8000. Under
         load bigger transactions store faster; at low rates a batch is what has arrived.
+
+        Fails at once, creating no database, when no server answers (or, with --mode jetstream,
+        when the server has no JetStream); once connected it reconnects whenever the connection
+        is lost.
         """
 
     static func run(_ raw: [String]) async throws -> Int32 {
@@ -107,7 +111,10 @@ enum AgentCommand {
         Publishes node_launched, node_connected (on every connect), node_health_check every
         interval (default 10 s) and node_disconnected when it stops. With --events-from it relays
         JSON events, one per line, from a file, a named pipe (reopened for each writer) or
-        standard input (-). Stops on SIGINT, SIGTERM or `ennio.commands.shutdown`.
+        standard input (-); a line may leave out id and timestamp (the agent fills them in), and
+        a line longer than 1 MiB, not UTF-8 or not an event is rejected and counted.
+        Stops on SIGINT, SIGTERM or `ennio.commands.shutdown`. Fails at once when no server
+        answers; once connected it reconnects whenever the connection is lost.
         With JetStream (the default when the server offers it) every event is published with an
         acknowledgement from the stream ENNIO_EVENTS, retried, and reported if it fails.
         """
