@@ -75,7 +75,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EnnioCoordinatorTests",
-            dependencies: ["EnnioCoordinator", "EnnioAgent", "EnnioEvents", "NATSClient", "NATSTestSupport"],
+            dependencies: ["EnnioCoordinator", "EnnioAgent", "EnnioEvents", "EnnioSync", "NATSClient", "NATSTestSupport"],
             swiftSettings: strictSettings
         ),
         // The programs as a user runs them: the `ennio` binary, the demo, several network hosts.

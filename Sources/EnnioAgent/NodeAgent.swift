@@ -84,7 +84,7 @@ public final class NodeAgent: Sendable {
             return true
         } catch {
             counters.withLock { $0.failedPublishes += 1 }
-            log("agent \(options.host): could not publish \(event.eventType) \(event.id): \(error)")
+            log("agent \(options.host): could not publish \(event.eventType) \(LogText(event.id)): \(LogText(error))")
             return false
         }
     }
@@ -92,6 +92,26 @@ public final class NodeAgent: Sendable {
     /// Runs until a `shutdown` command, `stop()`, or cancellation; relays `lines` (one JSON
     /// event per line) meanwhile. Publishes `NodeDisconnected` and flushes before returning.
     public func run(lines: AsyncStream<String>? = nil, ready: (@Sendable () -> Void)? = nil) async throws {
+        var relaying: (@Sendable () async -> Void)?
+        if let lines {
+            relaying = { for await line in lines { await self.relay(line: line) } }
+        }
+        try await run(relaying: relaying, ready: ready)
+    }
+
+    /// Runs as `run(lines:ready:)` does, relaying the lines a ``LineReader`` reads; when the
+    /// agent stops, the reader is told to stop too.
+    public func run(input: InputLines?, ready: (@Sendable () -> Void)? = nil) async throws {
+        defer { input?.channel.abandon() }
+        var relaying: (@Sendable () async -> Void)?
+        if let input {
+            relaying = { for await line in input { await self.relay(line) } }
+        }
+        try await run(relaying: relaying, ready: ready)
+    }
+
+    /// The agent's work; `relaying`, if any, relays every line of its input and returns at its end.
+    private func run(relaying: (@Sendable () async -> Void)?, ready: (@Sendable () -> Void)?) async throws {
         let startedAt = EventTimestamp.now()
         let commands = try connection.subscribe(to: EventPattern.commands.subject)
         let connectionEvents = connection.events()
@@ -128,9 +148,9 @@ public final class NodeAgent: Sendable {
                     await self.waitForStop()
                 }
             }
-            if let lines {
+            if let relaying {
                 group.addTask {
-                    for await line in lines { await self.relay(line: line) }
+                    await relaying()
                     // The input ended; keep running until told to stop.
                     await self.waitForStop()
                 }
@@ -216,17 +236,41 @@ public final class NodeAgent: Sendable {
     }
 
     /// Publishes the event one line of JSON describes; a bad line is reported and counted.
+    ///
+    /// A line may leave out `id` and `timestamp`: the agent fills in a new UUID and the time it
+    /// read the line, so that a shell script can emit events without making UUIDs. Every other
+    /// key is required (see topics.md).
     @discardableResult
     public func relay(line: String) async -> Bool {
-        let trimmed = line.trimmingCharacters(in: " \t\r")
-        guard !trimmed.isEmpty else { return false }
+        await relay(bytes: Array(line.utf8))
+    }
+
+    /// Relays one line as a ``LineReader`` read it: a line too long is rejected and counted;
+    /// any other is checked as ``relay(line:)`` does, byte for byte (invalid UTF-8 is rejected,
+    /// never replaced).
+    @discardableResult
+    public func relay(_ input: InputLine) async -> Bool {
+        switch input {
+        case .line(let bytes):
+            return await relay(bytes: bytes)
+        case .tooLong(let count):
+            counters.withLock { $0.rejectedLines += 1 }
+            log("agent \(options.host): rejected an input line of \(count) bytes: longer than the limit")
+            return false
+        }
+    }
+
+    private func relay(bytes: [UInt8]) async -> Bool {
+        // A blank line is no event and is skipped. (Blanks around the JSON, and the \r of a CRLF
+        // line, are JSON whitespace.)
+        guard bytes.contains(where: { $0 != 0x20 && $0 != 0x09 && $0 != 0x0D }) else { return false }
         let event: Event
         do {
-            event = try EventCodec.decode(Array(trimmed.utf8))
+            event = try EventCodec.decode(bytes, filling: [.id, .timestamp])
             _ = try EventSubject.subject(for: event, host: options.host)
         } catch {
             counters.withLock { $0.rejectedLines += 1 }
-            log("agent \(options.host): rejected an input line: \(error)")
+            log("agent \(options.host): rejected an input line: \(LogText(error))")
             return false
         }
         guard await send(event) else { return false }
@@ -253,13 +297,4 @@ public final class NodeAgent: Sendable {
 
 func seconds(_ duration: Duration) -> Double {
     Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
-}
-
-extension String {
-    func trimmingCharacters(in set: String) -> Substring {
-        var slice = self[...]
-        while let first = slice.first, set.contains(first) { slice.removeFirst() }
-        while let last = slice.last, set.contains(last) { slice.removeLast() }
-        return slice
-    }
 }

@@ -11,8 +11,8 @@ public enum SessionProcess {
     /// This boot's id (`/proc/sys/kernel/random/boot_id`), `nil` where unavailable.
     public static let currentBootId: String? = {
         guard let text = readSmallFile("/proc/sys/kernel/random/boot_id") else { return nil }
-        let trimmed = text.trimmingCharacters(in: " \n")
-        return trimmed.isEmpty ? nil : String(trimmed)
+        let trimmed = text.filter { $0 != " " && $0 != "\n" }
+        return trimmed.isEmpty ? nil : trimmed
     }()
 
     /// The state letter and start time (clock ticks after boot) of `pid`, from

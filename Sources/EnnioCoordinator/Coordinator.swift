@@ -227,7 +227,7 @@ public final class Coordinator: Sendable {
                 batch = try await pull.fetch(batch: options.batchSize, expires: .milliseconds(200))
             } catch {
                 if Task.isCancelled || connection.status == .closed { break }
-                log("coordinator: fetching from the stream failed: \(error); trying again")
+                log("coordinator: fetching from the stream failed: \(LogText(error)); trying again")
                 try? await Task.sleep(for: .milliseconds(500))
                 continue
             }
@@ -284,10 +284,10 @@ public final class Coordinator: Sendable {
             case .event(let event, let subject): valid.append((event, subject))
             case .malformed(let subject, _, let error):
                 malformed += 1
-                log("coordinator: ignored a malformed event on \(subject): \(error)")
+                log("coordinator: ignored a malformed event on \(LogText(subject)): \(LogText(error))")
             case .mismatched(let event, let subject):
                 mismatched += 1
-                log("coordinator: ignored event \(event.id) (\(event.eventType)) on the wrong subject \(subject)")
+                log("coordinator: ignored event \(LogText(event.id)) (\(event.eventType)) on the wrong subject \(LogText(subject))")
             }
         }
         return PreparedBatch(received: deliveries.count, valid: valid, rows: EventStore.Rows(valid), malformed: malformed, mismatched: mismatched)
@@ -321,14 +321,14 @@ public final class Coordinator: Sendable {
                         countReceived(&state.statistics)
                         state.statistics.storeFailures += UInt64(valid.count)
                     }
-                    log("coordinator: could not store a batch of \(valid.count) events: \(error)")
+                    log("coordinator: could not store a batch of \(valid.count) events: \(LogText(error))")
                     return ([], false)
                 }
                 inserted = valid.map { item in
                     do {
                         return try store.insert(item.event, subject: item.subject)
                     } catch {
-                        log("coordinator: could not store event \(item.event.id): \(error)")
+                        log("coordinator: could not store event \(LogText(item.event.id)): \(LogText(error))")
                         return nil
                     }
                 }
@@ -365,14 +365,14 @@ public final class Coordinator: Sendable {
                     $0.statistics.received += 1
                     $0.statistics.malformed += 1
                 }
-                log("coordinator: ignored a malformed event on \(subject): \(error)")
+                log("coordinator: ignored a malformed event on \(LogText(subject)): \(LogText(error))")
                 return []
             case .mismatched(let event, let subject):
                 state.withLock {
                     $0.statistics.received += 1
                     $0.statistics.mismatched += 1
                 }
-                log("coordinator: ignored event \(event.id) (\(event.eventType)) on the wrong subject \(subject)")
+                log("coordinator: ignored event \(LogText(event.id)) (\(event.eventType)) on the wrong subject \(LogText(subject))")
                 return []
             case .event(let event, let subject):
                 let isNew: Bool
@@ -383,7 +383,7 @@ public final class Coordinator: Sendable {
                         $0.statistics.received += 1
                         $0.statistics.storeFailures += 1
                     }
-                    log("coordinator: could not store event \(event.id): \(error)")
+                    log("coordinator: could not store event \(LogText(event.id)): \(LogText(error))")
                     return []
                 }
                 let now = self.now
@@ -421,10 +421,10 @@ public final class Coordinator: Sendable {
                         try publisher.publish(event)
                     }
                     state.withLock { $0.statistics.published += 1 }
-                    log("coordinator: published \(event.eventType) on \(subject): \(event.message)")
+                    log("coordinator: published \(event.eventType) on \(LogText(subject)): \(LogText(event.message))")
                 } catch {
                     state.withLock { $0.statistics.publishFailures += 1 }
-                    log("coordinator: could not publish \(event.eventType): \(error)")
+                    log("coordinator: could not publish \(event.eventType): \(LogText(error))")
                 }
             }
         }
@@ -452,7 +452,7 @@ public final class Coordinator: Sendable {
             reply = QueryProtocol.reply(for: nodes, now: now)
         default:
             failed = true
-            reply = QueryProtocol.errorReply(code: 404, description: "unknown query \(request.subject)")
+            reply = QueryProtocol.errorReply(code: 404, description: "unknown query \(LogText(request.subject))")
         }
         state.withLock {
             $0.statistics.queries += 1
@@ -461,7 +461,7 @@ public final class Coordinator: Sendable {
         do {
             try connection.publish(reply, to: replyTo)
         } catch {
-            log("coordinator: could not answer a query: \(error)")
+            log("coordinator: could not answer a query: \(LogText(error))")
         }
     }
 }

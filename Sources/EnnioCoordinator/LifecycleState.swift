@@ -170,7 +170,9 @@ public struct LifecycleState: Sendable {
         completedProjects.insert(project)
         let event = Event(
             type: .allComplete, priority: .action, sessionId: "", projectId: project,
-            message: "all \(projectSessions.count) sessions of \(project) reached a terminal state",
+            message: projectSessions.count == 1
+                ? "the one session of \(project) reached a terminal state"
+                : "all \(projectSessions.count) sessions of \(project) reached a terminal state",
             data: ["sessions": .int(Int64(projectSessions.count))])
         return [.publish(event, host: nil)]
     }

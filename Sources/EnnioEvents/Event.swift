@@ -39,6 +39,24 @@ public struct Event: Sendable, Hashable {
 
 /// Event identifiers: random (version 4) UUIDs in lower case, as the Rust implementation makes.
 public enum EventID {
+    /// Whether `text` is a UUID in its usual form, 8-4-4-4-12 hexadecimal digits
+    /// (`5f0c2a4e-8d1b-4c3e-9a7f-1b2c3d4e5f60`), in either case.
+    public static func isUUID(_ text: String) -> Bool {
+        let utf8 = text.utf8
+        guard utf8.count == 36 else { return false }
+        for (index, byte) in utf8.enumerated() {
+            if index == 8 || index == 13 || index == 18 || index == 23 {
+                guard byte == UInt8(ascii: "-") else { return false }
+            } else {
+                switch byte {
+                case UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "a")...UInt8(ascii: "f"), UInt8(ascii: "A")...UInt8(ascii: "F"): continue
+                default: return false
+                }
+            }
+        }
+        return true
+    }
+
     public static func random() -> String {
         let (high, low) = RandomBytes.next128()
         let hex: StaticString = "0123456789abcdef"

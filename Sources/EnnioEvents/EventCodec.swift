@@ -170,15 +170,29 @@ public enum EventCodec {
             + messageKey.utf8CodeUnitCount + dataKey.utf8CodeUnitCount + 2 + EventTimestamp.maximumTextLength
     }
 
+    /// Keys a reader may let the producer leave out, and fills in itself.
+    public struct FilledFields: OptionSet, Sendable, Hashable {
+        public let rawValue: Int
+        public init(rawValue: Int) { self.rawValue = rawValue }
+
+        /// A missing `id` becomes a new random UUID (``EventID/random()``).
+        public static let id = FilledFields(rawValue: 1)
+        /// A missing `timestamp` becomes the time of reading.
+        public static let timestamp = FilledFields(rawValue: 2)
+    }
+
     /// Reads one event from JSON bytes.
-    public static func decode(_ bytes: some Collection<UInt8>) throws(EventDecodingError) -> Event {
+    ///
+    /// - Parameter filling: keys that may be absent and are then filled in (the node agent
+    ///   fills in `id` and `timestamp` for the lines it relays); every other key is required.
+    public static func decode(_ bytes: some Collection<UInt8>, filling: FilledFields = []) throws(EventDecodingError) -> Event {
         let result: Result<Event, EventDecodingError>? = bytes.withContiguousStorageIfAvailable { buffer in
-            Result { () throws(EventDecodingError) in try decode(buffer: buffer) }
+            Result { () throws(EventDecodingError) in try decode(buffer: buffer, filling: filling) }
         }
         if let result { return try result.get() }
         let copy = Array(bytes)
         return try copy.withUnsafeBufferPointer { buffer in
-            Result { () throws(EventDecodingError) in try decode(buffer: buffer) }
+            Result { () throws(EventDecodingError) in try decode(buffer: buffer, filling: filling) }
         }.get()
     }
 
@@ -233,7 +247,7 @@ public enum EventCodec {
         }
     }
 
-    private static func decode(buffer: UnsafeBufferPointer<UInt8>) throws(EventDecodingError) -> Event {
+    private static func decode(buffer: UnsafeBufferPointer<UInt8>, filling: FilledFields) throws(EventDecodingError) -> Event {
         var id: String?
         var sessionId: String?
         var projectId: String?
@@ -275,6 +289,8 @@ public enum EventCodec {
             throw EventDecodingError(.malformedJSON, detail: error.description)
         }
 
+        if id == nil, filling.contains(.id) { id = EventID.random() }
+        if timestamp == nil, filling.contains(.timestamp) { timestamp = .success(.now()) }
         guard let id else { throw missing("id") }
         guard let eventType else { throw missing("event_type") }
         guard let priority else { throw missing("priority") }

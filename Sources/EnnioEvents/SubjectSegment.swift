@@ -4,6 +4,7 @@ public struct SubjectSegmentError: Error, Sendable, Hashable, CustomStringConver
     public struct Code: Sendable, Hashable, CustomStringConvertible {
         private enum Base: String, Sendable, Hashable {
             case empty, tooLong, invalidCharacter, wildcardNotAllowed, notAnEventSubject
+            case misplacedWildcard, unknownCategory, wrongTokenCount, unknownAction
         }
 
         private let base: Base
@@ -18,6 +19,15 @@ public struct SubjectSegmentError: Error, Sendable, Hashable, CustomStringConver
         public static let wildcardNotAllowed = Code(.wildcardNotAllowed)
         /// A subject or pattern outside the `ennio.` scheme.
         public static let notAnEventSubject = Code(.notAnEventSubject)
+        /// `>` anywhere but as the last token of a pattern.
+        public static let misplacedWildcard = Code(.misplacedWildcard)
+        /// The second token names no event category (`ennio.foo.>`, `ennio.commands.*`).
+        public static let unknownCategory = Code(.unknownCategory)
+        /// More or fewer tokens than the category's subjects have (`ennio.ci.*`: CI subjects
+        /// have four).
+        public static let wrongTokenCount = Code(.wrongTokenCount)
+        /// The action token names no event type of the category (`ennio.ci.*.fooo`).
+        public static let unknownAction = Code(.unknownAction)
 
         public var description: String { base.rawValue }
     }
@@ -27,15 +37,20 @@ public struct SubjectSegmentError: Error, Sendable, Hashable, CustomStringConver
     public let segment: String
     /// What the segment was for: `project_id`, `host`, `command`, `action`, `subject`.
     public let role: String
+    /// Why the segment does not fit, where its code alone does not say (which categories there
+    /// are, how many tokens a category's subjects have, …).
+    public let reason: String?
 
-    public init(_ code: Code, segment: String, role: String) {
+    public init(_ code: Code, segment: String, role: String, reason: String? = nil) {
         self.code = code
         self.segment = segment
         self.role = role
+        self.reason = reason
     }
 
     public var description: String {
-        switch code {
+        if let reason { return "invalid \(role) \(segment.debugDescription): \(reason)" }
+        return switch code {
         case .empty: "invalid \(role): it is empty"
         case .tooLong: "invalid \(role) \(segment.debugDescription): longer than \(SubjectSegment.maximumLength) bytes"
         case .wildcardNotAllowed: "invalid \(role) \(segment.debugDescription): wildcards are only allowed in patterns"

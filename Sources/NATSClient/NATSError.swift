@@ -94,6 +94,7 @@ public struct NATSError: Error, Sendable, Hashable, CustomStringConvertible {
     }
 
     static func subject(_ error: SubjectError) -> NATSError {
-        NATSError(.invalidSubject, error.description, underlying: error)
+        // The subject error's description is the whole story: not repeated as "underlying".
+        NATSError(.invalidSubject, error.description)
     }
 }

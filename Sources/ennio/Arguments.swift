@@ -1,19 +1,32 @@
 import Foundation
 
 /// A command's arguments: `--name value` options, `--flag` switches and positionals.
-/// Anything unexpected is a ``UsageError`` (exit code 2).
+/// Anything unexpected is a ``UsageError`` (exit code 2): an unknown option, a missing value, and
+/// positionals beyond those the command names (none unless it names some), so that nothing a
+/// user types is ignored.
 struct Arguments {
     private(set) var positionals: [String] = []
+    /// With `command: true`, everything after `--`: a command line to run, not counted as
+    /// positionals.
+    private(set) var command: [String] = []
     private var values: [String: String] = [:]
     private var switches: Set<String> = []
 
-    init(_ arguments: [String], options: Set<String>, flags: Set<String> = []) throws {
+    /// - Parameters:
+    ///   - positionals: the names of the positional arguments the command takes, all required
+    ///     (`["pattern"]`); more or fewer are a usage error.
+    ///   - command: whether the command takes a command line after `--` (``command``).
+    init(_ arguments: [String], options: Set<String>, flags: Set<String> = [], positionals names: [String] = [], command takesCommand: Bool = false) throws {
         var index = 0
         while index < arguments.count {
             let argument = arguments[index]
             index += 1
             if argument == "--" {
-                positionals += arguments[index...]
+                if takesCommand {
+                    command = Array(arguments[index...])
+                } else {
+                    positionals += arguments[index...]
+                }
                 break
             }
             guard argument.hasPrefix("--"), argument.count > 2 else {
@@ -40,6 +53,12 @@ struct Arguments {
             } else {
                 throw UsageError("unknown option --\(name)")
             }
+        }
+        if positionals.count > names.count {
+            throw UsageError("unexpected argument \(positionals[names.count].debugDescription)")
+        }
+        if positionals.count < names.count {
+            throw UsageError("missing \(names[positionals.count])")
         }
     }
 

@@ -39,7 +39,6 @@ enum BenchCommand {
         }
         let mode = raw[0]
         let arguments = try Arguments(Array(raw.dropFirst()), options: ["count", "size", "subject", "server", "db", "mode"], flags: ["codec-only", "store-only"])
-        guard arguments.positionals.isEmpty else { throw UsageError("unexpected argument \(arguments.positionals[0].debugDescription)") }
         let count = try arguments.integer("count", range: 1...1_000_000_000) ?? 100_000
         let size = try arguments.integer("size", range: 0...64 * 1024 * 1024) ?? 16
         let subject = arguments.value("subject") ?? "ennio.bench"

@@ -54,11 +54,12 @@ enum CommandLineTool {
                 throw UsageError("unknown command \(command.debugDescription)")
             }
         } catch let error as UsageError {
-            printError("ennio \(command): \(error.message)")
-            printError("run `ennio \(command) --help` for usage")
+            printError("ennio \(TerminalText(command)): \(TerminalText(error.message))")
+            printError("run `ennio \(TerminalText(command)) --help` for usage")
             return 2
         } catch {
-            printError("ennio \(command): \(error)")
+            // An error may quote what came off the wire (a reply, a server's message).
+            printError("ennio \(command): \(TerminalText(error))")
             return 1
         }
     }
@@ -68,6 +69,12 @@ enum CommandLineTool {
 struct UsageError: Error {
     let message: String
     init(_ message: String) { self.message = message }
+}
+
+/// One line on standard output, unbuffered: a pipe reader sees each as it is printed, and
+/// lines on standard error keep their place among them.
+func printLine(_ text: String) {
+    FileHandle.standardOutput.write(Data((text + "\n").utf8))
 }
 
 func printError(_ text: String) {

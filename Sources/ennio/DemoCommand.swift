@@ -23,7 +23,6 @@ enum DemoCommand {
             return 0
         }
         let arguments = try Arguments(raw, options: ["server", "pace"])
-        guard arguments.positionals.isEmpty else { throw UsageError("unexpected argument \(arguments.positionals[0].debugDescription)") }
         let pace = Duration.milliseconds(try arguments.integer("pace", range: 0...10_000) ?? 40)
 
         let workspace = FileManager.default.temporaryDirectory.appendingPathComponent("ennio-demo-\(EventID.random())")
@@ -62,7 +61,7 @@ enum DemoCommand {
             var complete: Set<String> = []
             for await delivery in everything {
                 guard case .event(let event, let subject) = delivery else { continue }
-                print("sub: \(subject.padding(toLength: 34, withPad: " ", startingAt: 0)) \(event.priority.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(event.message)")
+                print("sub: \(subject.padding(toLength: 34, withPad: " ", startingAt: 0)) \(event.priority.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(TerminalText(event.message))")
                 if event.eventType == .allComplete { complete.insert(event.projectId) }
                 if complete == projects { break }
             }

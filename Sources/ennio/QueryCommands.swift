@@ -23,7 +23,6 @@ enum QueryCommands {
         let arguments = try Arguments(
             raw, options: ["project", "session", "type", "category", "min-priority", "since", "until", "limit", "offset", "server", "timeout"],
             flags: ["json"])
-        guard arguments.positionals.isEmpty else { throw UsageError("unexpected argument \(arguments.positionals[0].debugDescription)") }
         var query = try filters(from: arguments)
         query.limit = try arguments.integer("limit", range: 1...1000) ?? 100
         query.offset = try arguments.integer("offset") ?? 0
@@ -34,10 +33,11 @@ enum QueryCommands {
             SubscribeCommand.printEvent(event, subject: "", json: arguments.flag("json"))
         }
         if !arguments.flag("json") {
+            let count = Counted(page.events.count, "event")
             if let next = page.nextOffset {
-                printError("\(page.events.count) events; more with --offset \(next)")
+                printError("\(count); more with --offset \(next)")
             } else {
-                printError("\(page.events.count) events")
+                printError("\(count)")
             }
         }
         return 0
@@ -80,22 +80,20 @@ enum QueryCommands {
         }
         let arguments = try Arguments(raw, options: ["server", "timeout"], flags: ["json"])
         let reply = try await ask(QueryProtocol.sessionsSubject, body: [], arguments: arguments)
+        let sessions = try QueryReplies.sessions(from: reply)
         if arguments.flag("json") {
-            print(String(decoding: reply, as: UTF8.self))
+            printJSON(reply)
             return 0
         }
-        let value = try JSONValue(parsing: reply)
-        try QueryProtocol.throwIfError(value)
-        print("PROJECT              SESSION              STATUS             ACTIVITY     TERMINAL  LAST EVENT")
-        for session in value["sessions"]?.arrayValue ?? [] {
+        printLine("PROJECT              SESSION              STATUS             ACTIVITY     TERMINAL  LAST EVENT")
+        for session in sessions {
             let columns = [
-                (session["project_id"]?.stringValue ?? "", 20), (session["session_id"]?.stringValue ?? "", 20),
-                (session["status"]?.stringValue ?? "-", 18), (session["activity"]?.stringValue ?? "-", 12),
-                ((session["terminal"]?.boolValue ?? false) ? "yes" : "no", 9),
+                (session.projectId, 20), (session.sessionId, 20), (session.status ?? "-", 18), (session.activity ?? "-", 12),
+                (session.terminal ? "yes" : "no", 9),
             ]
-            let line = columns.map { $0.0.padding(toLength: $0.1, withPad: " ", startingAt: 0) }.joined(separator: " ")
-            print(line + " " + (session["last_event_type"]?.stringValue ?? "") + " " + (session["last_event_at"]?.stringValue ?? ""))
+            printLine(columns.map { column($0.0, width: $0.1) }.joined(separator: " ") + " " + TerminalText(session.lastEventType).description + " " + TerminalText(session.lastEventAt).description)
         }
+        printError("\(Counted(sessions.count, "session"))")
         return 0
     }
 
@@ -106,21 +104,31 @@ enum QueryCommands {
         }
         let arguments = try Arguments(raw, options: ["server", "timeout"], flags: ["json"])
         let reply = try await ask(QueryProtocol.nodesSubject, body: [], arguments: arguments)
+        let nodes = try QueryReplies.nodes(from: reply)
         if arguments.flag("json") {
-            print(String(decoding: reply, as: UTF8.self))
+            printJSON(reply)
             return 0
         }
-        let value = try JSONValue(parsing: reply)
-        try QueryProtocol.throwIfError(value)
-        print("HOST                 CONNECTED  LAST SEEN  LOAD")
-        for node in value["nodes"]?.arrayValue ?? [] {
-            let load = node["health"]?["load"]?.arrayValue?.compactMap(\.doubleValue).map { String($0) }.joined(separator: " ") ?? "-"
-            let seen = node["seconds_since_last_seen"]?.doubleValue.map { "\(Int($0))s ago" } ?? "-"
-            print((node["host"]?.stringValue ?? "").padding(toLength: 20, withPad: " ", startingAt: 0) + " "
-                + ((node["connected"]?.boolValue ?? false) ? "yes" : "no").padding(toLength: 10, withPad: " ", startingAt: 0) + " "
-                + seen.padding(toLength: 10, withPad: " ", startingAt: 0) + " " + load)
+        printLine("HOST                 CONNECTED  LAST SEEN  LOAD")
+        for node in nodes {
+            let load = node.load.isEmpty ? "-" : node.load.map { String($0) }.joined(separator: " ")
+            let seen = node.secondsSinceLastSeen.map { "\($0)s ago" } ?? "-"
+            printLine(column(node.host, width: 20) + " " + column(node.connected ? "yes" : "no", width: 10) + " " + column(seen, width: 10) + " " + load)
         }
+        printError("\(Counted(nodes.count, "node"))")
         return 0
+    }
+
+    /// A table cell: the text escaped, padded to `width` (a longer text is kept whole).
+    static func column(_ text: String, width: Int) -> String {
+        let shown = TerminalText(text).description
+        return shown.count >= width ? shown : shown.padding(toLength: width, withPad: " ", startingAt: 0)
+    }
+
+    /// A reply for `--json`: the JSON read and written again, compactly on one line, so that it
+    /// is exact JSON whatever the answerer sent (numbers keep their text).
+    static func printJSON(_ reply: [UInt8]) {
+        if let value = try? JSONValue(parsing: reply) { printLine(value.jsonString) }
     }
 
     static func ask(_ subject: String, body: [UInt8], arguments: Arguments) async throws -> [UInt8] {

@@ -22,7 +22,6 @@ enum ReplayCommand {
         let arguments = try Arguments(
             raw, options: ["project", "session", "type", "category", "min-priority", "since", "until", "server", "timeout"],
             flags: ["republish"])
-        guard arguments.positionals.isEmpty else { throw UsageError("unexpected argument \(arguments.positionals[0].debugDescription)") }
         var query = try QueryCommands.filters(from: arguments)
         query.limit = 1000
         let connection = try await connect(arguments, name: "ennio replay")
@@ -36,11 +35,13 @@ enum ReplayCommand {
                         let host = event.eventType.category == .node ? event.data["host"]?.stringValue : nil
                         try EventPublisher(connection: connection, host: host).publish(event)
                     } else {
-                        print(event.jsonString)
+                        printLine(event.jsonString)
                     }
                     count += 1
                 }
                 guard let next = page.nextOffset else { break }
+                // Whoever answers could send the same page forever: the offset must move on.
+                guard next > query.offset else { throw CommandFailure("the history reply's next_offset \(next) does not move past \(query.offset)") }
                 query.offset = next
             }
             try await connection.flush()
@@ -49,7 +50,7 @@ enum ReplayCommand {
             throw CommandFailure("no coordinator is running (nobody answers \(QueryProtocol.historySubject))")
         }
         await connection.close()
-        printError("\(arguments.flag("republish") ? "re-published" : "replayed") \(count) events")
+        printError("\(arguments.flag("republish") ? "re-published" : "replayed") \(Counted(count, "event"))")
         return 0
     }
 }

@@ -23,8 +23,11 @@ func runUntilSignalled(_ body: @escaping @Sendable () async throws -> Void) asyn
     }
 }
 
+/// The log of the coordinator and the agent. They escape what they quote from the wire; this
+/// escapes the whole line once more (escaping is idempotent), so that a log line is always one
+/// line.
 func logToStandardError(_ line: String) {
-    printError(line)
+    printError(TerminalText(line).description)
 }
 
 /// `ennio coordinator`: the central lifecycle coordinator.
@@ -45,6 +48,10 @@ enum CoordinatorCommand {
 
         --batch-size: most events per SQLite transaction (and per pull), default 8000. Under
         load bigger transactions store faster; at low rates a batch is what has arrived.
+
+        Fails at once, creating no database, when no server answers (or, with --mode jetstream,
+        when the server has no JetStream); once connected it reconnects whenever the connection
+        is lost.
         """
 
     static func run(_ raw: [String]) async throws -> Int32 {
@@ -53,7 +60,6 @@ enum CoordinatorCommand {
             return 0
         }
         let arguments = try Arguments(raw, options: ["db", "health-interval", "missed-health-checks", "server", "mode", "batch-size"])
-        guard arguments.positionals.isEmpty else { throw UsageError("unexpected argument \(arguments.positionals[0].debugDescription)") }
         var options = CoordinatorOptions()
         options.defaultHealthInterval = try arguments.seconds("health-interval") ?? options.defaultHealthInterval
         options.missedHealthChecks = try arguments.integer("missed-health-checks", range: 1...1000) ?? options.missedHealthChecks
@@ -64,13 +70,27 @@ enum CoordinatorCommand {
         case false?: options.mode = .core
         }
         let path = arguments.value("db") ?? "ennio-events.sqlite"
-        let store = try EventStore(path: path)
+        // Connected and checked before the history is opened: a coordinator that cannot run
+        // leaves no database file behind.
         let connection = try await connect(arguments, name: "ennio coordinator", longRunning: true)
+        if options.mode == .jetStream, connection.serverInfo?.jetStream != true {
+            await connection.close()
+            throw CommandFailure(
+                "--mode jetstream: the server at \(connection.connectedServer?.description ?? "?") has no JetStream "
+                    + "(start nats-server with -js), so events published while the coordinator is down would be lost")
+        }
+        let store: EventStore
+        do {
+            store = try EventStore(path: path)
+        } catch {
+            await connection.close()
+            throw error
+        }
         let report = reportConnectionEvents(of: connection, as: "coordinator")
         defer { report.cancel() }
         let coordinator = try Coordinator(connection: connection, store: store, options: options, log: logToStandardError)
         let stored = try store.count()
-        printError("coordinator: history in \(path) (\(stored) events), connected to \(connection.connectedServer?.description ?? "?")")
+        printError("coordinator: history in \(path) (\(Counted(stored, "event"))), connected to \(connection.connectedServer?.description ?? "?")")
         try await runUntilSignalled {
             try await coordinator.run()
         }
@@ -92,7 +112,10 @@ enum AgentCommand {
         Publishes node_launched, node_connected (on every connect), node_health_check every
         interval (default 10 s) and node_disconnected when it stops. With --events-from it relays
         JSON events, one per line, from a file, a named pipe (reopened for each writer) or
-        standard input (-). Stops on SIGINT, SIGTERM or `ennio.commands.shutdown`.
+        standard input (-); a line may leave out id and timestamp (the agent fills them in), and
+        a line longer than 1 MiB, not UTF-8 or not an event is rejected and counted.
+        Stops on SIGINT, SIGTERM or `ennio.commands.shutdown`. Fails at once when no server
+        answers; once connected it reconnects whenever the connection is lost.
 
         Its lifecycle loop observes the sessions in DIR (records written by `ennio session
         start`; default $XDG_STATE_HOME/ennio/sessions, else ~/.local/state/ennio/sessions):
@@ -128,7 +151,7 @@ enum AgentCommand {
         sessions.pollInterval = try arguments.duration("poll", range: .milliseconds(10) ... .seconds(3600)) ?? sessions.pollInterval
         sessions.idleAfter = try arguments.duration("idle-after") ?? sessions.idleAfter
         options.sessions = sessions
-        var lines: AsyncStream<String>?
+        var lines: InputLines?
         if let source = arguments.value("events-from") {
             if source == "-" {
                 lines = LineReader.standardInput()
@@ -143,7 +166,7 @@ enum AgentCommand {
         let agent = try NodeAgent(connection: connection, options: options, log: logToStandardError)
         let input = lines
         try await runUntilSignalled {
-            try await agent.run(lines: input)
+            try await agent.run(input: input)
         }
         let statistics = agent.statistics
         printError("agent \(host): relayed \(statistics.relayed), rejected \(statistics.rejectedLines), health checks \(statistics.healthChecks), failed publishes \(statistics.failedPublishes)")

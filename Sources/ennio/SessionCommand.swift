@@ -56,14 +56,14 @@ enum SessionCommand {
             print(help)
             return 0
         }
-        let arguments = try Arguments(raw, options: ["project", "session", "log", "sessions-dir"])
+        let arguments = try Arguments(raw, options: ["project", "session", "log", "sessions-dir"], command: true)
         let project = try arguments.required("project")
         let session = try arguments.required("session")
-        guard !arguments.positionals.isEmpty else { throw UsageError("give the command to run after --") }
+        guard !arguments.command.isEmpty else { throw UsageError("give the command to run after --") }
         let record: LocalSession
         do {
             record = try SessionLauncher.start(
-                project: project, session: session, command: arguments.positionals, in: directory(arguments), logFile: arguments.value("log"))
+                project: project, session: session, command: arguments.command, in: directory(arguments), logFile: arguments.value("log"))
         } catch {
             guard error.code != .invalidValue else { throw UsageError(error.description) }
             throw error
@@ -107,16 +107,14 @@ enum SessionCommand {
     }
 
     static func show(_ raw: [String]) throws -> Int32 {
-        let arguments = try Arguments(raw, options: ["sessions-dir"])
-        guard arguments.positionals.count == 1 else { throw UsageError("give exactly one session id") }
+        let arguments = try Arguments(raw, options: ["sessions-dir"], positionals: ["the session id"])
         let record = try directory(arguments).find(session: arguments.positionals[0])
         print(record.json.jsonString)
         return 0
     }
 
     static func kill(_ raw: [String]) async throws -> Int32 {
-        let arguments = try Arguments(raw, options: ["sessions-dir", "grace"])
-        guard arguments.positionals.count == 1 else { throw UsageError("give exactly one session id") }
+        let arguments = try Arguments(raw, options: ["sessions-dir", "grace"], positionals: ["the session id"])
         let grace = try arguments.duration("grace", range: .zero ... .seconds(3600)) ?? .seconds(10)
         let directory = directory(arguments)
         let record = try directory.find(session: arguments.positionals[0])

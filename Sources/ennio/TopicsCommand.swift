@@ -43,50 +43,43 @@ enum TopicsCommand {
         print("ennio.commands.<command>   ennio.metrics.<action>   ennio.dashboard.<action>")
     }
 
+    /// Checks one subject or pattern: event subjects and patterns with ``EventPattern``, the
+    /// families that carry no events (commands, queries, …) as `ennio.<family>.<name>`.
     static func check(_ subject: String) -> Int32 {
-        if subject.contains("*") || subject.contains(">") {
+        let isPattern = subject.contains("*") || subject.contains(">")
+        if let family = EventSubject.nonEventFamily(of: subject) {
+            let tokens = subject.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+            let role = family == "commands" ? "command" : family == "query" ? "query" : "action"
             do {
-                let pattern = try EventPattern(validating: subject)
-                print("valid pattern: \(pattern.subject)")
-                return 0
+                guard tokens.count == 3 || (tokens.count == 2 && tokens[1] == ">") || (tokens.count == 3 && tokens[2] == ">") else {
+                    throw SubjectSegmentError(
+                        .wrongTokenCount, segment: subject, role: "subject",
+                        reason: "\(family) subjects have 3 tokens (ennio.\(family).<\(role)>), this has \(tokens.count)")
+                }
+                if tokens[2] != "*", tokens[2] != ">" { try SubjectSegment.validate(tokens[2], role: role) }
             } catch {
-                print("invalid: \(error)")
+                print("invalid: \(TerminalText(error))")
                 return 1
             }
+            let what = EventSubject.nonEventFamilies[family] ?? family
+            print("valid \(family) \(isPattern ? "pattern" : "subject"): \(subject) (\(what), not events)")
+            return 0
         }
-        if let parsed = EventSubject.parse(subject) {
+        do {
+            let pattern = try EventPattern(validating: subject)
+            guard !isPattern, let parsed = EventSubject.parse(subject) else {
+                print("valid pattern: \(pattern.subject)")
+                return 0
+            }
             var text = "valid event subject: category \(parsed.category.rawValue)"
             if let scope = parsed.scope { text += parsed.category.scope == .host ? ", host \(scope)" : ", project \(scope)" }
             text += ", action \(parsed.action)"
-            if let type = parsed.eventType {
-                text += " (\(type.name))"
-            } else if parsed.category != .lifecycle {
-                print("invalid: \(subject.debugDescription) has no event type with action \(parsed.action.debugDescription) in \(parsed.category.rawValue)")
-                return 1
-            }
+            if let type = parsed.eventType { text += " (\(type.name))" }
             print(text)
             return 0
+        } catch {
+            print("invalid: \(TerminalText(error))")
+            return 1
         }
-        let tokens = subject.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
-        if tokens.count == 3, tokens[0] == EventSubject.prefix, ["commands", "metrics", "dashboard"].contains(tokens[1]) {
-            do {
-                try SubjectSegment.validate(tokens[2], role: tokens[1] == "commands" ? "command" : "action")
-                print("valid \(tokens[1]) subject: \(tokens[2])")
-                return 0
-            } catch {
-                print("invalid: \(error)")
-                return 1
-            }
-        }
-        for (index, token) in tokens.enumerated() where index > 0 {
-            do {
-                try SubjectSegment.validate(token, role: "segment \(index + 1)")
-            } catch {
-                print("invalid: \(error)")
-                return 1
-            }
-        }
-        print("invalid: \(subject.debugDescription) is not an ennio event subject (ennio.<category>.<project_id|host>.<action>)")
-        return 1
     }
 }

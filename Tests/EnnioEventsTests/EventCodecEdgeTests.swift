@@ -309,6 +309,7 @@ enum EncodingReference {
         case .null: return Array("null".utf8)
         case .bool(let flag): return Array((flag ? "true" : "false").utf8)
         case .int(let number): return Array(String(number).utf8)
+        case .number(let number): return Array(number.text.utf8)
         case .double:
             var writer = JSONWriter()
             writer.value(value)

@@ -107,11 +107,68 @@ import Testing
     }
 
     @Test func handWrittenPatterns() throws {
-        for good in ["ennio.>", "ennio.*.p1.*", "ennio.ci.*.failing", "ennio.node.h.>"] {
-            #expect(try EventPattern(validating: good).subject == good)
+        let good = [
+            "ennio.>", "ennio.*.p1.*", "ennio.ci.*.failing", "ennio.node.h.>", "ennio.ci.>", "ennio.ci.*.*",
+            "ennio.ci.my-app.>", "ennio.lifecycle.*", "ennio.lifecycle.>", "ennio.lifecycle.all_complete", "ennio.*.all_complete",
+            "ennio.*.*.failing", "ennio.node.*.health_check", "ennio.ci.my-app.fix_sent", "ennio.*.>", "ennio.*.p1.>",
+        ]
+        for pattern in good {
+            #expect(try EventPattern(validating: pattern).subject == pattern)
         }
         for bad in ["other.>", "ennio", "ennio.>.ci", "ennio.c i.*", "ennio..*", "ennio.ci.p*.*", ">"] {
             #expect(throws: SubjectSegmentError.self, "\(bad)") { try EventPattern(validating: bad) }
+        }
+    }
+
+    /// Every pattern that can match no event subject is refused, naming the token and why
+    /// (issue 15, item 3).
+    static let patternsThatMatchNothing: [(String, SubjectSegmentError.Code, String, [String])] = [
+        ("ennio.ci.*", .wrongTokenCount, "ennio.ci.*", ["ci subjects have 4 tokens", "ennio.ci.<project_id>.<action>", "has 3", "ennio.ci.*.*"]),
+        ("ennio.ci.my.app.failing", .wrongTokenCount, "ennio.ci.my.app.failing", ["has 5", "\"my.app\"", "cannot contain '.'"]),
+        ("ennio.lifecycle.x.>", .wrongTokenCount, "ennio.lifecycle.x.>", ["lifecycle subjects have 3 tokens", "at least 4"]),
+        ("ennio.ci.p.failing.>", .wrongTokenCount, "ennio.ci.p.failing.>", ["ci subjects have 4 tokens", "at least 5"]),
+        ("ennio.*", .wrongTokenCount, "ennio.*", ["3 or 4 tokens", "has 2"]),
+        ("ennio.*.a.b.c", .wrongTokenCount, "ennio.*.a.b.c", ["3 or 4 tokens", "has 5"]),
+        ("ennio.foo.>", .unknownCategory, "foo", ["sessions, pr, ci", "node"]),
+        ("ennio.commands.*", .unknownCategory, "commands", ["commands to node agents, not events"]),
+        ("ennio.query.>", .unknownCategory, "query", ["queries to the coordinator, not events"]),
+        ("ennio.ci.>.failing", .misplacedWildcard, ">", ["only be the last token"]),
+        ("ennio.>.x", .misplacedWildcard, ">", ["only be the last token"]),
+        ("ennio.ci.*.fooo", .unknownAction, "fooo", ["ci has no event type", "passing, failing, fix_sent, fix_failed"]),
+        ("ennio.lifecycle.poll_started", .unknownAction, "poll_started", ["lifecycle has no event type", "all_complete"]),
+        ("ennio.*.*.fooo", .unknownAction, "fooo", ["4-token subjects"]),
+        ("ennio.*.failing", .unknownAction, "failing", ["lifecycle has no event type"]),
+        ("ennio.ci.my app.failing", .invalidCharacter, "my app", ["project_id"]),
+        ("ennio.node.a b.*", .invalidCharacter, "a b", ["host"]),
+        ("ennio.ci..failing", .empty, "", ["project_id"]),
+    ]
+
+    @Test(arguments: patternsThatMatchNothing)
+    func aPatternThatCanMatchNoEventIsRefusedSayingWhy(pattern: String, code: SubjectSegmentError.Code, segment: String, phrases: [String]) {
+        do {
+            let accepted = try EventPattern(validating: pattern)
+            Issue.record("\(pattern) was accepted as \(accepted)")
+        } catch {
+            #expect(error.code == code, "\(error)")
+            #expect(error.segment == segment, "\(error)")
+            for phrase in phrases {
+                #expect(error.description.contains(phrase), "\(error.description) lacks \(phrase.debugDescription)")
+            }
+        }
+    }
+
+    /// The check follows the category table: every event type's subject, and the patterns built
+    /// from it, are valid, whatever categories there are.
+    @Test func everyEventSubjectAndBuiltPatternIsValid() throws {
+        for type in EventType.allCases {
+            let subject = try EventSubject.subject(for: type, projectId: "p", host: "h")
+            #expect(try EventPattern(validating: subject).subject == subject)
+            #expect(try EventPattern(validating: EventPattern.type(type).subject).subject == EventPattern.type(type).subject)
+        }
+        for category in EventCategory.allCases {
+            let pattern = try EventPattern.category(category).subject
+            #expect(try EventPattern(validating: pattern).subject == pattern)
+            #expect(try EventPattern(validating: "ennio.\(category.rawValue).>").subject == "ennio.\(category.rawValue).>")
         }
     }
 }

@@ -132,6 +132,14 @@ import Testing
         await expectNATSError(.invalidSubject) { try connection.publish("x", to: "a", replyTo: "r..s") }
         await expectNATSError(.invalidSubject) { try connection.subscribe(to: "a.>.b") }
         await expectNATSError(.invalidSubject) { try connection.subscribe(to: "a", queueGroup: "q q") }
+        // The error says what is wrong once (issue 15, item 10: it used to repeat itself).
+        do {
+            try connection.publish("x", to: "a b")
+        } catch {
+            let description = String(describing: error)
+            #expect(error.underlying == nil, "\(description)")
+            #expect(!description.contains("["), "\(description)")
+        }
         // The connection is still usable.
         try await connection.flush()
         #expect(connection.status == .connected)

@@ -46,7 +46,10 @@ public struct JSONReader {
             try parseLiteral(Byte.nullLiteral)
             return .null
         case Byte.minus, Byte.zero...Byte.nine:
-            return try parseNumber()
+            switch try parseNumber() {
+            case .int(let value): return .int(value)
+            case .other(let text, _): return .number(JSONNumber(validatedText: String(decoding: UnsafeBufferPointer(rebasing: bytes[text]), as: UTF8.self)))
+            }
         default:
             throw notAValue(byte)
         }
@@ -215,8 +218,7 @@ public struct JSONReader {
         }
         switch try parseNumber() {
         case .int(let value): return Double(value)
-        case .double(let value): return value
-        default: preconditionFailure("parseNumber returns only numbers")
+        case .other(_, let value): return value
         }
     }
 
@@ -560,38 +562,34 @@ public struct JSONReader {
     /// surrogates, nothing above U+10FFFF); returns the index after it.
     private func validateUTF8Sequence(at index: Int) throws(JSONError) -> Int {
         let lead = bytes[index]
-        let length: Int
-        var lower: UInt8 = 0x80
-        var upper: UInt8 = 0xBF
-        switch lead {
-        case 0xC2...0xDF: length = 2
-        case 0xE0: length = 3; lower = 0xA0
-        case 0xE1...0xEC, 0xEE...0xEF: length = 3
-        case 0xED: length = 3; upper = 0x9F
-        case 0xF0: length = 4; lower = 0x90
-        case 0xF1...0xF3: length = 4
-        case 0xF4: length = 4; upper = 0x8F
-        default:
+        guard let (length, second) = UTF8Sequence.shape(lead: lead) else {
             throw error(.invalidString, at: index, "invalid UTF-8: \(Self.hex(lead)) cannot start a character")
         }
+        var range = second
         for position in (index + 1)..<(index + length) {
             guard position < bytes.count else {
                 throw error(.unexpectedEnd, at: position, "the input ends inside a UTF-8 sequence")
             }
             let byte = bytes[position]
-            guard byte >= lower, byte <= upper else {
+            guard range.contains(byte) else {
                 throw error(.invalidString, at: position, "invalid UTF-8: unexpected \(Self.hex(byte)) in a multi-byte sequence")
             }
-            lower = 0x80
-            upper = 0xBF
+            range = 0x80...0xBF
         }
         return index + length
     }
 
     // MARK: - Numbers
 
+    /// A number just read: an integer that fits in `Int64`, or any other number with where its
+    /// text is and its nearest `Double`.
+    private enum ParsedNumber {
+        case int(Int64)
+        case other(text: Range<Int>, Double)
+    }
+
     /// Parses the number that starts at `offset` (at a '-' or a digit).
-    private mutating func parseNumber() throws(JSONError) -> JSONValue {
+    private mutating func parseNumber() throws(JSONError) -> ParsedNumber {
         let count = bytes.count
         let start = offset
         var index = offset
@@ -645,12 +643,12 @@ public struct JSONReader {
             if !negative {
                 if magnitude <= UInt64(Int64.max) { return .int(Int64(magnitude)) }
             } else if magnitude == 0 {
-                return .double(-0.0)
+                return .other(text: start..<index, -0.0)
             } else if magnitude <= UInt64(Int64.max) + 1 {
                 return .int(Int64(bitPattern: 0 &- magnitude))
             }
         }
-        return .double(try parseDouble(from: start, to: index))
+        return .other(text: start..<index, try parseDouble(from: start, to: index))
     }
 
     private func requireDigit(at index: Int, after what: String) throws(JSONError) {
@@ -731,7 +729,9 @@ public struct JSONReader {
 
         let text = String(decoding: UnsafeBufferPointer(rebasing: bytes[start..<end]), as: UTF8.self)
         guard let value = Double(text), value.isFinite else {
-            throw error(.invalidNumber, at: start, "the number \(text) is too large for a Double")
+            // Quoted up to a bounded length: the number may be megabytes of digits.
+            let quoted = end - start <= 40 ? text : "\(text.prefix(32))… (\(end - start) bytes)"
+            throw error(.invalidNumber, at: start, "the number \(quoted) is too large for a Double")
         }
         return value
     }

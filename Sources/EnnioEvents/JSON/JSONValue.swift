@@ -1,8 +1,14 @@
 /// Any JSON value (the `data` field of an event).
 ///
 /// Numbers keep the distinction JSON text makes visible: a number written without a fraction or
-/// an exponent that fits in `Int64` is `.int`, every other number is `.double`. The one exception
-/// is `-0`, which is read as `.double(-0.0)` so that its sign survives (as serde_json does).
+/// an exponent that fits in `Int64` is read as `.int`; every other number is read as `.number`,
+/// which keeps its text, so that writing it again gives the bytes that arrived (`1e14` stays
+/// `1e14`, `-0` stays `-0`, a 30-digit integer keeps every digit). Code that builds values uses
+/// `.int` and `.double`; `.double` is written as the shortest text that reads back as the same
+/// `Double`.
+///
+/// Equality: `.double` and `.number` are equal when their `Double` values are (`1e2`, `100.0`
+/// and `.double(100)` are the same value); an `.int` equals only the same `.int`, as before.
 ///
 /// Objects are Swift dictionaries, so two keys that are canonically equivalent Unicode strings
 /// (say, a precomposed and a decomposed "é") are the same key; the last one read wins.
@@ -11,12 +17,64 @@ public enum JSONValue: Sendable, Hashable {
     case bool(Bool)
     /// A number without fraction or exponent that fits in `Int64`.
     case int(Int64)
-    /// Every other number. Parsing only produces finite values; the writer turns infinities
-    /// and NaN, which JSON cannot express, into `null`.
+    /// A number made in code. The writer turns infinities and NaN, which JSON cannot express,
+    /// into `null`.
     case double(Double)
+    /// A number read from JSON text that is not an `Int64` integer, with its text.
+    case number(JSONNumber)
     case string(String)
     case array([JSONValue])
     case object([String: JSONValue])
+}
+
+extension JSONValue {
+    /// The `Double` of a number that is not an `.int`: what `.double` and `.number` compare by.
+    private var fractionalValue: Double? {
+        switch self {
+        case .double(let value): value
+        case .number(let number): number.doubleValue
+        default: nil
+        }
+    }
+
+    public static func == (lhs: JSONValue, rhs: JSONValue) -> Bool {
+        switch (lhs, rhs) {
+        case (.null, .null): return true
+        case (.bool(let left), .bool(let right)): return left == right
+        case (.int(let left), .int(let right)): return left == right
+        case (.string(let left), .string(let right)): return left == right
+        case (.array(let left), .array(let right)): return left == right
+        case (.object(let left), .object(let right)): return left == right
+        case (.number(let left), .number(let right)): return left == right
+        default:
+            guard let left = lhs.fractionalValue, let right = rhs.fractionalValue else { return false }
+            return left == right
+        }
+    }
+
+    public func hash(into hasher: inout Hasher) {
+        switch self {
+        case .null: hasher.combine(0 as UInt8)
+        case .bool(let value):
+            hasher.combine(1 as UInt8)
+            hasher.combine(value)
+        case .int(let value):
+            hasher.combine(2 as UInt8)
+            hasher.combine(value)
+        case .double, .number:
+            hasher.combine(3 as UInt8)
+            hasher.combine(fractionalValue.unsafelyUnwrapped)
+        case .string(let value):
+            hasher.combine(4 as UInt8)
+            hasher.combine(value)
+        case .array(let value):
+            hasher.combine(5 as UInt8)
+            hasher.combine(value)
+        case .object(let value):
+            hasher.combine(6 as UInt8)
+            hasher.combine(value)
+        }
+    }
 }
 
 // MARK: - Literals
@@ -77,11 +135,12 @@ extension JSONValue {
         return nil
     }
 
-    /// The number as a `Double`, whether it was read as `.int` or `.double`.
+    /// The number as a `Double`, whether it is an `.int`, a `.double` or a `.number`.
     public var doubleValue: Double? {
         switch self {
         case .int(let value): return Double(value)
         case .double(let value): return value
+        case .number(let number): return number.doubleValue
         default: return nil
         }
     }

@@ -77,6 +77,12 @@ public struct JSONWriter: Sendable {
         appendUnsafe(exactly: UnsafeJSONOutput.maximumDoubleLength) { $0.writeDouble(value) }
     }
 
+    /// Writes a number read from JSON as the text it was read as.
+    public mutating func number(_ value: JSONNumber) {
+        separate()
+        appendUnsafe(exactly: value.text.utf8.count) { $0.writeNumber(value) }
+    }
+
     public mutating func bool(_ value: Bool) {
         separate()
         appendLiteral(value ? "true" : "false")
@@ -100,6 +106,7 @@ public struct JSONWriter: Sendable {
         case .bool(let flag): bool(flag)
         case .int(let number): int(number)
         case .double(let number): double(number)
+        case .number(let number): self.number(number)
         case .string(let text): string(text)
         case .array(let elements):
             beginArray()

@@ -74,6 +74,7 @@ struct UnsafeJSONOutput {
         case .bool: return 5
         case .int: return maximumIntLength
         case .double: return maximumDoubleLength
+        case .number(let number): return number.text.utf8.count
         case .string(let text):
             let length = reservedLength(of: text, exact: exact)
             return length <= limit ? length : nil
@@ -142,6 +143,9 @@ struct UnsafeJSONOutput {
         case .double(let number):
             guard fits(Self.maximumDoubleLength) else { return }
             writeDouble(number)
+        case .number(let number):
+            guard fits(number.text.utf8.count) else { return }
+            writeNumber(number)
         case .string(let text):
             guard fits(text.utf8.count &+ 2) else { return }
             writeString(text)
@@ -299,6 +303,14 @@ struct UnsafeJSONOutput {
             magnitude /= 10
         } while index > 0
         next += digits
+    }
+
+    /// Writes a number read from JSON as the text it was read as. (Out of line: it keeps
+    /// `writeValue`, which rarely meets one, small.)
+    @inline(never)
+    mutating func writeNumber(_ number: JSONNumber) {
+        var text = number.text
+        text.withUTF8 { write($0) }
     }
 
     /// `Double.description` is at most 32 bytes; ".0" may follow.
