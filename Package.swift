@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "NATSProtocol", targets: ["NATSProtocol"]),
         .library(name: "NATSClient", targets: ["NATSClient"]),
         .library(name: "EnnioEvents", targets: ["EnnioEvents"]),
+        .library(name: "EnnioHTTP", targets: ["EnnioHTTP"]),
         .library(name: "EnnioCoordinator", targets: ["EnnioCoordinator"]),
         .library(name: "EnnioAgent", targets: ["EnnioAgent"]),
         .executable(name: "ennio", targets: ["ennio"]),
@@ -34,10 +35,14 @@ let package = Package(
         .target(name: "EnnioEvents", dependencies: ["NATSClient", "EnnioSync"], swiftSettings: strictSettings),
         // The system SQLite library (libsqlite3-dev), through a module map.
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
-        // The lifecycle coordinator: wildcard subscriptions, state, SQLite history, queries.
+        // HTTP/1.1 written here: a request parser (bytes in, requests out), responses,
+        // server-sent events, and a small server over POSIX sockets on threads of its own.
+        .target(name: "EnnioHTTP", dependencies: ["EnnioSync"], swiftSettings: strictSettings),
+        // The lifecycle coordinator: wildcard subscriptions, state, SQLite history, queries,
+        // the HTTP API and dashboard.
         .target(
             name: "EnnioCoordinator",
-            dependencies: ["EnnioEvents", "NATSClient", "EnnioSync", "CSQLite"],
+            dependencies: ["EnnioEvents", "NATSClient", "EnnioSync", "CSQLite", "EnnioHTTP"],
             swiftSettings: strictSettings
         ),
         // The node agent: lifecycle events, health checks, relaying local events, commands.
@@ -50,6 +55,7 @@ let package = Package(
         ),
         .executableTarget(name: "NATSExample", dependencies: ["NATSClient"], swiftSettings: strictSettings),
         .testTarget(name: "NATSProtocolTests", dependencies: ["NATSProtocol"], swiftSettings: strictSettings),
+        .testTarget(name: "EnnioHTTPTests", dependencies: ["EnnioHTTP", "EnnioSync", "NATSTestSupport"], swiftSettings: strictSettings),
         // Real nats-server processes and the nats-py peer, for the integration tests.
         .target(
             name: "NATSTestSupport",
@@ -75,7 +81,7 @@ let package = Package(
         ),
         .testTarget(
             name: "EnnioCoordinatorTests",
-            dependencies: ["EnnioCoordinator", "EnnioAgent", "EnnioEvents", "EnnioSync", "NATSClient", "NATSTestSupport"],
+            dependencies: ["EnnioCoordinator", "EnnioAgent", "EnnioEvents", "EnnioHTTP", "EnnioSync", "NATSClient", "NATSTestSupport"],
             swiftSettings: strictSettings
         ),
         // The programs as a user runs them: the `ennio` binary, the demo, several network hosts.
