@@ -52,6 +52,16 @@ public struct CoordinatorStatistics: Sendable, Hashable {
     public var storeFailures: UInt64 = 0
     /// Events the coordinator failed to publish (reported in the log).
     public var publishFailures: UInt64 = 0
+    /// Events stored, per category.
+    public var storedByCategory: [EventCategory: UInt64] = [:]
+    /// How long SQLite took to store each batch (one transaction).
+    public var storeBatchTimes = DurationHistogram.storeBatches
+    /// For the last batch stored: when it was committed (wall clock) and how far that was
+    /// behind the newest event in it (commit time minus its timestamp, on the publisher's clock).
+    public var lastCommit: EventTimestamp?
+    public var lastCommitLag: Duration?
+    /// Whether the last attempt to store a batch failed.
+    public var storeFailing = false
 }
 
 /// The central lifecycle coordinator: subscribes to every event category with wildcard
@@ -73,6 +83,8 @@ public final class Coordinator: Sendable {
     /// without holding `state` across SQLite work.
     private let ingestion = Locked(())
     private let clockOrigin = ContinuousClock.now
+    /// Told of the events each batch newly stored, once it is committed.
+    private let commitObservers = Locked<[@Sendable ([Event]) -> Void]>([])
 
     /// The coordinator subscribes to every event with one wildcard pattern, so that it sees
     /// events in the order the server delivers them, across categories.
@@ -113,7 +125,38 @@ public final class Coordinator: Sendable {
         self.state = Locked(Mutable(lifecycle: lifecycle))
     }
 
-    private var now: Duration { ContinuousClock.now - clockOrigin }
+    /// The coordinator's clock (node records' `lastSeen` is on it).
+    public var now: Duration { ContinuousClock.now - clockOrigin }
+
+    /// Calls `observer` with the events each batch newly stored (duplicates left out), right
+    /// after the batch is committed to SQLite, batch after batch in the order they were
+    /// stored, on the thread that stored them. It must return at once: hand the events on,
+    /// never wait (ingest waits for it).
+    public func observeCommits(_ observer: @escaping @Sendable ([Event]) -> Void) {
+        commitObservers.withLock { $0.append(observer) }
+    }
+
+    /// Runs `body` between two batches: while it runs no batch is stored or announced to the
+    /// observers, so what `body` reads of the history is exactly what they have been told of
+    /// so far. Keep it short: ingest waits for it.
+    public func betweenCommits<T>(_ body: () throws -> T) rethrows -> T {
+        try ingestion.withLock { _ in try body() }
+    }
+
+    /// Tells the observers of events just committed (called holding `ingestion`).
+    private func announce(_ events: [Event]) {
+        guard !events.isEmpty else { return }
+        for observer in commitObservers.withLock({ $0 }) { observer(events) }
+    }
+
+    /// Counts a batch's commit: its time in SQLite and its lag behind the newest event in it.
+    private static func countCommit(of events: some Sequence<Event>, took time: Duration, in statistics: inout CoordinatorStatistics) {
+        let committed = EventTimestamp.now()
+        statistics.storeBatchTimes.record(time)
+        statistics.storeFailing = false
+        statistics.lastCommit = committed
+        if let newest = events.map(\.timestamp).max() { statistics.lastCommitLag = committed - newest }
+    }
 
     public var statistics: CoordinatorStatistics { state.withLock { $0.statistics } }
     public var sessions: [SessionRecord] { state.withLock { $0.lifecycle.sessionList } }
@@ -313,6 +356,7 @@ public final class Coordinator: Sendable {
             }
             let valid = batch.valid
             var inserted: [Bool?]
+            let started = ContinuousClock.now
             do {
                 inserted = try store.insert(batch.rows)
             } catch {
@@ -320,6 +364,7 @@ public final class Coordinator: Sendable {
                     state.withLock { state in
                         countReceived(&state.statistics)
                         state.statistics.storeFailures += UInt64(valid.count)
+                        state.statistics.storeFailing = true
                     }
                     log("coordinator: could not store a batch of \(valid.count) events: \(LogText(error))")
                     return ([], false)
@@ -333,10 +378,13 @@ public final class Coordinator: Sendable {
                     }
                 }
             }
+            let took = ContinuousClock.now - started
             let now = self.now
-            return state.withLock { state in
+            let announcing = !commitObservers.withLock { $0.isEmpty }
+            let (actions, stored) = state.withLock { state in
                 countReceived(&state.statistics)
                 var actions: [LifecycleAction] = []
+                var stored: [Event] = []
                 for (item, isNew) in zip(valid, inserted) {
                     guard let isNew else {
                         state.statistics.storeFailures += 1
@@ -347,11 +395,18 @@ public final class Coordinator: Sendable {
                         continue
                     }
                     state.statistics.stored += 1
+                    state.statistics.storedByCategory[item.event.eventType.category, default: 0] += 1
+                    if announcing { stored.append(item.event) }
                     let host = item.event.eventType.category == .node ? EventSubject.parse(item.subject)?.scope : nil
                     actions += state.lifecycle.apply(item.event, host: host, now: now)
                 }
-                return (actions, true)
+                if inserted.contains(where: { $0 != nil }) {
+                    Self.countCommit(of: valid.lazy.map(\.event), took: took, in: &state.statistics)
+                }
+                return (actions, stored)
             }
+            announce(stored)
+            return (actions, true)
         }
     }
 
@@ -376,27 +431,34 @@ public final class Coordinator: Sendable {
                 return []
             case .event(let event, let subject):
                 let isNew: Bool
+                let started = ContinuousClock.now
                 do {
                     isNew = try store.insert(event, subject: subject)
                 } catch {
                     state.withLock {
                         $0.statistics.received += 1
                         $0.statistics.storeFailures += 1
+                        $0.statistics.storeFailing = true
                     }
                     log("coordinator: could not store event \(LogText(event.id)): \(LogText(error))")
                     return []
                 }
+                let took = ContinuousClock.now - started
                 let now = self.now
-                return state.withLock { state in
+                let actions = state.withLock { state -> [LifecycleAction] in
                     state.statistics.received += 1
+                    Self.countCommit(of: [event], took: took, in: &state.statistics)
                     guard isNew else {
                         state.statistics.duplicates += 1
                         return []
                     }
                     state.statistics.stored += 1
+                    state.statistics.storedByCategory[event.eventType.category, default: 0] += 1
                     let host = event.eventType.category == .node ? EventSubject.parse(subject)?.scope : nil
                     return state.lifecycle.apply(event, host: host, now: now)
                 }
+                if isNew { announce([event]) }
+                return actions
             }
         }
     }
@@ -432,18 +494,30 @@ public final class Coordinator: Sendable {
 
     private func answer(_ request: NATSMessage) {
         guard let replyTo = request.replyTo else { return }
+        let (reply, _) = answer(query: request.subject, body: request.payload)
+        do {
+            try connection.publish(reply, to: replyTo)
+        } catch {
+            log("coordinator: could not answer a query: \(LogText(error))")
+        }
+    }
+
+    /// Answers one query of the query API (``QueryProtocol``), over NATS or HTTP alike: the
+    /// reply's JSON and its status — 200, or the error's code (400 a bad request, 404 an
+    /// unknown query, 500 the history could not be read). Counted in the statistics.
+    public func answer(query subject: String, body: [UInt8]) -> (reply: [UInt8], status: Int) {
         let reply: [UInt8]
-        var failed = false
-        switch request.subject {
+        var status = 200
+        switch subject {
         case QueryProtocol.historySubject:
             do {
-                let query = try QueryProtocol.historyQuery(from: request.payload)
+                let query = try QueryProtocol.historyQuery(from: body)
                 reply = QueryProtocol.reply(for: try store.query(query))
             } catch let error as HistoryQueryError {
-                failed = true
+                status = 400
                 reply = QueryProtocol.errorReply(code: 400, description: error.message)
             } catch {
-                failed = true
+                status = 500
                 reply = QueryProtocol.errorReply(code: 500, description: "the history could not be read: \(error)")
             }
         case QueryProtocol.sessionsSubject:
@@ -451,17 +525,13 @@ public final class Coordinator: Sendable {
         case QueryProtocol.nodesSubject:
             reply = QueryProtocol.reply(for: nodes, now: now)
         default:
-            failed = true
-            reply = QueryProtocol.errorReply(code: 404, description: "unknown query \(LogText(request.subject))")
+            status = 404
+            reply = QueryProtocol.errorReply(code: 404, description: "unknown query \(LogText(subject))")
         }
         state.withLock {
             $0.statistics.queries += 1
-            if failed { $0.statistics.badQueries += 1 }
+            if status != 200 { $0.statistics.badQueries += 1 }
         }
-        do {
-            try connection.publish(reply, to: replyTo)
-        } catch {
-            log("coordinator: could not answer a query: \(LogText(error))")
-        }
+        return (reply, status)
     }
 }

@@ -282,16 +282,37 @@ public final class EventStore: Sendable {
         }
         var events = try rows.map { try EventCodec.decode($0) }
         var nextOffset: Int?
+        var next: HistoryCursor?
         if events.count > query.limit {
             events.removeLast(events.count - query.limit)
             nextOffset = query.offset + query.limit
+            next = events.last.map(HistoryCursor.init(after:))
         }
-        return HistoryPage(events: events, nextOffset: nextOffset)
+        return HistoryPage(events: events, nextOffset: nextOffset, next: next)
     }
 
     /// The SELECT for a query, with its parameters: one more row than the limit, to learn
     /// whether another page follows.
     static func select(for query: HistoryQuery) -> (sql: String, values: [SQLiteValue]) {
+        var (conditions, values) = Self.conditions(for: query)
+        if let after = query.after {
+            // A row value: SQLite walks the key's index from there.
+            conditions.append("(timestamp_ns, id) > (?, ?)")
+            values.append(.integer(after.timestampNanoseconds))
+            values.append(.text(after.id))
+        }
+        var sql = "SELECT json FROM events"
+        if !conditions.isEmpty {
+            sql += " WHERE " + conditions.joined(separator: " AND ")
+        }
+        sql += " ORDER BY timestamp_ns ASC, id ASC LIMIT ? OFFSET ?"
+        values.append(.integer(Int64(query.limit) + 1))
+        values.append(.integer(Int64(query.offset)))
+        return (sql, values)
+    }
+
+    /// The WHERE conditions of a query's filters (not its cursor or page), with their parameters.
+    static func conditions(for query: HistoryQuery) -> (conditions: [String], values: [SQLiteValue]) {
         var conditions: [String] = []
         var values: [SQLiteValue] = []
         if let projectId = query.projectId {
@@ -322,14 +343,7 @@ public final class EventStore: Sendable {
             conditions.append("timestamp_ns < ?")
             values.append(.integer(until.nanosecondsSinceEpoch))
         }
-        var sql = "SELECT json FROM events"
-        if !conditions.isEmpty {
-            sql += " WHERE " + conditions.joined(separator: " AND ")
-        }
-        sql += " ORDER BY timestamp_ns ASC, id ASC LIMIT ? OFFSET ?"
-        values.append(.integer(Int64(query.limit) + 1))
-        values.append(.integer(Int64(query.offset)))
-        return (sql, values)
+        return (conditions, values)
     }
 }
 
@@ -348,9 +362,12 @@ public struct HistoryQuery: Sendable, Hashable {
     public var since: EventTimestamp?
     /// Events before this instant (exclusive).
     public var until: EventTimestamp?
+    /// Where the page starts: after this event (`nil`: at the start). Unlike an offset, a
+    /// cursor costs the same however far into the history it points.
+    public var after: HistoryCursor?
     /// Events per page, 1...1000.
     public var limit: Int
-    /// Events to skip, 0 or more.
+    /// Events to skip, 0 or more (after `after`, if both are set).
     public var offset: Int
 
     public init(
@@ -361,6 +378,7 @@ public struct HistoryQuery: Sendable, Hashable {
         minimumPriority: EventPriority? = nil,
         since: EventTimestamp? = nil,
         until: EventTimestamp? = nil,
+        after: HistoryCursor? = nil,
         limit: Int = HistoryQuery.defaultLimit,
         offset: Int = 0
     ) {
@@ -371,6 +389,7 @@ public struct HistoryQuery: Sendable, Hashable {
         self.minimumPriority = minimumPriority
         self.since = since
         self.until = until
+        self.after = after
         self.limit = limit
         self.offset = offset
     }
@@ -403,9 +422,12 @@ public struct HistoryPage: Sendable, Hashable {
     public var events: [Event]
     /// The offset of the next page; `nil` when this was the last.
     public var nextOffset: Int?
+    /// Where the next page starts (pass it as ``HistoryQuery/after``); `nil` when this was the last.
+    public var next: HistoryCursor?
 
-    public init(events: [Event], nextOffset: Int?) {
+    public init(events: [Event], nextOffset: Int?, next: HistoryCursor? = nil) {
         self.events = events
         self.nextOffset = nextOffset
+        self.next = next
     }
 }

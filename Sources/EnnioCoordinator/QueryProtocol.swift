@@ -3,8 +3,8 @@ public import EnnioEvents
 /// The coordinator's query API over NATS request/reply: subjects, requests and replies as JSON.
 ///
 /// - `ennio.query.history`: body `{"project_id","session_id","event_type","category",
-///   "min_priority","since","until","limit","offset"}`, every key optional; reply
-///   `{"events":[…],"count":n,"next_offset":n|null}`.
+///   "min_priority","since","until","after","limit","offset"}`, every key optional; reply
+///   `{"events":[…],"count":n,"next_offset":n|null,"next":"<cursor>"|null}`.
 /// - `ennio.query.sessions`: reply `{"sessions":[…]}`.
 /// - `ennio.query.nodes`: reply `{"nodes":[…]}`.
 ///
@@ -16,13 +16,12 @@ public enum QueryProtocol {
     public static let nodesSubject = "ennio.query.nodes"
 
     static let historyKeys: Set<String> = [
-        "project_id", "session_id", "event_type", "category", "min_priority", "since", "until", "limit", "offset",
+        "project_id", "session_id", "event_type", "category", "min_priority", "since", "until", "after", "limit", "offset",
     ]
 
     /// Reads a history request. An empty body means "the first page of everything".
     public static func historyQuery(from body: [UInt8]) throws(HistoryQueryError) -> HistoryQuery {
-        var query = HistoryQuery()
-        guard body.contains(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }) else { return query }
+        guard body.contains(where: { $0 != 0x20 && $0 != 0x0A && $0 != 0x0D && $0 != 0x09 }) else { return HistoryQuery() }
         let value: JSONValue
         do {
             value = try JSONValue(parsing: body)
@@ -30,6 +29,12 @@ public enum QueryProtocol {
             throw HistoryQueryError("the request is not valid JSON: \(error.detail)")
         }
         guard let object = value.objectValue else { throw HistoryQueryError("the request must be a JSON object") }
+        return try historyQuery(from: object)
+    }
+
+    /// Reads a history request's members (the NATS body's, or the HTTP API's parameters).
+    public static func historyQuery(from object: [String: JSONValue]) throws(HistoryQueryError) -> HistoryQuery {
+        var query = HistoryQuery()
         if let unknown = object.keys.sorted().first(where: { !historyKeys.contains($0) }) {
             throw HistoryQueryError("unknown key \(unknown.debugDescription); known keys: \(historyKeys.sorted().joined(separator: ", "))")
         }
@@ -69,6 +74,12 @@ public enum QueryProtocol {
         query.until = try timestamp("until")
         if let limit = try integer("limit") { query.limit = limit }
         if let offset = try integer("offset") { query.offset = offset }
+        if let text = try string("after") {
+            guard let cursor = HistoryCursor(text) else {
+                throw HistoryQueryError("after must be a cursor <timestamp_ns>:<id> (the next of a reply), not \(text.debugDescription)")
+            }
+            query.after = cursor
+        }
         try query.validate()
         return query
     }
@@ -83,6 +94,7 @@ public enum QueryProtocol {
         if let value = query.minimumPriority { object["min_priority"] = .string(value.rawValue) }
         if let value = query.since { object["since"] = .string(value.rfc3339) }
         if let value = query.until { object["until"] = .string(value.rfc3339) }
+        if let value = query.after { object["after"] = .string(value.description) }
         return Array(JSONValue.object(object).jsonString.utf8)
     }
 
@@ -99,6 +111,8 @@ public enum QueryProtocol {
         writer.int(Int64(page.events.count))
         writer.key("next_offset")
         if let next = page.nextOffset { writer.int(Int64(next)) } else { writer.null() }
+        writer.key("next")
+        if let next = page.next { writer.string(next.description) } else { writer.null() }
         writer.endObject()
         return writer.bytes
     }
@@ -109,7 +123,9 @@ public enum QueryProtocol {
         try throwIfError(value)
         guard let events = value["events"]?.arrayValue else { throw HistoryQueryError("the reply has no events") }
         let decoded = try events.map { try EventCodec.decode($0.jsonString) }
-        return HistoryPage(events: decoded, nextOffset: value["next_offset"]?.intValue.map { Int($0) })
+        return HistoryPage(
+            events: decoded, nextOffset: value["next_offset"]?.intValue.map { Int($0) },
+            next: value["next"]?.stringValue.flatMap(HistoryCursor.init))
     }
 
     public static func reply(for sessions: [SessionRecord]) -> [UInt8] {

@@ -35,6 +35,7 @@ enum CoordinatorCommand {
     static let help = """
         usage: ennio coordinator [--db PATH] [--health-interval SECONDS] [--missed-health-checks N]
                                  [--mode auto|core|jetstream] [--batch-size N] [--server URLS]
+                                 [--http [HOST:]PORT] [--http-token FILE] [--http-max-clients N]
 
         Subscribes to every event category, stores every event once in SQLite (default
         ennio-events.sqlite), keeps the session and node tables, publishes all_complete and
@@ -52,6 +53,12 @@ enum CoordinatorCommand {
         Fails at once, creating no database, when no server answers (or, with --mode jetstream,
         when the server has no JetStream); once connected it reconnects whenever the connection
         is lost.
+
+        --http serves the HTTP API and the dashboard (off by default): `--http 8080` listens on
+        127.0.0.1:8080; name another address to listen there (`--http 0.0.0.0:8080`,
+        `--http [::1]:8080`; port 0 picks a free one). --http-token FILE: every path but / and
+        /healthz then needs the token in the file, as `Authorization: Bearer <token>` (the
+        dashboard asks for it once). --http-max-clients: most clients at once, default 256.
         """
 
     static func run(_ raw: [String]) async throws -> Int32 {
@@ -59,7 +66,8 @@ enum CoordinatorCommand {
             print(help)
             return 0
         }
-        let arguments = try Arguments(raw, options: ["db", "health-interval", "missed-health-checks", "server", "mode", "batch-size"])
+        let arguments = try Arguments(
+            raw, options: ["db", "health-interval", "missed-health-checks", "server", "mode", "batch-size", "http", "http-token", "http-max-clients"])
         var options = CoordinatorOptions()
         options.defaultHealthInterval = try arguments.seconds("health-interval") ?? options.defaultHealthInterval
         options.missedHealthChecks = try arguments.integer("missed-health-checks", range: 1...1000) ?? options.missedHealthChecks
@@ -68,6 +76,16 @@ enum CoordinatorCommand {
         case nil: options.mode = .automatic
         case true?: options.mode = .jetStream
         case false?: options.mode = .core
+        }
+        var httpOptions: HTTPAPIOptions?
+        if let address = arguments.value("http") {
+            var http = HTTPAPIOptions()
+            (http.host, http.port) = try Self.listenAddress(address)
+            if let file = arguments.value("http-token") { http.token = try Self.token(from: file) }
+            http.maximumConnections = try arguments.integer("http-max-clients", range: 1...10_000) ?? http.maximumConnections
+            httpOptions = http
+        } else if arguments.value("http-token") != nil || arguments.value("http-max-clients") != nil {
+            throw UsageError("--http-token and --http-max-clients need --http")
         }
         let path = arguments.value("db") ?? "ennio-events.sqlite"
         // Connected and checked before the history is opened: a coordinator that cannot run
@@ -91,14 +109,55 @@ enum CoordinatorCommand {
         let coordinator = try Coordinator(connection: connection, store: store, options: options, log: logToStandardError)
         let stored = try store.count()
         printError("coordinator: history in \(path) (\(Counted(stored, "event"))), connected to \(connection.connectedServer?.description ?? "?")")
+        var api: HTTPAPI?
+        if let httpOptions {
+            do {
+                api = try HTTPAPI(coordinator: coordinator, options: httpOptions)
+            } catch {
+                throw UsageError("--http: \(error)")
+            }
+            api?.start()
+            let host = httpOptions.host.contains(":") ? "[\(httpOptions.host)]" : httpOptions.host
+            printError("coordinator: HTTP API and dashboard on http://\(host):\(api?.port ?? 0)/\(httpOptions.token == nil ? "" : " (token required)")")
+        }
         try await runUntilSignalled {
             try await coordinator.run()
         }
+        api?.stop()
         let statistics = coordinator.statistics
         printError("coordinator: stopping; received \(statistics.received), stored \(statistics.stored), duplicates \(statistics.duplicates), malformed \(statistics.malformed), mismatched \(statistics.mismatched)")
         try? await connection.drain(timeout: .seconds(5))
         store.close()
         return 0
+    }
+}
+
+extension CoordinatorCommand {
+    /// `PORT` (on loopback) or `HOST:PORT`, with an IPv6 host in brackets.
+    static func listenAddress(_ text: String) throws -> (String, Int) {
+        var host = "127.0.0.1"
+        var portText = text
+        if let colon = text.lastIndex(of: ":") {
+            host = String(text[..<colon])
+            portText = String(text[text.index(after: colon)...])
+            if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+            guard !host.isEmpty else { throw UsageError("--http needs a host before the colon (127.0.0.1:PORT, 0.0.0.0:PORT), not \(text.debugDescription)") }
+        }
+        guard let port = Int(portText), (0...65535).contains(port) else {
+            throw UsageError("--http must be PORT or HOST:PORT with a port from 0 to 65535, not \(text.debugDescription)")
+        }
+        return (host, port)
+    }
+
+    /// The token in `path`, without the line break that ends it. Never printed.
+    static func token(from path: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path) else { throw UsageError("--http-token: cannot read \(path)") }
+        let token = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !token.isEmpty else { throw UsageError("--http-token: \(path) is empty") }
+        guard !token.contains(where: { $0.isNewline || $0 == " " }) else {
+            throw UsageError("--http-token: the token in \(path) must be one word on one line")
+        }
+        return token
     }
 }
 

@@ -1,0 +1,1 @@
+enum DashboardPage { static let bytes: [UInt8] = Array("<html></html>".utf8) }
