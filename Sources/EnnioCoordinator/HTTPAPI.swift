@@ -16,8 +16,10 @@ public struct HTTPAPIOptions: Sendable {
     /// Most clients at once (see ``HTTPServerConfiguration/maximumConnections``).
     public var maximumConnections = 256
     /// Events a stream's queue holds for a client that reads slowly; past it the client is
-    /// dropped (and resumes with `Last-Event-ID`).
-    public var streamQueueCapacity = 8192
+    /// dropped (and resumes with `Last-Event-ID`). Several batches of the coordinator's
+    /// (8,000 events at most each); the messages themselves are shared by every stream, so
+    /// a queue costs a reference per event.
+    public var streamQueueCapacity = 50_000
     /// How often an idle stream sends a comment, so that proxies and clients keep it open and
     /// a client that went away is noticed.
     public var heartbeat: Duration = .seconds(15)
@@ -327,12 +329,21 @@ public final class HTTPAPI: Sendable {
                 _ = client.write(ServerSentEvents.comment("the history could not be read: \(error)"))
                 return
             }
+            // Wakes at least once a second to notice a client that left (the thread waits on
+            // the queue, not the socket), and writes a comment when the stream was quiet for a
+            // heartbeat.
+            var lastWrite = ContinuousClock.now
             while true {
-                switch queue.take(timeout: options.heartbeat) {
+                switch queue.take(timeout: min(options.heartbeat, .seconds(1))) {
                 case .elements(let messages):
                     guard send(messages, to: client) else { return }
+                    lastWrite = ContinuousClock.now
                 case .timedOut:
-                    guard !client.peerClosed, client.write(ServerSentEvents.comment("keep-alive")) else { return }
+                    guard !client.peerClosed else { return }
+                    if ContinuousClock.now - lastWrite >= options.heartbeat {
+                        guard client.write(ServerSentEvents.comment("keep-alive")) else { return }
+                        lastWrite = ContinuousClock.now
+                    }
                 case .overflowed, .closed:
                     return
                 }

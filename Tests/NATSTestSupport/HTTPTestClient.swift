@@ -49,6 +49,11 @@ final class HTTPTestClient: @unchecked Sendable {
         Glibc.close(descriptor)
     }
 
+    /// Ends the connection both ways (the descriptor is released when the client is).
+    func shutdown() {
+        _ = Glibc.shutdown(descriptor, Int32(SHUT_RDWR))
+    }
+
     /// Sends every byte; false if the server closed or reset the connection first.
     @discardableResult
     func send(_ bytes: [UInt8]) -> Bool {

@@ -294,8 +294,8 @@ final class ChildProcess: Sendable {
 
     /// Starts `executable` with `arguments`, writing its stdout and stderr to the file at
     /// `outputPath` (created or truncated), or, when `standardOutput` is given, its stdout to that
-    /// descriptor and only its stderr to the file.
-    init(executable: String, arguments: [String], outputPath: String, standardOutput: Int32? = nil) throws {
+    /// descriptor and only its stderr to the file. `passing` descriptors become the child's 3, 4, …
+    init(executable: String, arguments: [String], outputPath: String, standardOutput: Int32? = nil, passing descriptors: [Int32] = []) throws {
         let output = open(outputPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard output >= 0 else { throw TestSupportError(description: "cannot create \(outputPath): \(errnoText())") }
         defer { _ = close(output) }
@@ -306,7 +306,10 @@ final class ChildProcess: Sendable {
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, standardOutput ?? output, 1)
         posix_spawn_file_actions_adddup2(&actions, output, 2)
-        Self.closeOtherDescriptors(&actions)
+        for (index, descriptor) in descriptors.enumerated() {
+            posix_spawn_file_actions_adddup2(&actions, descriptor, Int32(3 + index))
+        }
+        Self.closeOtherDescriptors(&actions, from: Int32(3 + descriptors.count))
 
         // Undo anything the test runner changed about signals (e.g. an ignored SIGPIPE).
         var attributes = posix_spawnattr_t()
@@ -373,10 +376,10 @@ final class ChildProcess: Sendable {
     /// socket would keep a connection open after the client closed it). The Glibc module does not
     /// export `posix_spawn_file_actions_addclosefrom_np` (a GNU extension, glibc 2.34+), so it is
     /// looked up at run time; without it only `O_CLOEXEC` descriptors are kept from the child.
-    private static func closeOtherDescriptors(_ actions: inout posix_spawn_file_actions_t) {
+    private static func closeOtherDescriptors(_ actions: inout posix_spawn_file_actions_t, from first: Int32) {
         typealias AddCloseFrom = @convention(c) (UnsafeMutablePointer<posix_spawn_file_actions_t>, Int32) -> Int32
         guard let addCloseFrom = Self.addCloseFrom else { return }
-        _ = unsafeBitCast(addCloseFrom.address, to: AddCloseFrom.self)(&actions, 3)
+        _ = unsafeBitCast(addCloseFrom.address, to: AddCloseFrom.self)(&actions, first)
     }
 
     /// `posix_spawn_file_actions_addclosefrom_np`, if the C library has it.
