@@ -20,14 +20,16 @@ mkdir -p "$tools_dir"
 # System packages from Debian: the SQLite headers the coordinator builds against (through the
 # module map in Sources/CSQLite), the OpenSSL 3 headers the client builds against for TLS,
 # NKEY signatures and SHA-256 (Sources/COpenSSL), the openssl command the tests make
-# certificates with, iproute2 for the network-namespace test, and docker-compose,
-# which validates docker-compose.yml without an engine. Installed only when missing, as root.
+# certificates with, iproute2 for the network-namespace test, docker-compose,
+# which validates docker-compose.yml without an engine, and chromium, the headless browser
+# that opens the coordinator's dashboard in the tests. Installed only when missing, as root.
 missing=()
 [[ -f /usr/include/sqlite3.h ]] || missing+=(libsqlite3-dev)
 [[ -f /usr/include/openssl/ssl.h ]] || missing+=(libssl-dev)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v docker-compose >/dev/null 2>&1 || missing+=(docker-compose)
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if (( ${#missing[@]} > 0 )); then
     if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
         echo "install-tools: installing ${missing[*]} from Debian" >&2
