@@ -175,7 +175,21 @@ final class EventFeed: Sendable {
                 }
                 return
             }
-            for item in items { handle(item) }
+            // Batches that queued up back to back go out as one: when the feed falls behind,
+            // each stream gets fewer, larger writes, which is what lets it catch up.
+            var events: [Event] = []
+            for item in items {
+                if case .batch(let batch) = item {
+                    events += batch
+                    continue
+                }
+                if !events.isEmpty {
+                    deliver(events)
+                    events.removeAll()
+                }
+                handle(item)
+            }
+            if !events.isEmpty { deliver(events) }
         }
     }
 

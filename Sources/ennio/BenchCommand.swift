@@ -10,7 +10,7 @@ import Synchronization
 /// `RESULT <figure> <key>=<value> …`, which `scripts/bench.sh` collects.
 enum BenchCommand {
     static let help = """
-        usage: ennio bench <pub|sub|pubsub|req|js|events|ingest> [options]
+        usage: ennio bench <pub|sub|pubsub|req|js|events|ingest|sse> [options]
 
           pub     --count N --size S [--subject X]   publish N messages of S bytes, flush; msgs/s and MB/s
           sub     --count N [--subject X]            wait for N messages; msgs/s from the first to the last
@@ -27,6 +27,10 @@ enum BenchCommand {
                                                      jetstream deletes and recreates the stream
                                                      ENNIO_EVENTS: only on a scratch server;
                                                      --store-only: EventStore.insert alone, no server)
+          sse     --count N [--clients C] [--rate R] a coordinator with its HTTP API and C (default 100)
+                                                     event-stream clients; events/s delivered to every
+                                                     client, publish-to-delivery p50/p99/max in ms
+                                                     (R events/s; default 0: as fast as it takes them)
 
         Common options: --server URL (or NATS_URL; default nats://127.0.0.1:4222).
         Every figure is also printed as one line `RESULT <figure> key=value …`.
@@ -38,11 +42,16 @@ enum BenchCommand {
             return raw.isEmpty ? 2 : 0
         }
         let mode = raw[0]
-        let arguments = try Arguments(Array(raw.dropFirst()), options: ["count", "size", "subject", "server", "db", "mode"], flags: ["codec-only", "store-only"])
+        let arguments = try Arguments(Array(raw.dropFirst()), options: ["count", "size", "subject", "server", "db", "mode", "clients", "rate"], flags: ["codec-only", "store-only"])
         let count = try arguments.integer("count", range: 1...1_000_000_000) ?? 100_000
         let size = try arguments.integer("size", range: 0...64 * 1024 * 1024) ?? 16
         let subject = arguments.value("subject") ?? "ennio.bench"
         guard NATSProtocolCheck.isValidSubject(subject) else { throw UsageError("--subject \(subject.debugDescription) is not a valid subject") }
+        if mode != "sse" {
+            for name in ["clients", "rate"] where arguments.value(name) != nil {
+                throw UsageError("--\(name) does not apply to `bench \(mode)`")
+            }
+        }
         func refuse(_ names: [String]) throws {
             for name in names where arguments.value(name) != nil || ((name == "codec-only" || name == "store-only") && arguments.flag(name)) {
                 throw UsageError("--\(name) does not apply to `bench \(mode)`")
@@ -87,8 +96,11 @@ enum BenchCommand {
                 try await ingest(arguments, count: count, mode: .jetStream)
             default: throw UsageError("--mode must be core, jetstream or both, not \(which.debugDescription)")
             }
+        case "sse":
+            try refuse(["db", "codec-only", "store-only", "size", "subject", "mode"])
+            try await StreamBenchmark.run(arguments, count: count)
         default:
-            throw UsageError("unknown benchmark \(mode.debugDescription) (pub, sub, pubsub, req, js, events, ingest)")
+            throw UsageError("unknown benchmark \(mode.debugDescription) (pub, sub, pubsub, req, js, events, ingest, sse)")
         }
         return 0
     }
