@@ -146,6 +146,7 @@ enum DashboardPage {
           row.className = "event priority-" + event.priority;
           row.dataset.id = event.id;
           row.dataset.type = event.event_type;
+          row.dataset.project = event.project_id;
           cell(row, timeOf(event.timestamp), "time");
           const badge = document.createElement("span");
           badge.className = "badge";

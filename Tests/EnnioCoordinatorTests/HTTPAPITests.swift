@@ -39,12 +39,12 @@ final class RunningHTTPAPI: Sendable {
         try await running.waitForReceived(before + UInt64(events.count))
     }
 
-    func get(_ target: String, headers: [String: String] = [:]) throws -> HTTPTestClient.Response {
-        try HTTPTestClient(port: port).get(target, headers: headers)
+    func get(_ target: String, headers: [String: String] = [:]) async throws -> HTTPTestClient.Response {
+        try await HTTPTestClient(port: port).get(target, headers: headers)
     }
 
-    func json(_ target: String, headers: [String: String] = [:]) throws -> JSONValue {
-        let response = try get(target, headers: headers)
+    func json(_ target: String, headers: [String: String] = [:]) async throws -> JSONValue {
+        let response = try await get(target, headers: headers)
         #expect(response.status == 200, "\(target): \(response.text)")
         return try JSONValue(parsing: response.body)
     }
@@ -81,14 +81,14 @@ extension JSONValue {
         let events = sampleEvents(count: 23)
         try await system.publish(events)
 
-        func allPages(_ parameters: String, limit: Int) throws -> (ids: [String], pages: Int) {
+        func allPages(_ parameters: String, limit: Int) async throws -> (ids: [String], pages: Int) {
             var ids: [String] = []
             var after: String?
             var pages = 0
             repeat {
                 var target = "/api/events?limit=\(limit)" + (parameters.isEmpty ? "" : "&" + parameters)
                 if let after { target += "&after=" + PercentDecoding.encode(after) }
-                let page = try system.json(target)
+                let page = try await system.json(target)
                 ids += page.eventIDs
                 #expect(page["count"]?.intValue == Int64(page.eventIDs.count))
                 after = page["next"]?.stringValue
@@ -96,7 +96,7 @@ extension JSONValue {
             } while after != nil && pages < 100
             return (ids, pages)
         }
-        let everything = try allPages("", limit: 5)
+        let everything = try await allPages("", limit: 5)
         #expect(everything.ids == events.map(\.id))
         #expect(everything.pages == 5)
         let since = events[4].timestamp.rfc3339
@@ -111,12 +111,12 @@ extension JSONValue {
             ("project=p0&min_priority=action&category=pr", { $0.projectId == "p0" && $0.priority >= .action && $0.eventType.category == .pr }),
         ]
         for (parameters, matches) in cases {
-            #expect(try allPages(parameters, limit: 2).ids == events.filter(matches).map(\.id), "\(parameters)")
+            #expect(try await allPages(parameters, limit: 2).ids == events.filter(matches).map(\.id), "\(parameters)")
         }
 
         // The same page over NATS: the HTTP API answers from the same code.
         let reply = try await system.client.request(QueryProtocol.body(for: HistoryQuery(projectId: "p1", limit: 3)), to: QueryProtocol.historySubject, timeout: .seconds(10))
-        #expect(try JSONValue(parsing: reply.payload) == (try system.json("/api/events?project=p1&limit=3")))
+        #expect(try JSONValue(parsing: reply.payload) == (try await system.json("/api/events?project=p1&limit=3")))
         await system.stop()
     }
 
@@ -130,27 +130,27 @@ extension JSONValue {
             "/api/events/stream?after=12",
         ]
         for target in bad {
-            let response = try system.get(target)
+            let response = try await system.get(target)
             #expect(response.status == 400, "\(target): \(response.text)")
             #expect(response.header("Content-Type") == "application/json")
             let error = try JSONValue(parsing: response.body)["error"]
             #expect(error?["code"]?.intValue == 400, "\(target)")
             #expect(error?["description"]?.stringValue?.isEmpty == false)
         }
-        let streamCursor = try system.get("/api/events/stream", headers: ["Last-Event-ID": "not a cursor"])
+        let streamCursor = try await system.get("/api/events/stream", headers: ["Last-Event-ID": "not a cursor"])
         #expect(streamCursor.status == 400)
         for target in ["/api/nothing", "/nothing", "/api/events/"] {
-            let response = try system.get(target)
+            let response = try await system.get(target)
             #expect(response.status == 404, "\(target)")
             #expect(try JSONValue(parsing: response.body)["error"]?["code"]?.intValue == 404)
         }
         let post = try HTTPTestClient(port: system.port)
         post.send("POST /api/events HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\n{}")
-        let refused = try post.readResponse()
+        let refused = try await post.readResponse()
         #expect(refused.status == 405 && refused.header("Allow") == "GET, HEAD")
         let garbage = try HTTPTestClient(port: system.port)
         garbage.send("GARBAGE\r\n\r\n")
-        let malformed = try garbage.readResponse()
+        let malformed = try await garbage.readResponse()
         #expect(malformed.status == 400)
         #expect(try JSONValue(parsing: malformed.body)["error"]?["code"]?.intValue == 400)
         await system.stop()
@@ -159,17 +159,17 @@ extension JSONValue {
     @Test func theTokenGuardsEverythingButTheDashboardAndHealth() async throws {
         let system = try await RunningHTTPAPI(token: "s3cret-token")
         for target in ["/api/events", "/api/events/stream", "/api/sessions", "/api/nodes", "/api/stats", "/metrics"] {
-            let missing = try system.get(target)
+            let missing = try await system.get(target)
             #expect(missing.status == 401, "\(target)")
             #expect(missing.header("WWW-Authenticate") == "Bearer")
             #expect(!missing.text.contains("s3cret"), "the token never appears in a reply")
-            #expect(try system.get(target, headers: ["Authorization": "Bearer s3cret-tokeN"]).status == 401)
-            #expect(try system.get(target, headers: ["Authorization": "Bearer s3cret"]).status == 401)
+            #expect(try await system.get(target, headers: ["Authorization": "Bearer s3cret-tokeN"]).status == 401)
+            #expect(try await system.get(target, headers: ["Authorization": "Bearer s3cret"]).status == 401)
         }
-        #expect(try system.get("/api/sessions", headers: ["Authorization": "Bearer s3cret-token"]).status == 200)
-        #expect(try system.get("/metrics", headers: ["Cookie": "theme=dark; ennio_token=s3cret-token"]).status == 200)
-        #expect(try system.get("/").status == 200)
-        #expect(try system.get("/healthz").status == 200)
+        #expect(try await system.get("/api/sessions", headers: ["Authorization": "Bearer s3cret-token"]).status == 200)
+        #expect(try await system.get("/metrics", headers: ["Cookie": "theme=dark; ennio_token=s3cret-token"]).status == 200)
+        #expect(try await system.get("/").status == 200)
+        #expect(try await system.get("/healthz").status == 200)
         #expect(system.api.statistics.unauthorized == 18)
         await system.stop()
     }
@@ -182,13 +182,13 @@ extension JSONValue {
         let system = try await RunningHTTPAPI()
         let first = try HTTPTestClient(port: system.port)
         first.sendGet("/api/events/stream")
-        #expect(try first.readResponse(headOnly: true).status == 200)
+        #expect(try await first.readResponse(headOnly: true).status == 200)
         try await eventually("the stream to join the feed") { system.api.statistics.streams == 1 }
 
         let seen = sampleEvents(count: 10, tag: "seen")
         try await system.publish(seen)
         var received: [HTTPTestClient.StreamEvent] = []
-        for _ in seen { received.append(try first.nextEvent()) }
+        for _ in seen { received.append(try await first.nextEvent()) }
         #expect(received.map { try? Event(json: $0.data).id } == seen.map(\.id))
         #expect(received.map(\.id) == seen.map { HistoryCursor(after: $0).description })
         let lastID = try #require(received.last?.id)
@@ -202,12 +202,12 @@ extension JSONValue {
 
         let again = try HTTPTestClient(port: system.port)
         again.sendGet("/api/events/stream", headers: ["Last-Event-ID": lastID])
-        #expect(try again.readResponse(headOnly: true).status == 200)
+        #expect(try await again.readResponse(headOnly: true).status == 200)
         let live = sampleEvents(count: 10, start: seen[9].timestamp + .seconds(2), tag: "live")
         let publishing = Task { try await system.publish(live) }
         var resumed: [String] = []
         for _ in 0..<(missed.count + live.count) {
-            resumed.append(try Event(json: again.nextEvent().data).id)
+            resumed.append(try await Event(json: again.nextEvent().data).id)
         }
         try await publishing.value
         #expect(resumed == (missed + live).map(\.id))
@@ -221,13 +221,13 @@ extension JSONValue {
         try await system.publish(before)
         let client = try HTTPTestClient(port: system.port)
         client.sendGet("/api/events/stream?project=p1&min_priority=urgent&backlog=2")
-        #expect(try client.readResponse(headOnly: true).status == 200)
+        #expect(try await client.readResponse(headOnly: true).status == 200)
         let matching = before.filter { $0.projectId == "p1" && $0.priority >= .urgent }
-        for event in matching.suffix(2) { #expect(try Event(json: client.nextEvent().data).id == event.id) }
+        for event in matching.suffix(2) { #expect(try await Event(json: client.nextEvent().data).id == event.id) }
         let after = sampleEvents(count: 12, start: before[11].timestamp + .seconds(1), tag: "new")
         try await system.publish(after)
         for event in after where event.projectId == "p1" && event.priority >= .urgent {
-            #expect(try Event(json: client.nextEvent().data).id == event.id)
+            #expect(try await Event(json: client.nextEvent().data).id == event.id)
         }
         await system.stop()
     }
@@ -259,12 +259,12 @@ extension JSONValue {
 
     @Test func healthIs200WhileConnectedAndStoringAnd503Otherwise() async throws {
         let system = try await RunningHTTPAPI()
-        let healthy = try system.get("/healthz")
+        let healthy = try await system.get("/healthz")
         #expect(healthy.status == 200)
         #expect(try JSONValue(parsing: healthy.body) == ["status": "ok", "nats": "connected", "store": "ok"])
         system.server.stop()
         try await eventually("the coordinator to notice the server is gone") { system.running.connection.status != .connected }
-        let down = try system.get("/healthz")
+        let down = try await system.get("/healthz")
         #expect(down.status == 503)
         #expect(try JSONValue(parsing: down.body)["status"]?.stringValue == "unavailable")
         system.api.stop()

@@ -17,7 +17,7 @@ import Testing
         let port = system.port
         let watcher = try HTTPTestClient(port: port)
         watcher.sendGet("/api/events/stream?project=p0")
-        #expect(try watcher.readResponse(headOnly: true).status == 200)
+        #expect(try await watcher.readResponse(headOnly: true).status == 200)
         try await eventually("the stream to join the feed") { system.api.statistics.streams == 1 }
 
         let idle = try (0..<1000).map { _ in try HTTPTestClient(port: port) }
@@ -39,14 +39,14 @@ import Testing
         #expect(system.running.coordinator.statistics.stored == 2000)
         let reply = try await system.client.request(QueryProtocol.body(for: HistoryQuery(projectId: "p1", limit: 5)), to: QueryProtocol.historySubject, timeout: .seconds(10))
         #expect(try QueryProtocol.page(from: reply.payload).events.count == 5)
-        #expect(try system.json("/api/events?project=p1&limit=5").eventIDs == events.filter { $0.projectId == "p1" }.prefix(5).map(\.id))
-        #expect(try system.json("/api/sessions")["sessions"]?.arrayValue?.count == 6, "three sessions in each of two projects")
+        #expect(try await system.json("/api/events?project=p1&limit=5").eventIDs == events.filter { $0.projectId == "p1" }.prefix(5).map(\.id))
+        #expect(try await system.json("/api/sessions")["sessions"]?.arrayValue?.count == 6, "three sessions in each of two projects")
         for event in events where event.projectId == "p0" {
-            #expect(try Event(json: watcher.nextEvent().data).id == event.id)
+            #expect(try await Event(json: watcher.nextEvent().data).id == event.id)
         }
 
-        #expect(try huge.readResponse().status == 431)
-        #expect(slow.waitForClose(within: .seconds(30)), "the slowloris is cut off")
+        #expect(try await huge.readResponse().status == 431)
+        #expect(await slow.waitForClose(within: .seconds(30)), "the slowloris is cut off")
         stop.store(true, ordering: .relaxed)
         let statistics = system.api.statistics.server
         #expect(statistics.requestTimeouts >= 1)

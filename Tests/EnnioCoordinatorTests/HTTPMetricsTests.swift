@@ -119,8 +119,8 @@ struct PrometheusExposition {
             Event(type: .nodeHealthCheck, sessionId: "", projectId: "", message: "healthy", data: ["host": "build-1", "load": [0.5, 0.4, 0.3]]))
         try await system.client.flush()
         try await system.running.waitForReceived(1)
-        let before = try PrometheusExposition(parsing: system.get("/metrics").text)
-        #expect(try system.get("/metrics").header("Content-Type") == "text/plain; version=0.0.4; charset=utf-8")
+        let before = try await PrometheusExposition(parsing: system.get("/metrics").text)
+        #expect(try await system.get("/metrics").header("Content-Type") == "text/plain; version=0.0.4; charset=utf-8")
         for family in ["ennio_events_received_total", "ennio_events_stored_total", "ennio_events_duplicates_total", "ennio_events_malformed_total",
             "ennio_events_stored_by_category_total", "ennio_store_batch_seconds", "ennio_ingest_lag_seconds", "ennio_nodes_connected",
             "ennio_node_seconds_since_health_check", "ennio_nats_in_messages_total", "ennio_http_requests_total", "ennio_http_streams_open"] {
@@ -134,7 +134,7 @@ struct PrometheusExposition {
         try system.client.publish(Array("not json".utf8), to: "ennio.ci.p1.failing")
         try await system.client.flush()
         try await system.running.waitForReceived(before.value("ennio_events_received_total").map { UInt64($0) + 21 } ?? 0)
-        let after = try PrometheusExposition(parsing: system.get("/metrics").text)
+        let after = try await PrometheusExposition(parsing: system.get("/metrics").text)
         func moved(_ name: String, _ labels: [String: String] = [:]) -> Double {
             (after.value(name, labels) ?? .nan) - (before.value(name, labels) ?? .nan)
         }
@@ -149,7 +149,7 @@ struct PrometheusExposition {
         await system.stop()
     }
 
-    @Test func labelValuesAreEscaped() throws {
+    @Test func labelValuesAreEscaped() async throws {
         var text = EnnioHTTP.PrometheusText()
         text.metric("ennio_test", .gauge, help: "a \\ help\nline")
         text.sample("ennio_test", ["host": "a\"b\\c\nd"], 1.5)

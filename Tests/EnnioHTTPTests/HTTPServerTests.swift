@@ -37,63 +37,63 @@ final class EchoServer: Sendable {
 }
 
 @Suite struct HTTPServerTests {
-    @Test func requestsOnOneKeptAliveConnectionAndPipelined() throws {
+    @Test func requestsOnOneKeptAliveConnectionAndPipelined() async throws {
         let echo = try EchoServer()
         let client = try HTTPTestClient(port: echo.port)
-        #expect(try client.get("/echo?x=one").text == "one")
-        let second = try client.get("/echo?x=two%20words")
+        #expect(try await client.get("/echo?x=one").text == "one")
+        let second = try await client.get("/echo?x=two%20words")
         #expect(second.text == "two words")
         #expect(second.header("Connection") == "keep-alive")
         client.send("GET /echo?x=a HTTP/1.1\r\nHost: h\r\n\r\nGET /echo?x=b HTTP/1.1\r\nHost: h\r\n\r\nHEAD /echo?x=ccc HTTP/1.1\r\nHost: h\r\n\r\n")
-        #expect(try client.readResponse().text == "a")
-        #expect(try client.readResponse().text == "b")
-        let head = try client.readResponse(headOnly: true)
+        #expect(try await client.readResponse().text == "a")
+        #expect(try await client.readResponse().text == "b")
+        let head = try await client.readResponse(headOnly: true)
         #expect(head.header("Content-Length") == "3" && head.body.isEmpty)
-        let missing = try client.get("/nothing")
+        let missing = try await client.get("/nothing")
         #expect(missing.status == 404)
         #expect(missing.header("Content-Type") == "application/json")
         #expect(missing.text == #"{"error":{"code":404,"description":"no such path /nothing"}}"#)
         #expect(echo.server.statistics.requests == 6)
     }
 
-    @Test func http10AndConnectionCloseEndTheConnectionAfterTheResponse() throws {
+    @Test func http10AndConnectionCloseEndTheConnectionAfterTheResponse() async throws {
         let echo = try EchoServer()
         let old = try HTTPTestClient(port: echo.port)
         old.send("GET /echo?x=1 HTTP/1.0\r\n\r\n")
-        let response = try old.readResponse()
+        let response = try await old.readResponse()
         #expect(response.text == "1" && response.header("Connection") == "close")
-        #expect(old.waitForClose())
+        #expect(await old.waitForClose())
         let closing = try HTTPTestClient(port: echo.port)
-        #expect(try closing.get("/echo?x=2", headers: ["Connection": "close"]).text == "2")
-        #expect(closing.waitForClose())
+        #expect(try await closing.get("/echo?x=2", headers: ["Connection": "close"]).text == "2")
+        #expect(await closing.waitForClose())
     }
 
-    @Test func aMalformedRequestGetsAJSONErrorAndTheConnectionCloses() throws {
+    @Test func aMalformedRequestGetsAJSONErrorAndTheConnectionCloses() async throws {
         let echo = try EchoServer()
         for (request, status) in [("GET /x HTTP/1.1\r\n\r\n", 400), ("GET / HTTP/3.0\r\nHost: h\r\n\r\n", 505), ("NOT HTTP\r\n\r\n", 400)] {
             let client = try HTTPTestClient(port: echo.port)
             client.send(request)
-            let response = try client.readResponse()
+            let response = try await client.readResponse()
             #expect(response.status == status)
             #expect(response.text.hasPrefix(#"{"error":{"code":\#(status),"description":"#))
-            #expect(client.waitForClose())
+            #expect(await client.waitForClose())
         }
         #expect(echo.server.statistics.malformed == 3)
     }
 
     /// A 1 MB header is refused with 431 once the head passes 16 KiB; the server reads and
     /// drops the rest, so the client still gets the answer.
-    @Test func aMegabyteHeaderIsRefusedWith431() throws {
+    @Test func aMegabyteHeaderIsRefusedWith431() async throws {
         let echo = try EchoServer()
         let client = try HTTPTestClient(port: echo.port)
         let sender = Thread {
             client.send("GET /echo HTTP/1.1\r\nHost: h\r\nX-Huge: " + String(repeating: "x", count: 1 << 20) + "\r\n\r\n")
         }
         sender.start()
-        let response = try client.readResponse()
+        let response = try await client.readResponse()
         #expect(response.status == 431)
-        #expect(client.waitForClose())
-        #expect(try HTTPTestClient(port: echo.port).get("/echo?x=still").text == "still")
+        #expect(await client.waitForClose())
+        #expect(try await HTTPTestClient(port: echo.port).get("/echo?x=still").text == "still")
     }
 
     /// Slowloris: a client that sends its headers a byte at a time is closed once its request
@@ -109,8 +109,8 @@ final class EchoServer: Sendable {
             }
         }
         trickle.start()
-        #expect(try HTTPTestClient(port: echo.port).get("/echo?x=other").text == "other")
-        #expect(slow.waitForClose(within: .seconds(30)), "the slow client is closed")
+        #expect(try await HTTPTestClient(port: echo.port).get("/echo?x=other").text == "other")
+        #expect(await slow.waitForClose(within: .seconds(30)), "the slow client is closed")
         stop.set()
         #expect(echo.server.statistics.requestTimeouts >= 1)
     }
@@ -121,16 +121,16 @@ final class EchoServer: Sendable {
         let echo = try EchoServer { $0.maximumConnections = 3 }
         let idle = try (0..<3).map { _ in try HTTPTestClient(port: echo.port) }
         try await eventually("three connections open") { echo.server.statistics.openConnections == 3 }
-        #expect(try HTTPTestClient(port: echo.port).get("/echo?x=in").text == "in")
-        #expect(idle[0].waitForClose(), "the oldest idle connection made room")
+        #expect(try await HTTPTestClient(port: echo.port).get("/echo?x=in").text == "in")
+        #expect(await idle[0].waitForClose(), "the oldest idle connection made room")
         #expect(echo.server.statistics.evicted >= 1)
 
         let streams = try (0..<3).map { _ in try HTTPTestClient(port: echo.port) }
         for stream in streams { stream.sendGet("/stream") }
-        for stream in streams { #expect(try stream.readResponse(headOnly: true).status == 200) }
+        for stream in streams { #expect(try await stream.readResponse(headOnly: true).status == 200) }
         try await eventually("three streams open") { echo.server.statistics.openStreams == 3 }
         let refused = try HTTPTestClient(port: echo.port)
-        let response = try refused.readResponse()
+        let response = try await refused.readResponse()
         #expect(response.status == 503)
         #expect(response.header("Retry-After") == "1")
         #expect(echo.server.statistics.refused == 1)
@@ -140,15 +140,15 @@ final class EchoServer: Sendable {
         let echo = try EchoServer()
         let client = try HTTPTestClient(port: echo.port)
         client.sendGet("/stream")
-        let head = try client.readResponse(headOnly: true)
+        let head = try await client.readResponse(headOnly: true)
         #expect(head.header("Content-Type") == "text/event-stream; charset=utf-8")
         #expect(head.header("Connection") == "close")
         var message: [UInt8] = []
         ServerSentEvents.appendMessage(id: "7", event: "note", data: Array("hello\nworld".utf8), to: &message)
         echo.queue.offer([message])
-        #expect(try client.nextEvent() == .init(id: "7", event: "note", data: "hello\nworld"))
+        #expect(try await client.nextEvent() == .init(id: "7", event: "note", data: "hello\nworld"))
         echo.server.stop()
-        #expect(client.waitForClose())
+        #expect(await client.waitForClose())
         #expect(echo.server.statistics.openConnections == 0)
     }
 }

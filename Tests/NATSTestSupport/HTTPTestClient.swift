@@ -3,7 +3,7 @@ import Glibc
 
 /// A plain HTTP/1.1 client over a blocking loopback socket, for tests: it sends exactly the
 /// bytes it is given (well-formed or not) and reads responses and event streams as they come.
-/// Every read waits at most `timeout`, a safety net only.
+/// Every read waits at most `timeout`, a safety net only, on a thread of its own (``onThread``).
 final class HTTPTestClient: @unchecked Sendable {
     let descriptor: Int32
     private var buffer: [UInt8] = []
@@ -84,14 +84,28 @@ final class HTTPTestClient: @unchecked Sendable {
     }
 
     /// GET `target` and read the response.
-    func get(_ target: String, headers: [String: String] = [:]) throws -> Response {
+    func get(_ target: String, headers: [String: String] = [:]) async throws -> Response {
         sendGet(target, headers: headers)
-        return try readResponse()
+        return try await readResponse()
     }
 
     /// Reads one response with a Content-Length body (or the head alone for a stream, when
     /// `headOnly`).
-    func readResponse(headOnly: Bool = false) throws -> Response {
+    func readResponse(headOnly: Bool = false) async throws -> Response {
+        try await onThread { try self.blockingReadResponse(headOnly: headOnly) }
+    }
+
+    /// Reads the next server-sent event of a stream (skipping comments and `retry:`).
+    func nextEvent() async throws -> StreamEvent {
+        try await onThread { try self.blockingNextEvent() }
+    }
+
+    /// Waits until the server closes the connection; true if it did within `limit`.
+    func waitForClose(within limit: Duration = .seconds(20)) async -> Bool {
+        (try? await onThread { self.blockingWaitForClose(within: limit) }) ?? false
+    }
+
+    private func blockingReadResponse(headOnly: Bool) throws -> Response {
         let deadline = ContinuousClock.now + timeout
         var headEnd: Int?
         while headEnd == nil {
@@ -117,8 +131,7 @@ final class HTTPTestClient: @unchecked Sendable {
         return response
     }
 
-    /// Reads the next server-sent event of a stream (skipping comments and `retry:`).
-    func nextEvent() throws -> StreamEvent {
+    private func blockingNextEvent() throws -> StreamEvent {
         let deadline = ContinuousClock.now + timeout
         while true {
             guard let end = Self.find([0x0A, 0x0A], in: buffer) else {
@@ -145,8 +158,7 @@ final class HTTPTestClient: @unchecked Sendable {
         }
     }
 
-    /// Waits until the server closes the connection; true if it did within `limit`.
-    func waitForClose(within limit: Duration = .seconds(20)) -> Bool {
+    private func blockingWaitForClose(within limit: Duration) -> Bool {
         let deadline = ContinuousClock.now + limit
         while ContinuousClock.now < deadline {
             do {
@@ -183,5 +195,15 @@ final class HTTPTestClient: @unchecked Sendable {
             return start
         }
         return nil
+    }
+}
+
+/// Runs blocking work (a socket read, a browser's reply) on a thread of its own and awaits it,
+/// so that a test's wait never holds one of the cooperative pool's few threads (two on a
+/// two-core machine), which every other test running at the same time needs.
+func onThread<T: Sendable>(_ body: @escaping @Sendable () throws -> T) async throws -> T {
+    try await withCheckedThrowingContinuation { continuation in
+        let thread = Thread { continuation.resume(with: Result { try body() }) }
+        thread.start()
     }
 }

@@ -64,7 +64,11 @@ final class HeadlessBrowser: @unchecked Sendable {
     }
 
     /// Opens `url` in a new tab and attaches to it; later calls evaluate in that tab.
-    func open(_ url: String) throws {
+    func open(_ url: String) async throws {
+        try await onThread { try self.blockingOpen(url) }
+    }
+
+    private func blockingOpen(_ url: String) throws {
         let target = try send("Target.createTarget", ["url": url], session: nil)
         guard let targetID = target["targetId"] as? String else { throw failure("no targetId in \(target)") }
         let attached = try send("Target.attachToTarget", ["targetId": targetID, "flatten": true], session: nil)
@@ -74,14 +78,27 @@ final class HeadlessBrowser: @unchecked Sendable {
 
     /// Evaluates `expression` in the page and returns its value (JSON-like: strings, numbers,
     /// arrays, dictionaries).
-    func evaluate(_ expression: String) throws -> Any? {
+    func evaluate(_ expression: String) async throws -> Any? {
+        try await onThread { try self.blockingEvaluate(expression) }.value
+    }
+
+    /// The JSON-like value of an evaluation, wrapped to cross to the awaiting task.
+    private struct Value: @unchecked Sendable {
+        let value: Any?
+    }
+
+    private func blockingEvaluate(_ expression: String) throws -> Value {
         let result = try send("Runtime.evaluate", ["expression": expression, "returnByValue": true], session: session)
         if let exception = result["exceptionDetails"] { throw failure("the page threw: \(exception)") }
-        return (result["result"] as? [String: Any])?["value"]
+        return Value(value: (result["result"] as? [String: Any])?["value"])
     }
 
     /// A PNG of the page as it is now.
-    func screenshot() throws -> Data {
+    func screenshot() async throws -> Data {
+        try await onThread { try self.blockingScreenshot() }
+    }
+
+    private func blockingScreenshot() throws -> Data {
         let result = try send("Page.captureScreenshot", ["format": "png"], session: session)
         guard let text = result["data"] as? String, let data = Data(base64Encoded: text) else { throw failure("no screenshot") }
         return data
