@@ -6,11 +6,14 @@
 #              same as input in one piece (Tests/Fuzz/ParserFuzz.swift)
 #   event      the event JSON decoder; a decoded event must round-trip (EventJSONFuzz.swift)
 #   timestamp  the RFC 3339 timestamp parser; a parsed instant must round-trip (TimestampFuzz.swift)
+#   http       the HTTP request parser; input split at any point parses the same, and nothing is
+#              buffered past the limits (HTTPFuzz.swift)
 #
-#   bash scripts/fuzz.sh [parser|event|timestamp|all] [--seconds N]     (default: all, 60 s each)
+#   bash scripts/fuzz.sh [parser|event|timestamp|http|all] [--seconds N]     (default: all, 60 s each)
 #
 # The modules are compiled into .build-fuzz/ with swiftc directly (SwiftPM has no fuzzer
-# sanitizer): NATSProtocol, EnnioSync, and the files of EnnioEvents that do not touch NATS.
+# sanitizer): NATSProtocol, EnnioSync, the files of EnnioEvents that do not touch NATS, and the
+# files of EnnioHTTP that need neither sockets nor threads.
 # Seeds come from Tests/Fuzz/corpus/<target> (kept in the repository); what libFuzzer finds
 # goes to .build-fuzz/corpus/<target>, and a crashing input to .build-fuzz/crash-<target>-*.
 # Exit status 0 when no target crashed.
@@ -23,14 +26,14 @@ targets=()
 seconds=60
 while (( $# > 0 )); do
     case "$1" in
-        parser|event|timestamp) targets+=("$1") ;;
-        all) targets+=(parser event timestamp) ;;
+        parser|event|timestamp|http) targets+=("$1") ;;
+        all) targets+=(parser event timestamp http) ;;
         --seconds) seconds="$2"; shift ;;
-        *) echo "usage: scripts/fuzz.sh [parser|event|timestamp|all] [--seconds N]" >&2; exit 2 ;;
+        *) echo "usage: scripts/fuzz.sh [parser|event|timestamp|http|all] [--seconds N]" >&2; exit 2 ;;
     esac
     shift
 done
-(( ${#targets[@]} > 0 )) || targets=(parser event timestamp)
+(( ${#targets[@]} > 0 )) || targets=(parser event timestamp http)
 
 out="$repo_root/.build-fuzz"
 mkdir -p "$out/modules"
@@ -49,6 +52,9 @@ build_module EnnioSync Sources/EnnioSync/*.swift
 # The event model without its NATS-facing files (and the topics.md generator, which names them).
 mapfile -t event_files < <(grep -L -E '^(public |internal |package )?import (NATSClient|NATSProtocol)' Sources/EnnioEvents/*.swift Sources/EnnioEvents/*/*.swift | grep -v 'TopicsDocument.swift$')
 build_module EnnioEvents "${event_files[@]}" -lEnnioSync
+# HTTP without the server and the stream queue (sockets, threads).
+mapfile -t http_files < <(grep -L -E '^(public |internal |package )?import (EnnioSync|Foundation|Glibc|Synchronization)' Sources/EnnioHTTP/*.swift)
+build_module EnnioHTTP "${http_files[@]}"
 
 status=0
 for target in "${targets[@]}"; do
@@ -56,6 +62,7 @@ for target in "${targets[@]}"; do
         parser) source=Tests/Fuzz/ParserFuzz.swift libraries=(-lNATSProtocol) ;;
         event) source=Tests/Fuzz/EventJSONFuzz.swift libraries=(-lEnnioEvents -lEnnioSync) ;;
         timestamp) source=Tests/Fuzz/TimestampFuzz.swift libraries=(-lEnnioEvents -lEnnioSync) ;;
+        http) source=Tests/Fuzz/HTTPFuzz.swift libraries=(-lEnnioHTTP) ;;
     esac
     binary="$out/fuzz-$target"
     swiftc "${flags[@]}" -module-name "Fuzz_$target" "$source" "${libraries[@]}" -o "$binary"
