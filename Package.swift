@@ -32,7 +32,7 @@ let package = Package(
         // Sockets, threads, subscriptions, request/reply on top of the protocol.
         .target(name: "NATSClient", dependencies: ["NATSProtocol", "EnnioSync", "COpenSSL"], swiftSettings: strictSettings),
         // The event model: types, subjects, JSON, in-process bus, NATS publisher/subscriber.
-        .target(name: "EnnioEvents", dependencies: ["NATSClient", "EnnioSync"], swiftSettings: strictSettings),
+        .target(name: "EnnioEvents", dependencies: ["NATSClient", "EnnioSync", "COpenSSL"], swiftSettings: strictSettings),
         // The system SQLite library (libsqlite3-dev), through a module map.
         .systemLibrary(name: "CSQLite", path: "Sources/CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         // HTTP/1.1 written here: a request parser (bytes in, requests out), responses,

@@ -85,7 +85,8 @@ public struct LifecycleState: Sendable {
         case .node:
             applyNode(event, host: host ?? event.data["host"]?.stringValue, now: now)
             return []
-        case .lifecycle:
+        case .lifecycle, .rollout, .run:
+            // Rollouts and runs have reducers of their own (`FamilyReducers`).
             return []
         case .sessions, .pr, .ci, .review, .merge, .reactions:
             return applySession(event)

@@ -8,6 +8,10 @@ public enum EventCategory: String, Sendable, Hashable, CaseIterable, CustomStrin
     case reactions
     case lifecycle
     case node
+    /// Fleet rollouts: `ennio.rollout.<channel>.<action>` (the `rollouts` family).
+    case rollout
+    /// Workflow runs: `ennio.run.<project>.<action>` (the `runs` family).
+    case run
 
     /// How the third token of the subject is chosen.
     public enum Scope: Sendable, Hashable {
@@ -21,7 +25,7 @@ public enum EventCategory: String, Sendable, Hashable, CaseIterable, CustomStrin
 
     public var scope: Scope {
         switch self {
-        case .sessions, .pr, .ci, .review, .merge, .reactions: .project
+        case .sessions, .pr, .ci, .review, .merge, .reactions, .rollout, .run: .project
         case .node: .host
         case .lifecycle: .global
         }
@@ -30,6 +34,15 @@ public enum EventCategory: String, Sendable, Hashable, CaseIterable, CustomStrin
     /// The event types of this category, in table order.
     public var eventTypes: [EventType] {
         EventType.allCases.filter { $0.category == self }
+    }
+
+    /// The family whose events travel under this category.
+    public var family: EventFamily {
+        switch self {
+        case .sessions, .pr, .ci, .review, .merge, .reactions, .lifecycle, .node: .orchestrator
+        case .rollout: .rollouts
+        case .run: .runs
+        }
     }
 
     public var description: String { rawValue }

@@ -17,10 +17,16 @@ public enum EventStream {
         return config
     }
 
-    /// Creates the stream unless it exists.
+    /// Creates the stream unless it exists; a stream made before a category existed (before
+    /// `rollout` and `run`, say) gets the missing subjects added, its other settings kept.
     @discardableResult
     public static func ensure(_ jetStream: JetStream) async throws -> StreamInfo {
-        try await jetStream.ensureStream(config)
+        let info = try await jetStream.ensureStream(config)
+        let missing = subjects.filter { !info.config.subjects.contains($0) }
+        guard !missing.isEmpty else { return info }
+        var updated = info.config
+        updated.subjects += missing
+        return try await jetStream.updateStream(updated)
     }
 }
 

@@ -1,6 +1,8 @@
 /// Builds and reads the subjects events travel on.
 ///
 /// - `ennio.<category>.<project_id>.<action>` for sessions, pr, ci, review, merge, reactions
+/// - `ennio.rollout.<channel>.<action>`, `ennio.run.<project>.<action>` (the channel or project is
+///   the event's `project_id`)
 /// - `ennio.lifecycle.<action>` (the project is in the event body)
 /// - `ennio.node.<host>.<action>` (the host that emitted the event)
 /// - `ennio.commands.<command>`, `ennio.metrics.<action>`, `ennio.dashboard.<action>`
@@ -31,10 +33,11 @@ public enum EventSubject {
     }
 
     /// The subject of `type` with its variable part named: `ennio.ci.<project_id>.failing`,
-    /// `ennio.node.<host>.health_check`, `ennio.lifecycle.all_complete`.
+    /// `ennio.node.<host>.health_check`, `ennio.lifecycle.all_complete`,
+    /// `ennio.rollout.<channel>.opened`.
     public static func template(for type: EventType) -> String {
         switch type.category.scope {
-        case .project: "\(prefix).\(type.category.rawValue).<project_id>.\(type.action)"
+        case .project: "\(prefix).\(type.category.rawValue).<\(type.family.projectRole)>.\(type.action)"
         case .host: "\(prefix).node.<host>.\(type.action)"
         case .global: "\(prefix).\(type.category.rawValue).\(type.action)"
         }

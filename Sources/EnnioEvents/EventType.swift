@@ -3,7 +3,9 @@
 /// The raw value is the wire name: the type's name in snake_case, as the Rust implementation
 /// writes it (`session_spawned`, `ci_fix_sent`, `node_health_check`). The action is the name
 /// without its category word (`spawned`, `fix_sent`, `health_check`). ``EventType/entry`` is
-/// the one table all of this — subjects, JSON and `topics.md` — is generated from.
+/// the one table all of this — subjects, JSON, the typed fields of `data` and `topics.md` — is
+/// generated from. A type belongs to the family of its category (``EventFamily``): the
+/// orchestrator's sessions, pull requests, CI, …, then fleet rollouts and workflow runs.
 public enum EventType: String, Sendable, Hashable, CaseIterable, CustomStringConvertible {
     case sessionSpawned = "session_spawned"
     case sessionWorking = "session_working"
@@ -36,6 +38,21 @@ public enum EventType: String, Sendable, Hashable, CaseIterable, CustomStringCon
     case nodeDisconnected = "node_disconnected"
     case nodeLaunched = "node_launched"
     case nodeHealthCheck = "node_health_check"
+    // Fleet rollouts (the `rollouts` family).
+    case rolloutOpened = "rollout_opened"
+    case hostJoined = "host_joined"
+    case hostStateChanged = "host_state_changed"
+    case waveAdvanced = "wave_advanced"
+    case rolloutTerminal = "rollout_terminal"
+    case successorOpened = "successor_opened"
+    case retentionExpired = "retention_expired"
+    case operatorClearance = "operator_clearance"
+    // Workflow runs (the `runs` family).
+    case runStarted = "run_started"
+    case stateEntered = "state_entered"
+    case stateCompleted = "state_completed"
+    case stateFailed = "state_failed"
+    case runCompleted = "run_completed"
 
     /// One row of the table.
     public struct Entry: Sendable, Hashable {
@@ -49,6 +66,17 @@ public enum EventType: String, Sendable, Hashable, CaseIterable, CustomStringCon
         /// Not one of the Rust implementation's 30 types: an extension of this project, marked
         /// as such in `topics.md`.
         public var isExtension = false
+        /// The members `data` must have (none: `data` is free, as for every orchestrator type).
+        public let fields: [EventDataField]
+
+        public init(name: String, category: EventCategory, action: String, summary: String, isExtension: Bool = false, fields: [EventDataField] = []) {
+            self.name = name
+            self.category = category
+            self.action = action
+            self.summary = summary
+            self.isExtension = isExtension
+            self.fields = fields
+        }
     }
 
     /// The table.
@@ -85,10 +113,25 @@ public enum EventType: String, Sendable, Hashable, CaseIterable, CustomStringCon
         case .nodeDisconnected: Entry(name: "NodeDisconnected", category: .node, action: "disconnected", summary: "A node agent stopped, or the coordinator lost its health checks.")
         case .nodeLaunched: Entry(name: "NodeLaunched", category: .node, action: "launched", summary: "A node agent started.")
         case .nodeHealthCheck: Entry(name: "NodeHealthCheck", category: .node, action: "health_check", summary: "A node agent's periodic health report (load, uptime).")
+        case .rolloutOpened: Entry(name: "RolloutOpened", category: .rollout, action: "opened", summary: "A rollout of `target_ref` to the channel was opened (its first event): Opening.", fields: [.rolloutId, .channel, .targetRef, .at])
+        case .hostJoined: Entry(name: "HostJoined", category: .rollout, action: "host_joined", summary: "A host joined a wave of the rollout, `dispatched`; the first one makes it Active.", fields: [.rolloutId, .hostId, .wave, .at])
+        case .hostStateChanged: Entry(name: "HostStateChanged", category: .rollout, action: "host_state_changed", summary: "A host of the rollout moved from one host state to another.", fields: [.rolloutId, .hostId, .hostState("from"), .hostState("to"), .at])
+        case .waveAdvanced: Entry(name: "WaveAdvanced", category: .rollout, action: "wave_advanced", summary: "Every host of the current wave soaked; the next wave starts: Converging → Active.", fields: [.rolloutId, .wave("from_wave"), .wave("to_wave"), .at])
+        case .rolloutTerminal: Entry(name: "RolloutTerminal", category: .rollout, action: "terminal", summary: "Every host of every wave converged: Converging → Terminal. Published once by the coordinator's reducer, never by anyone else.", fields: [.rolloutId, .at])
+        case .successorOpened: Entry(name: "SuccessorOpened", category: .rollout, action: "successor_opened", summary: "A successor (`session_id`) replaces a live rollout of the channel: the predecessor becomes Superseded as the successor opens.", fields: [.supersededRolloutId, .successorRolloutId, .optionalTargetRef, .at])
+        case .retentionExpired: Entry(name: "RetentionExpired", category: .rollout, action: "retention_expired", summary: "A Terminal, Superseded, Failed or Reverted rollout passed its retention: → Pruned.", fields: [.rolloutId, .at])
+        case .operatorClearance: Entry(name: "OperatorClearance", category: .rollout, action: "operator_clearance", summary: "An operator cleared a Failed rollout: it resumes, and the hosts failed or reverted by then no longer hold it back.", fields: [.rolloutId, .operatorName, .reason, .at])
+        case .runStarted: Entry(name: "RunStarted", category: .run, action: "started", summary: "A workflow run started from its initial snapshot.", fields: [.opId, .manifestId, .initialSnapshotId])
+        case .stateEntered: Entry(name: "StateEntered", category: .run, action: "state_entered", summary: "An attempt at a state started from `base_snapshot_id`: the boundary a resume or retry starts from.", fields: [.stateId, .attempt, .baseSnapshotId])
+        case .stateCompleted: Entry(name: "StateCompleted", category: .run, action: "state_completed", summary: "The open attempt at a state completed; the next state starts from `context_snapshot_id`.", fields: [.stateId, .contextSnapshotId, .optionalAttempt])
+        case .stateFailed: Entry(name: "StateFailed", category: .run, action: "state_failed", summary: "The open attempt at a state failed; its failure snapshot is diagnostic only, never a resume boundary.", fields: [.stateId, .error, .failureSnapshotId, .optionalAttempt])
+        case .runCompleted: Entry(name: "RunCompleted", category: .run, action: "completed", summary: "The run ended: `succeeded`, `failed` or `cancelled`.", fields: [.runStatus, .finalSnapshotId])
         }
     }
 
     public var category: EventCategory { entry.category }
+    /// The family the type belongs to (that of its category).
+    public var family: EventFamily { category.family }
     public var action: String { entry.action }
     /// The type's name as written in code (`CiFixSent`).
     public var name: String { entry.name }

@@ -57,10 +57,60 @@ public enum TopicsDocument {
                 id: "f0e1d2c3-b4a5-4968-8776-655443322110", type: .nodeHealthCheck, priority: .info,
                 sessionId: "", projectId: "my-app", timestamp: timestamp, message: "healthy",
                 data: ["host": "build-server", "load": [0.42, 0.38, 0.3], "uptime_seconds": 86400])
+        case .rollout:
+            host = nil
+            event = Event(
+                id: "c2d3e4f5-a6b7-4c8d-9e0f-a1b2c3d4e5f6", type: .hostStateChanged, priority: .info,
+                sessionId: "r-2026-03-05", projectId: "stable", timestamp: timestamp, message: "web-7: soaking → soaked",
+                data: ["rollout_id": "r-2026-03-05", "host_id": "web-7", "from": "soaking", "to": "soaked", "at": "2026-03-05T19:25:03.123456789Z"])
+        case .run:
+            host = nil
+            event = Event(
+                id: "d4e5f6a7-b8c9-4d0e-8f1a-2b3c4d5e6f7a", type: .stateEntered, priority: .info,
+                sessionId: "op-8812", projectId: "billing", timestamp: timestamp, message: "charge: attempt 2",
+                data: ["state_id": "charge", "attempt": 2, "base_snapshot_id": "snap-41"])
         }
         // The examples use valid segments, so building their subjects cannot fail.
         let subject = (try? EventSubject.subject(for: event, host: host)) ?? "?"
         return (event, subject)
+    }
+
+    /// A family's part of the document: what the envelope holds, its types, the members of their
+    /// `data`, and the family's own paragraphs (its state machines).
+    static func section(of family: EventFamily) -> [String] {
+        var lines = ["### \(family.title) (family `\(family.name)`)", ""]
+        if family != .orchestrator {
+            lines += ["`project_id` holds the \(family.projectRole) (the subject's third token), `session_id` \(family.sessionRole).", ""]
+        }
+        let types = family.types
+        lines += table(["Type", "`event_type`", "Subject", "Meaning"], types.map { type in
+            [type.name, "`\(type.rawValue)`", "`\(EventSubject.template(for: type))`", type.entry.summary + (type.entry.isExtension ? " **Extension.**" : "")]
+        })
+        lines.append("")
+        if types.contains(where: \.entry.isExtension) {
+            lines += [
+                "Types marked **Extension** go beyond the Rust implementation's 30 event types; consumers",
+                "written against those 30 can ignore them (their subjects follow the same scheme).", "",
+            ]
+        }
+        if types.contains(where: { !$0.entry.fields.isEmpty }) {
+            lines += ["Members of `data`:", ""]
+            lines += table(["Type", "Member", "JSON", "Meaning"], types.flatMap { type in
+                type.entry.fields.map { field in
+                    [type.name, "`\(field.name)`", field.kindDescription + (field.isRequired ? "" : " (optional)"), field.summary]
+                }
+            })
+            lines.append("")
+        }
+        let own = family.documentation()
+        if !own.isEmpty { lines += own + [""] }
+        return lines
+    }
+
+    /// A Markdown table: the header, the separator, one line per row.
+    static func table(_ columns: [String], _ rows: [[String]]) -> [String] {
+        ["| " + columns.joined(separator: " | ") + " |", "|" + String(repeating: " --- |", count: columns.count)]
+            + rows.map { "| " + $0.joined(separator: " | ") + " |" }
     }
 
     /// The whole document.
@@ -72,8 +122,8 @@ public enum TopicsDocument {
         add()
         add("The subjects and JSON that node agents, the coordinator and any other NATS client use to")
         add("exchange events. This file is generated from the event table in")
-        add("`Sources/EnnioEvents/EventType.swift` (`swift run ennio topics --markdown > topics.md`); a test")
-        add("fails when the two differ.")
+        add("`Sources/EnnioEvents/EventType.swift` and the families of `Sources/EnnioEvents/EventFamily.swift`")
+        add("(`swift run ennio topics --markdown > topics.md`); a test fails when the two differ.")
         add()
         add("## Subjects")
         add()
@@ -82,6 +132,8 @@ public enum TopicsDocument {
         add("| sessions, pr, ci, review, merge, reactions | `ennio.<category>.<project_id>.<action>` |")
         add("| lifecycle | `ennio.lifecycle.<action>` (the project is in the event's `project_id`) |")
         add("| node | `ennio.node.<host>.<action>` (the host that emitted the event) |")
+        add("| rollout | `ennio.rollout.<channel>.<action>` (the channel is the event's `project_id`) |")
+        add("| run | `ennio.run.<project>.<action>` (the workflow's project is the event's `project_id`) |")
         add("| commands | `ennio.commands.<command>` |")
         add("| metrics | `ennio.metrics.<action>` |")
         add("| dashboard | `ennio.dashboard.<action>` |")
@@ -92,16 +144,14 @@ public enum TopicsDocument {
         add()
         add("## Event types")
         add()
-        add("| Type | `event_type` | Subject | Meaning |")
-        add("| --- | --- | --- | --- |")
-        for type in EventType.allCases {
-            let marker = type.entry.isExtension ? " **Extension.**" : ""
-            add("| \(type.name) | `\(type.rawValue)` | `\(EventSubject.template(for: type))` | \(type.entry.summary)\(marker) |")
+        add("Three families share the envelope (see JSON below), the subjects, the stream and the history;")
+        add("they differ in what `project_id` and `session_id` hold, in the members of `data`, and in the")
+        add("rules the coordinator applies. Wire names are the types' names in snake_case and unique across")
+        add("families.")
+        add()
+        for family in EventFamily.all {
+            lines += section(of: family)
         }
-        add()
-        add("Types marked **Extension** go beyond the Rust implementation's 30 event types; consumers")
-        add("written against those 30 can ignore them (their subjects follow the same scheme).")
-        add()
         add("## Session events from node agents")
         add()
         add("A node agent's lifecycle loop watches the sessions of its host (`ennio session start`) and")
@@ -132,6 +182,8 @@ public enum TopicsDocument {
         add("| `ennio.node.build-server.*` | every event of the node `build-server` |")
         add("| `ennio.node.*.health_check` | every node's health checks |")
         add("| `ennio.lifecycle.*` | lifecycle events (`all_complete`) |")
+        add("| `ennio.rollout.stable.*` | every rollout event of the channel `stable` |")
+        add("| `ennio.run.*.state_failed` | every failed attempt, in every project's runs |")
         add()
         add("A pattern that can match no event subject is an error, with the reason, in")
         add("`EventPattern(validating:)`, `ennio sub` and `ennio topics check`: a category's subjects have")
@@ -155,14 +207,16 @@ public enum TopicsDocument {
         add("| `id` | string | unique per event (a UUID); publishers also send it as the `Nats-Msg-Id` header |")
         add("| `event_type` | string | the type's name in snake_case, from the table above |")
         add("| `priority` | string | `info`, `action`, `urgent` or `critical` (in increasing order) |")
-        add("| `session_id` | string | may be empty for events about a project or node |")
-        add("| `project_id` | string | |")
+        add("| `session_id` | string | may be empty for events about a project or node; the rollout id for rollouts, the `op_id` for runs |")
+        add("| `project_id` | string | the channel for rollouts |")
         add("| `timestamp` | string | RFC 3339 in UTC (`Z`); readers accept 0 to 9 fractional digits and numeric offsets |")
         add("| `message` | string | for people |")
-        add("| `data` | any JSON | `null` when there is nothing; objects are written with sorted keys |")
+        add("| `data` | any JSON | `null` when there is nothing; objects are written with sorted keys; rollout and run events: an object with the members of their type (above) |")
         add()
         add("All eight keys are required; unknown extra keys are ignored; an unknown `event_type` or")
         add("`priority` is an error. Node events carry their `host` in `data` as well as in the subject.")
+        add("A rollout or run event whose `data` lacks a member, or holds the wrong kind of value, is still")
+        add("a valid event: it is stored, and the reducer flags and counts it without applying it.")
         add("Numbers in `data` are kept as they were written: `1e14` is stored and published again as")
         add("`1e14`, integers stay integers.")
         add()
@@ -215,8 +269,10 @@ public enum TopicsDocument {
         add("| `ennio.query.history` | JSON object, every key optional: `project_id`, `session_id`, `event_type`, `category`, `min_priority`, `since` (inclusive), `until` (exclusive), `after` (a cursor: the `next` of the page before), `limit` (1–1000, default 100), `offset` | `{\"events\":[…],\"count\":n,\"next_offset\":n or null,\"next\":\"<timestamp_ns>:<id>\" or null}`, oldest first |")
         add("| `ennio.query.sessions` | empty | `{\"sessions\":[{\"project_id\",\"session_id\",\"status\",\"activity\",\"last_event_type\",\"last_event_at\",\"terminal\",\"event_count\"}]}` |")
         add("| `ennio.query.nodes` | empty | `{\"nodes\":[{\"host\",\"connected\",\"seconds_since_last_seen\",\"last_health_check\",\"health_interval_seconds\",\"health\"}]}` |")
+        add("| `ennio.query.rollouts` | JSON object, every key optional: `channel`, `state`, `rollout_id`, `limit` (1–1000, default 1000), `offset` | `{\"rollouts\":[{\"rollout_id\",\"channel\",\"target_ref\",\"state\",\"current_wave\",\"host_count\",\"host_states\",\"supersedes\",\"superseded_by\",\"terminal_event_id\",\"opened_at\",\"updated_at\",\"event_count\",\"violation_count\"}],\"count\":n,\"next_offset\":n or null}`, by rollout id; with `rollout_id`, that rollout with `hosts`, `clearances` and `violations` too (404 if unknown) |")
+        add("| `ennio.query.runs` | JSON object, every key optional: `project_id`, `status`, `op_id`, `limit` (1–1000, default 1000), `offset` | `{\"runs\":[{\"op_id\",\"project_id\",\"manifest_id\",\"initial_snapshot_id\",\"status\",\"final_snapshot_id\",\"current_state\",\"attempts\",\"resume_point\",\"started_at\",\"updated_at\",\"event_count\",\"violation_count\"}],\"count\":n,\"next_offset\":n or null}`, by op id; `resume_point` is `{\"reason\",\"state_id\",\"after_state_id\",\"snapshot_id\",\"next_attempt\"}` or null; with `op_id`, that run with `states` and `violations` too (404 if unknown) |")
         add()
-        add("A bad request (not JSON, an unknown key, a wrong type, an unknown event type, a limit out")
+        add("A bad request (not JSON, an unknown key, a wrong type, an unknown event type or state, a limit out")
         add("of range) is answered `{\"error\":{\"code\":400,\"description\":\"…\"}}`; a failure to read the")
         add("history `{\"error\":{\"code\":500,…}}`.")
         add()

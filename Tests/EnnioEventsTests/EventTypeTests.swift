@@ -38,9 +38,9 @@ let expectedTypes: [(EventType, String, String, EventCategory, String)] = [
 
 @Suite struct EventTypeTests {
     @Test func theRustImplementationsThirtyTypesPlusMarkedExtensionsAndTheTableCoversEach() {
-        #expect(EventType.allCases.filter { !$0.entry.isExtension }.count == 30)
-        #expect(EventType.allCases.filter(\.entry.isExtension).contains(.tickError))
-        #expect(Set(expectedTypes.map(\.0)) == Set(EventType.allCases))
+        #expect(EventFamily.orchestrator.types.filter { !$0.entry.isExtension }.count == 30)
+        #expect(EventFamily.orchestrator.types.filter(\.entry.isExtension).contains(.tickError))
+        #expect(Set(expectedTypes.map(\.0)) == Set(EventFamily.orchestrator.types))
     }
 
     @Test(arguments: expectedTypes.map { $0 })
