@@ -1,0 +1,168 @@
+public import EnnioEvents
+
+/// The workflow run reducer: run events in, each run's status, attempts per state and resume
+/// point out. Pure and deterministic, like ``RolloutReducer``; it emits nothing.
+///
+/// The rules are those of `topics.md` (the runs family). The one the rest serve: a resume point
+/// names a resume boundary (initial, base or context snapshot), never a failure snapshot —
+/// an event that would make the two meet is refused.
+public struct RunReducer: Sendable {
+    public private(set) var runs: [String: RunRecord] = [:]
+    /// Violations of events that name no run the reducer knows.
+    public private(set) var orphans = ViolationLog()
+    public private(set) var statistics = ReducerStatistics()
+
+    public init() {}
+
+    /// The runs, by op id.
+    public var runList: [RunRecord] {
+        runs.values.sorted { $0.opId < $1.opId }
+    }
+
+    /// Applies one event; returns what became of it.
+    public mutating func apply(_ event: Event) -> ReducerOutcome {
+        let outcome = reduce(event)
+        statistics.count(outcome)
+        if case .violation(let violation) = outcome.verdict {
+            if runs[event.sessionId] != nil {
+                runs[event.sessionId]?.violations.add(violation)
+            } else {
+                orphans.add(violation)
+            }
+        }
+        return outcome
+    }
+
+    private mutating func reduce(_ event: Event) -> ReducerOutcome {
+        guard event.eventType.category == .run else { return ReducerOutcome(.ignored) }
+        do {
+            try event.validateData()
+        } catch {
+            return .violation(.invalidData, event, error.detail)
+        }
+        let data = Members(event)
+        if event.eventType == .runStarted { return started(event, data) }
+        guard let index = runs.index(forKey: event.sessionId) else {
+            return .violation(.unknownRun, event, "no run \(event.sessionId.debugDescription) was started")
+        }
+        guard runs.values[index].projectId == event.projectId else {
+            return .violation(.wrongScope, event, "run \(event.sessionId.debugDescription) belongs to project \(runs.values[index].projectId.debugDescription), not \(event.projectId.debugDescription)")
+        }
+        switch event.eventType {
+        case .stateEntered: return entered(event, data, &runs.values[index])
+        case .stateCompleted, .stateFailed: return closed(event, data, &runs.values[index])
+        case .runCompleted: return completed(event, data, &runs.values[index])
+        default: return ReducerOutcome(.ignored)
+        }
+    }
+
+    private mutating func started(_ event: Event, _ data: Members) -> ReducerOutcome {
+        let manifest = data.string("manifest_id") ?? ""
+        let initial = data.string("initial_snapshot_id") ?? ""
+        if let existing = runs[event.sessionId] {
+            if existing.projectId == event.projectId, existing.manifestId == manifest, existing.initialSnapshotId == initial {
+                return ReducerOutcome(.duplicate)
+            }
+            return .violation(.runExists, event, "run \(event.sessionId.debugDescription) was started already")
+        }
+        runs[event.sessionId] = RunRecord(opId: event.sessionId, projectId: event.projectId, manifestId: manifest, initialSnapshotId: initial, at: event.timestamp)
+        return ReducerOutcome(.applied)
+    }
+
+    private func entered(_ event: Event, _ data: Members, _ run: inout RunRecord) -> ReducerOutcome {
+        let state = data.string("state_id") ?? ""
+        let number = data.integer("attempt")
+        let base = data.string("base_snapshot_id") ?? ""
+        let attempts = run.states[state] ?? []
+        if attempts.contains(where: { $0.number == number && $0.baseSnapshotId == base }) { return ReducerOutcome(.duplicate) }
+        guard run.status == .running else { return finished(event, run) }
+        guard !run.failureSnapshots.contains(base) else {
+            return .violation(.failureSnapshotAsBoundary, event, "base_snapshot_id \(base.debugDescription) is a failure snapshot; an attempt never starts from one")
+        }
+        if let open = run.openState, open != state {
+            return .violation(.anotherStateOpen, event, "an attempt at state \(open.debugDescription) is still open")
+        }
+        if let last = attempts.last, number <= last.number {
+            return .violation(
+                number < last.number ? .attemptWentBackwards : .attemptRepeated, event,
+                "state \(state.debugDescription) had attempt \(last.number) already; attempt \(number) must be later")
+        }
+        if run.openState == state, let lastIndex = run.states[state]?.indices.last {
+            run.states[state]?[lastIndex].outcome = .interrupted
+        }
+        run.states[state, default: []].append(StateAttempt(number: number, baseSnapshotId: base, enteredBy: event.id))
+        run.boundaries.insert(base)
+        run.openState = state
+        run.lastStep = .entered(state: state, attempt: number)
+        run.touch(event.timestamp)
+        return ReducerOutcome(.applied)
+    }
+
+    /// `StateCompleted` or `StateFailed`: closes the state's open attempt.
+    private func closed(_ event: Event, _ data: Members, _ run: inout RunRecord) -> ReducerOutcome {
+        let state = data.string("state_id") ?? ""
+        let named = data.members["attempt"]?.intValue
+        let outcome: StateAttempt.Outcome
+        if event.eventType == .stateCompleted {
+            outcome = .completed(contextSnapshotId: data.string("context_snapshot_id") ?? "")
+        } else {
+            outcome = .failed(error: data.string("error") ?? "", failureSnapshotId: data.string("failure_snapshot_id"))
+        }
+        let attempts = run.states[state] ?? []
+        // The same event again, or the same outcome of the same attempt sent again.
+        if attempts.contains(where: { $0.closedBy == event.id }) { return ReducerOutcome(.duplicate) }
+        let open = attempts.last.flatMap { $0.outcome == .open ? $0 : nil }
+        if open == nil || (named != nil && named != open?.number),
+            attempts.contains(where: { $0.outcome == outcome && (named == nil || $0.number == named) })
+        {
+            return ReducerOutcome(.duplicate)
+        }
+        guard run.status == .running else { return finished(event, run) }
+        guard let last = attempts.last else {
+            return .violation(.notEntered, event, "state \(state.debugDescription) was never entered")
+        }
+        guard last.outcome == .open, named == nil || named == last.number else {
+            let which = named.map { "attempt \($0)" } ?? "an open attempt"
+            return .violation(.attemptNotOpen, event, "state \(state.debugDescription) has no \(which) (its last attempt, \(last.number), is \(last.outcome.name))")
+        }
+        switch outcome {
+        case .completed(let context):
+            guard !run.failureSnapshots.contains(context) else {
+                return .violation(.failureSnapshotAsBoundary, event, "context_snapshot_id \(context.debugDescription) is a failure snapshot; the next state never starts from one")
+            }
+            run.boundaries.insert(context)
+            run.lastStep = .completed(state: state, attempt: last.number)
+        case .failed(_, let snapshot):
+            if let snapshot {
+                guard !run.boundaries.contains(snapshot) else {
+                    return .violation(.boundaryAsFailureSnapshot, event, "failure_snapshot_id \(snapshot.debugDescription) is a resume boundary of this run")
+                }
+                run.failureSnapshots.insert(snapshot)
+            }
+            run.lastStep = .failed(state: state, attempt: last.number)
+        case .open, .interrupted:
+            break
+        }
+        let lastIndex = attempts.count - 1
+        run.states[state]?[lastIndex].outcome = outcome
+        run.states[state]?[lastIndex].closedBy = event.id
+        run.openState = nil
+        run.touch(event.timestamp)
+        return ReducerOutcome(.applied)
+    }
+
+    private func completed(_ event: Event, _ data: Members, _ run: inout RunRecord) -> ReducerOutcome {
+        let status = RunStatus(rawValue: data.string("status") ?? "") ?? .failed
+        let final = data.string("final_snapshot_id")
+        if run.status == status, run.finalSnapshotId == final { return ReducerOutcome(.duplicate) }
+        guard run.status == .running else { return finished(event, run) }
+        run.status = status
+        run.finalSnapshotId = final
+        run.touch(event.timestamp)
+        return ReducerOutcome(.applied)
+    }
+
+    private func finished(_ event: Event, _ run: RunRecord) -> ReducerOutcome {
+        .violation(.runFinished, event, "run \(run.opId.debugDescription) completed (\(run.status))")
+    }
+}
