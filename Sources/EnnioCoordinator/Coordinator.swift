@@ -75,6 +75,8 @@ public final class Coordinator: Sendable {
 
     private struct Mutable {
         var lifecycle: LifecycleState
+        /// The rollout and run reducers (the families beyond the orchestrator's).
+        var families = FamilyReducers()
         var statistics = CoordinatorStatistics()
     }
 
@@ -112,17 +114,19 @@ public final class Coordinator: Sendable {
         self.options = options
         self.log = log
         var lifecycle = LifecycleState(defaultHealthInterval: options.defaultHealthInterval, missedHealthChecks: options.missedHealthChecks)
+        var families = FamilyReducers()
         var query = HistoryQuery(limit: 1000)
         while true {
             let page = try store.query(query)
             for event in page.events {
                 let host = event.eventType.category == .node ? event.data["host"]?.stringValue : nil
                 _ = lifecycle.apply(event, host: host, now: .zero)
+                _ = families.apply(event)
             }
             guard let next = page.nextOffset else { break }
             query.offset = next
         }
-        self.state = Locked(Mutable(lifecycle: lifecycle))
+        self.state = Locked(Mutable(lifecycle: lifecycle, families: families))
     }
 
     /// The coordinator's clock (node records' `lastSeen` is on it).
@@ -161,6 +165,8 @@ public final class Coordinator: Sendable {
     public var statistics: CoordinatorStatistics { state.withLock { $0.statistics } }
     public var sessions: [SessionRecord] { state.withLock { $0.lifecycle.sessionList } }
     public var nodes: [NodeRecord] { state.withLock { $0.lifecycle.nodeList } }
+    /// A copy of the rollout and run reducers' state (queries use `ennio.query.rollouts|runs`).
+    public var families: FamilyReducers { state.withLock { $0.families } }
 
     /// The mode `run` uses on this connection.
     public var effectiveMode: CoordinatorOptions.Mode {
@@ -186,7 +192,7 @@ public final class Coordinator: Sendable {
         } else {
             events = try connection.subscribe(to: Self.eventPattern.subject)
         }
-        let queries = try [QueryProtocol.historySubject, QueryProtocol.sessionsSubject, QueryProtocol.nodesSubject].map {
+        let queries = try ([QueryProtocol.historySubject, QueryProtocol.sessionsSubject, QueryProtocol.nodesSubject] + QueryProtocol.familySubjects).map {
             try connection.subscribe(to: $0, queueGroup: "ennio-coordinator")
         }
         try await connection.flush()
@@ -201,6 +207,8 @@ public final class Coordinator: Sendable {
         let writer = SerialWorker(name: "ennio-store")
         defer { writer.stop() }
         let (actionBatches, actionSink) = AsyncStream<[LifecycleAction]>.makeStream()
+        // Derived events the history does not have yet (a crash before they were published).
+        actionSink.yield(state.withLock { $0.families.pendingEmissions }.map { .publish($0, host: nil) })
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 for await actions in actionBatches { await self.perform(actions) }
@@ -399,6 +407,7 @@ public final class Coordinator: Sendable {
                     if announcing { stored.append(item.event) }
                     let host = item.event.eventType.category == .node ? EventSubject.parse(item.subject)?.scope : nil
                     actions += state.lifecycle.apply(item.event, host: host, now: now)
+                    actions += state.families.apply(item.event).emitted.map { .publish($0, host: nil) }
                 }
                 if inserted.contains(where: { $0 != nil }) {
                     Self.countCommit(of: valid.lazy.map(\.event), took: took, in: &state.statistics)
@@ -456,6 +465,7 @@ public final class Coordinator: Sendable {
                     state.statistics.storedByCategory[event.eventType.category, default: 0] += 1
                     let host = event.eventType.category == .node ? EventSubject.parse(subject)?.scope : nil
                     return state.lifecycle.apply(event, host: host, now: now)
+                        + state.families.apply(event).emitted.map { .publish($0, host: nil) }
                 }
                 if isNew { announce([event]) }
                 return actions
@@ -524,6 +534,8 @@ public final class Coordinator: Sendable {
             reply = QueryProtocol.reply(for: sessions)
         case QueryProtocol.nodesSubject:
             reply = QueryProtocol.reply(for: nodes, now: now)
+        case QueryProtocol.rolloutsSubject, QueryProtocol.runsSubject:
+            (reply, status) = state.withLock { QueryProtocol.answer(subject, body: body, from: $0.families) }
         default:
             status = 404
             reply = QueryProtocol.errorReply(code: 404, description: "unknown query \(LogText(subject))")

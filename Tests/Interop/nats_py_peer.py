@@ -27,6 +27,14 @@ reply  --url URL --subject SUBJ --count N [--timeout S]
        JSON line (same shape as in ``sub``) before it is answered. Exits 0
        after N requests, 3 on timeout.
 
+events --url URL --file PATH
+       Publishes every line of PATH, ``SUBJECT JSON``, to JetStream in order:
+       the JSON is read and written again by Python's json module (its own
+       spacing), with the header ``Nats-Msg-Id`` set to the event's ``id``,
+       and each acknowledgement is awaited. Prints one JSON line per event:
+           {"subject": str, "stream": str, "seq": int, "duplicate": bool}
+       Exits 0 after the last line.
+
 Any other failure is reported on stderr with a non-zero exit status
 (1 for runtime errors, 2 for bad arguments).
 
@@ -201,6 +209,26 @@ async def run_pub(args: argparse.Namespace) -> None:
         await close(nc)
 
 
+async def run_events(args: argparse.Namespace) -> None:
+    nc = await connect(args.url)
+    try:
+        js = nc.jetstream()
+        with open(args.file, encoding="utf-8") as lines:
+            for number, line in enumerate(lines, 1):
+                line = line.strip()
+                if not line:
+                    continue
+                subject, sep, text = line.partition(" ")
+                if not sep:
+                    raise PeerError(f"line {number}: want SUBJECT JSON", EXIT_USAGE)
+                event = json.loads(text)
+                payload = json.dumps(event).encode("utf-8")
+                ack = await js.publish(subject, payload, headers={"Nats-Msg-Id": event["id"]}, timeout=10)
+                emit(json.dumps({"subject": subject, "stream": ack.stream, "seq": ack.seq, "duplicate": bool(ack.duplicate)}))
+    finally:
+        await close(nc)
+
+
 def positive(text: str) -> int:
     value = int(text)
     if value <= 0:
@@ -227,6 +255,10 @@ def parse_arguments(argv: List[str]) -> argparse.Namespace:
     pub.add_argument("--payload-b64", required=True, help="payload bytes, base64 (may be empty)")
     pub.add_argument("--header", action="append", default=[], metavar="NAME=VALUE")
     pub.add_argument("--reply", default=None)
+
+    events = modes.add_parser("events")
+    events.add_argument("--url", required=True)
+    events.add_argument("--file", required=True, help="lines of SUBJECT JSON")
     return parser.parse_args(argv)
 
 
@@ -234,6 +266,8 @@ def main(argv: List[str]) -> None:
     args = parse_arguments(argv)
     if args.mode == "pub":
         work = run_pub(args)
+    elif args.mode == "events":
+        work = run_events(args)
     else:
         work = run_receiver(args, answer=args.mode == "reply")
     try:

@@ -10,6 +10,8 @@ public struct RunRecord: Sendable, Hashable {
     public internal(set) var finalSnapshotId: String?
     /// The attempts at each state, by state id, oldest first.
     public internal(set) var states: [String: [StateAttempt]] = [:]
+    /// The states in the order they were first entered.
+    public internal(set) var stateOrder: [String] = []
     /// The state whose last attempt is open, if one is.
     public internal(set) var openState: String?
     /// What the run did last; the resume point follows from it.

@@ -90,6 +90,7 @@ public struct RunReducer: Sendable {
         if run.openState == state, let lastIndex = run.states[state]?.indices.last {
             run.states[state]?[lastIndex].outcome = .interrupted
         }
+        if attempts.isEmpty { run.stateOrder.append(state) }
         run.states[state, default: []].append(StateAttempt(number: number, baseSnapshotId: base, enteredBy: event.id))
         run.boundaries.insert(base)
         run.openState = state
