@@ -61,19 +61,20 @@ public struct EventDataField: Sendable, Hashable {
         }
     }
 
-    /// Checks one member's value (`nil` when absent).
-    func check(_ value: JSONValue?, of event: Event) throws(EventDataError) {
+    /// Checks one member's value (`nil` when absent); returns the instant a timestamp member holds.
+    func check(_ value: JSONValue?, of event: Event) throws(EventDataError) -> EventTimestamp? {
         guard let value, !value.isNull else {
-            guard isRequired else { return }
+            guard isRequired else { return nil }
             throw EventDataError(.missingField, type: event.eventType, field: name, detail: "the key \"\(name)\" is required")
         }
+        var instant: EventTimestamp?
         switch kind {
         case .identifier:
             let text = try string(value, event)
             guard !text.utf8.isEmpty, text.utf8.count <= Self.maximumIdentifierLength else {
                 throw invalid(event, "must be 1 to \(Self.maximumIdentifierLength) bytes long, not \(text.utf8.count)")
             }
-            guard !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            guard !Self.hasControlCharacter(text) else {
                 throw invalid(event, "must not contain control characters")
             }
         case .text:
@@ -84,7 +85,7 @@ public struct EventDataField: Sendable, Hashable {
         case .timestamp:
             let text = try string(value, event)
             do {
-                _ = try EventTimestamp(rfc3339: text)
+                instant = try EventTimestamp(rfc3339: text)
             } catch {
                 throw invalid(event, "must be an RFC 3339 time: \(error.detail)")
             }
@@ -102,6 +103,18 @@ public struct EventDataField: Sendable, Hashable {
                     detail: "\(name) is \(value.jsonString) but the event's \(mirrors.key) is \(envelope.debugDescription); they must be the same")
             }
         }
+        return instant
+    }
+
+    /// Whether `text` has a C0 or C1 control character (U+0000–U+001F, U+007F–U+009F), read
+    /// from its UTF-8: the C1 ones are 0xC2 0x80–0x9F there.
+    static func hasControlCharacter(_ text: String) -> Bool {
+        var afterC2 = false
+        for byte in text.utf8 {
+            if byte < 0x20 || byte == 0x7F || (afterC2 && byte < 0xA0) { return true }
+            afterC2 = byte == 0xC2
+        }
+        return false
     }
 
     private func string(_ value: JSONValue, _ event: Event) throws(EventDataError) -> String {
@@ -161,22 +174,64 @@ public struct EventDataError: Error, Sendable, Hashable, CustomStringConvertible
     public var description: String { "invalid data for \(type.rawValue): \(detail)" }
 }
 
+/// An event's `data` once checked against its type's members: their values, and the member
+/// `at` read as an instant when the type declares it.
+public struct CheckedData: Sendable {
+    private let fields: [EventDataField]
+    /// The value of each of `fields`, in their order (`nil` when absent).
+    private let values: [JSONValue?]
+    public let at: EventTimestamp?
+
+    fileprivate init(fields: [EventDataField], values: [JSONValue?], at: EventTimestamp?) {
+        self.fields = fields
+        self.values = values
+        self.at = at
+    }
+
+    /// The value of the declared member `name` (`nil` when absent, `null`, or not declared).
+    public subscript(name: String) -> JSONValue? {
+        for index in fields.indices where fields[index].name == name {
+            guard let value = values[index], !value.isNull else { return nil }
+            return value
+        }
+        return nil
+    }
+}
+
 extension EventType {
     /// Checks `event`'s `data` against the members this type declares; extra members are
     /// allowed. Types without declared members (the orchestrator's) accept any `data`.
     public func validate(_ event: Event) throws(EventDataError) {
-        let fields = entry.fields
-        guard !fields.isEmpty else { return }
+        _ = try checkedData(of: event)
+    }
+
+    /// ``validate(_:)``, returning the declared members' values as it read them.
+    public func checkedData(of event: Event) throws(EventDataError) -> CheckedData {
+        let fields = self.fields
+        guard !fields.isEmpty else { return CheckedData(fields: [], values: [], at: nil) }
         guard case .object(let members) = event.data else {
             throw EventDataError(.notAnObject, type: self, detail: "data must be a JSON object with \(fields.map(\.name).joined(separator: ", "))")
         }
+        var at: EventTimestamp?
+        var values: [JSONValue?] = []
+        values.reserveCapacity(fields.count)
         for field in fields {
-            try field.check(members[field.name], of: event)
+            let value = members[field.name]
+            let instant = try field.check(value, of: event)
+            if field.name == "at" { at = instant }
+            values.append(value)
         }
+        return CheckedData(fields: fields, values: values, at: at)
     }
 
+    /// The members `data` must have, from the table (made once per type, not for every event).
+    public var fields: [EventDataField] { Self.fieldsByType[self] ?? [] }
+
+    private static let fieldsByType: [EventType: [EventDataField]] = Dictionary(
+        uniqueKeysWithValues: allCases.compactMap { type in type.entry.fields.isEmpty ? nil : (type, type.entry.fields) })
+
     /// The member of `data` that repeats `session_id`, if the type has one.
-    public var sessionField: String? { entry.fields.first { $0.mirrors == .sessionId }?.name }
+    public var sessionField: String? { fields.first { $0.mirrors == .sessionId }?.name }
 }
 
 extension Event {

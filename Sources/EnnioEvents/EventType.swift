@@ -67,15 +67,32 @@ public enum EventType: String, Sendable, Hashable, CaseIterable, CustomStringCon
         /// as such in `topics.md`.
         public var isExtension = false
         /// The members `data` must have (none: `data` is free, as for every orchestrator type).
-        public let fields: [EventDataField]
+        /// Made when asked (``EventType/fields`` keeps them), so that a row costs no more to
+        /// read for its category or action than it did before types had members.
+        public var fields: [EventDataField] { makeFields() }
+        private let makeFields: @Sendable () -> [EventDataField]
 
-        public init(name: String, category: EventCategory, action: String, summary: String, isExtension: Bool = false, fields: [EventDataField] = []) {
+        public init(
+            name: String, category: EventCategory, action: String, summary: String, isExtension: Bool = false,
+            fields: @autoclosure @escaping @Sendable () -> [EventDataField] = []
+        ) {
             self.name = name
             self.category = category
             self.action = action
             self.summary = summary
             self.isExtension = isExtension
-            self.fields = fields
+            self.makeFields = fields
+        }
+
+        public static func == (lhs: Entry, rhs: Entry) -> Bool {
+            lhs.name == rhs.name && lhs.category == rhs.category && lhs.action == rhs.action && lhs.summary == rhs.summary
+                && lhs.isExtension == rhs.isExtension && lhs.fields == rhs.fields
+        }
+
+        public func hash(into hasher: inout Hasher) {
+            hasher.combine(name)
+            hasher.combine(category)
+            hasher.combine(action)
         }
     }
 

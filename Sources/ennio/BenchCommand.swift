@@ -10,7 +10,7 @@ import Synchronization
 /// `RESULT <figure> <key>=<value> …`, which `scripts/bench.sh` collects.
 enum BenchCommand {
     static let help = """
-        usage: ennio bench <pub|sub|pubsub|req|js|events|ingest|sse> [options]
+        usage: ennio bench <pub|sub|pubsub|req|js|events|ingest|sse|reducers> [options]
 
           pub     --count N --size S [--subject X]   publish N messages of S bytes, flush; msgs/s and MB/s
           sub     --count N [--subject X]            wait for N messages; msgs/s from the first to the last
@@ -31,6 +31,8 @@ enum BenchCommand {
                                                      event-stream clients; events/s delivered to every
                                                      client, publish-to-delivery p50/p99/max in ms
                                                      (R events/s; default 0: as fast as it takes them)
+          reducers --count N                         the rollout and run reducers alone, no server;
+                                                     events/s for rollouts, runs and both
 
         Common options: --server URL (or NATS_URL; default nats://127.0.0.1:4222).
         Every figure is also printed as one line `RESULT <figure> key=value …`.
@@ -99,8 +101,11 @@ enum BenchCommand {
         case "sse":
             try refuse(["db", "codec-only", "store-only", "size", "subject", "mode"])
             try await StreamBenchmark.run(arguments, count: count)
+        case "reducers":
+            try refuse(["db", "codec-only", "store-only", "size", "subject", "mode", "server"])
+            reducers(count: count)
         default:
-            throw UsageError("unknown benchmark \(mode.debugDescription) (pub, sub, pubsub, req, js, events, ingest, sse)")
+            throw UsageError("unknown benchmark \(mode.debugDescription) (pub, sub, pubsub, req, js, events, ingest, sse, reducers)")
         }
         return 0
     }

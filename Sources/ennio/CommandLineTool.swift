@@ -15,12 +15,14 @@ enum CommandLineTool {
           replay …                   print or re-publish a range of the history
           sessions                   the coordinator's session table
           nodes                      the coordinator's node table
+          rollouts, rollout show ID  the coordinator's fleet rollouts
+          runs, run resume-point ID  the coordinator's workflow runs and where one resumes
           coordinator …              run the lifecycle coordinator
           agent --host NAME …        run a node agent
           session <start|list|show|kill> …   this host's sessions, which the agent observes
           topics [--markdown]        print the subject table (or the whole topics.md)
           topics check <subject>     check that a subject or pattern follows the event scheme
-          bench <pub|sub|pubsub|req|js|events|ingest|sse> …   throughput and latency benchmarks
+          bench <pub|sub|pubsub|req|js|events|ingest|sse|reducers> …   throughput and latency benchmarks
 
         Servers: --server URL[,URL…] or NATS_URL (default nats://127.0.0.1:4222).
 
@@ -42,6 +44,10 @@ enum CommandLineTool {
             case "replay": return try await ReplayCommand.run(rest)
             case "sessions": return try await QueryCommands.sessions(rest)
             case "nodes": return try await QueryCommands.nodes(rest)
+            case "rollouts": return try await FamilyCommands.rollouts(rest)
+            case "rollout": return try await FamilyCommands.rollout(rest)
+            case "runs": return try await FamilyCommands.runs(rest)
+            case "run": return try await FamilyCommands.run(rest)
             case "coordinator": return try await CoordinatorCommand.run(rest)
             case "agent": return try await AgentCommand.run(rest)
             case "session": return try await SessionCommand.run(rest)

@@ -13,7 +13,8 @@ enum PublishCommand {
         name (CiFailing) or the wire name (ci_failing); `ennio topics` lists them.
 
           --project   the project id; required, except for node events (which are about a host)
-          --session   the session id (default: empty)
+          --session   the session id (default: empty; for rollout and run events the
+                      rollout_id or op_id in --data)
           --message   text for people (default: empty)
           --priority  default info
           --data      the event's data as JSON (default null); @FILE reads it from a file, @- from
@@ -23,6 +24,9 @@ enum PublishCommand {
                       again is stored once
           --mode      jetstream waits for the stream's acknowledgement; auto (the default) does
                       when the server offers JetStream
+
+        Rollout and run events (HostJoined, StateEntered, …) need --data with their members
+        (`ennio topics --markdown`); --project is the channel or project.
 
         Fails at once when no server answers.
         """
@@ -66,13 +70,14 @@ enum PublishCommand {
         }
         let event = Event(
             id: arguments.value("id") ?? EventID.random(), type: type, priority: priority,
-            sessionId: arguments.value("session") ?? "", projectId: projectId,
+            sessionId: arguments.value("session") ?? type.sessionField.flatMap { data[$0]?.stringValue } ?? "", projectId: projectId,
             message: arguments.value("message") ?? "", data: data)
         let subject: String
         do {
             subject = try EventSubject.subject(for: event, host: host)
+            try event.validateData()
         } catch {
-            throw UsageError(error.description)
+            throw UsageError(String(describing: error))
         }
         let connection = try await connect(arguments, name: "ennio pub")
         let publisher = try EventPublisher(connection: connection, host: host)

@@ -56,6 +56,11 @@ public struct RolloutRecord: Sendable, Hashable {
     struct WaveCount: Sendable, Hashable {
         var counted = 0
         var soaked = 0
+
+        mutating func add(counted: Int, soaked: Int) {
+            self.counted += counted
+            self.soaked += soaked
+        }
     }
 
     struct Cause: Sendable, Hashable, Comparable {
@@ -90,8 +95,8 @@ public struct RolloutRecord: Sendable, Hashable {
         guard !host.excused else { return }
         countedHosts += sign
         if host.state == .converged { convergedHosts += sign }
-        waves[host.wave, default: WaveCount()].counted += sign
-        if host.state.hasSoaked { waves[host.wave, default: WaveCount()].soaked += sign }
+        let soaked = host.state.hasSoaked ? sign : 0
+        waves[host.wave, default: WaveCount()].add(counted: sign, soaked: soaked)
     }
 
     /// Changes host `id` in place, keeping the counts right.
@@ -148,7 +153,8 @@ public struct RolloutHost: Sendable, Hashable {
     init(hostId: String, wave: Int64, at: EventTimestamp) {
         self.hostId = hostId
         self.wave = wave
-        self.moves = [Move(from: nil, to: .dispatched, at: at)]
+        moves = [Move(from: nil, to: .dispatched, at: at)]
+        moves.reserveCapacity(4)
     }
 
     public var joinedAt: EventTimestamp { moves[0].at }

@@ -44,12 +44,12 @@ public struct RolloutReducer: Sendable {
 
     private mutating func reduce(_ event: Event) -> ReducerOutcome {
         guard event.eventType.category == .rollout else { return ReducerOutcome(.ignored) }
+        let data: Members
         do {
-            try event.validateData()
+            data = Members(try event.eventType.checkedData(of: event), event)
         } catch {
             return .violation(.invalidData, event, error.detail)
         }
-        let data = Members(event)
         if event.eventType == .rolloutOpened { return opened(event, data) }
         if event.eventType == .successorOpened { return successorOpened(event, data) }
         guard let index = rollouts.index(forKey: event.sessionId) else {
@@ -60,12 +60,12 @@ public struct RolloutReducer: Sendable {
         }
         let outcome: ReducerOutcome
         switch event.eventType {
-        case .hostJoined: outcome = hostJoined(event, data, &rollouts.values[index])
-        case .hostStateChanged: outcome = hostStateChanged(event, data, &rollouts.values[index])
-        case .waveAdvanced: outcome = waveAdvanced(event, data, &rollouts.values[index])
-        case .rolloutTerminal: outcome = terminal(event, &rollouts.values[index])
-        case .retentionExpired: outcome = retentionExpired(event, data, &rollouts.values[index])
-        case .operatorClearance: outcome = cleared(event, data, &rollouts.values[index])
+        case .hostJoined: outcome = Self.hostJoined(event, data, &rollouts.values[index])
+        case .hostStateChanged: outcome = Self.hostStateChanged(event, data, &rollouts.values[index])
+        case .waveAdvanced: outcome = Self.waveAdvanced(event, data, &rollouts.values[index])
+        case .rolloutTerminal: outcome = Self.terminal(event, &rollouts.values[index])
+        case .retentionExpired: outcome = Self.retentionExpired(event, data, &rollouts.values[index])
+        case .operatorClearance: outcome = Self.cleared(event, data, &rollouts.values[index])
         default: return ReducerOutcome(.ignored)
         }
         if outcome.verdict == .confirmed { unconfirmed.remove(event.sessionId) }
@@ -82,7 +82,7 @@ public struct RolloutReducer: Sendable {
     // MARK: - Events
 
     private mutating func opened(_ event: Event, _ data: Members) -> ReducerOutcome {
-        let at = data.at(event)
+        let at = data.at
         let target = data.string("target_ref")
         if let existing = rollouts[event.sessionId] {
             if existing.channel == event.projectId, existing.targetRef == target, existing.openedAt == at, existing.supersedes == nil {
@@ -98,7 +98,7 @@ public struct RolloutReducer: Sendable {
     private mutating func successorOpened(_ event: Event, _ data: Members) -> ReducerOutcome {
         let successor = event.sessionId
         let predecessor = data.string("superseded_rollout_id") ?? ""
-        let at = data.at(event)
+        let at = data.at
         if let existing = rollouts[successor], existing.supersedes == predecessor, existing.openedAt == at {
             return ReducerOutcome(.duplicate)
         }
@@ -121,10 +121,10 @@ public struct RolloutReducer: Sendable {
         return ReducerOutcome(.applied)
     }
 
-    private func hostJoined(_ event: Event, _ data: Members, _ rollout: inout RolloutRecord) -> ReducerOutcome {
+    private static func hostJoined(_ event: Event, _ data: Members, _ rollout: inout RolloutRecord) -> ReducerOutcome {
         let hostId = data.string("host_id") ?? ""
         let wave = data.integer("wave")
-        let at = data.at(event)
+        let at = data.at
         if let host = rollout.hosts[hostId] {
             if host.wave == wave, host.joinedAt == at { return ReducerOutcome(.duplicate) }
             return .violation(.hostExists, event, "host \(hostId.debugDescription) joined rollout \(rollout.rolloutId.debugDescription) already, in wave \(host.wave)")
@@ -146,7 +146,7 @@ public struct RolloutReducer: Sendable {
         return ReducerOutcome(.applied, emitted: settle(&rollout))
     }
 
-    private func hostStateChanged(_ event: Event, _ data: Members, _ rollout: inout RolloutRecord) -> ReducerOutcome {
+    private static func hostStateChanged(_ event: Event, _ data: Members, _ rollout: inout RolloutRecord) -> ReducerOutcome {
         let hostId = data.string("host_id") ?? ""
         guard let host = rollout.hosts[hostId] else {
             if rollout.state == .pruned { return .violation(.rolloutEnded, event, "rollout \(rollout.rolloutId.debugDescription) was pruned") }
@@ -155,7 +155,7 @@ public struct RolloutReducer: Sendable {
         // Validated: both are host states.
         let from = RolloutHostState(rawValue: data.string("from") ?? "") ?? .dispatched
         let to = RolloutHostState(rawValue: data.string("to") ?? "") ?? .dispatched
-        let at = data.at(event)
+        let at = data.at
         let move = RolloutHost.Move(from: from, to: to, at: at)
         if host.moves.contains(move) { return ReducerOutcome(.duplicate) }
         guard rollout.state.isLive || rollout.state == .failed else {
@@ -180,8 +180,8 @@ public struct RolloutReducer: Sendable {
         return ReducerOutcome(.applied, emitted: settle(&rollout))
     }
 
-    private func waveAdvanced(_ event: Event, _ data: Members, _ rollout: inout RolloutRecord) -> ReducerOutcome {
-        let advance = RolloutRecord.WaveAdvance(from: data.integer("from_wave"), to: data.integer("to_wave"), at: data.at(event))
+    private static func waveAdvanced(_ event: Event, _ data: Members, _ rollout: inout RolloutRecord) -> ReducerOutcome {
+        let advance = RolloutRecord.WaveAdvance(from: data.integer("from_wave"), to: data.integer("to_wave"), at: data.at)
         if rollout.advances.contains(advance) { return ReducerOutcome(.duplicate) }
         guard rollout.state == .converging else {
             return .violation(.notConverging, event, "rollout \(rollout.rolloutId.debugDescription) is \(rollout.state), not converging")
@@ -198,7 +198,7 @@ public struct RolloutReducer: Sendable {
 
     /// A `RolloutTerminal` arrived: the reducer's own (by its id) is a confirmation, anything
     /// else a violation. Either way the state is what the hosts make it, not what this says.
-    private func terminal(_ event: Event, _ rollout: inout RolloutRecord) -> ReducerOutcome {
+    private static func terminal(_ event: Event, _ rollout: inout RolloutRecord) -> ReducerOutcome {
         guard event.id == Self.terminalEventID(of: rollout.rolloutId) else {
             return .violation(.terminalNotDerived, event, "rollout_terminal is emitted by the coordinator's reducer (id \(Self.terminalEventID(of: rollout.rolloutId))), not published")
         }
@@ -207,20 +207,20 @@ public struct RolloutReducer: Sendable {
         return ReducerOutcome(.confirmed)
     }
 
-    private func retentionExpired(_ event: Event, _ data: Members, _ rollout: inout RolloutRecord) -> ReducerOutcome {
+    private static func retentionExpired(_ event: Event, _ data: Members, _ rollout: inout RolloutRecord) -> ReducerOutcome {
         if rollout.state == .pruned { return ReducerOutcome(.duplicate) }
         guard rollout.state.isRetained else {
             return .violation(.notRetained, event, "rollout \(rollout.rolloutId.debugDescription) is \(rollout.state); only terminal, superseded, failed or reverted rollouts are pruned")
         }
-        rollout.touch(data.at(event))
+        rollout.touch(data.at)
         rollout.prune()
         return ReducerOutcome(.applied)
     }
 
     /// Failed → Active: the hosts failed, reverting or reverted by now are excused; then the
     /// derived moves apply (the rollout may converge, or end, at once).
-    private func cleared(_ event: Event, _ data: Members, _ rollout: inout RolloutRecord) -> ReducerOutcome {
-        let at = data.at(event)
+    private static func cleared(_ event: Event, _ data: Members, _ rollout: inout RolloutRecord) -> ReducerOutcome {
+        let at = data.at
         let operatorName = data.string("operator") ?? ""
         let reason = data.string("reason") ?? ""
         if rollout.clearances.contains(where: { $0.at == at && $0.operatorName == operatorName && $0.reason == reason }) {
@@ -246,7 +246,7 @@ public struct RolloutReducer: Sendable {
 
     /// The moves that follow from the hosts' states: Active ⇄ Converging, Converging →
     /// Terminal (emitting `RolloutTerminal`), → Reverted.
-    private func settle(_ rollout: inout RolloutRecord) -> [Event] {
+    private static func settle(_ rollout: inout RolloutRecord) -> [Event] {
         switch rollout.state {
         case .failed:
             if rollout.everyHostReverted { rollout.state = .reverted }
@@ -293,21 +293,20 @@ extension RolloutRecord {
     }
 }
 
-/// The members of a validated event's `data`.
+/// The members of a checked event's `data`.
 struct Members {
-    let members: [String: JSONValue]
+    let data: CheckedData
+    /// `data.at`, or the envelope's timestamp for a type without one.
+    let at: EventTimestamp
 
-    init(_ event: Event) {
-        members = event.data.objectValue ?? [:]
+    init(_ data: CheckedData, _ event: Event) {
+        self.data = data
+        at = data.at ?? event.timestamp
     }
 
-    func string(_ name: String) -> String? { members[name]?.stringValue }
+    func string(_ name: String) -> String? { data[name]?.stringValue }
 
-    func integer(_ name: String) -> Int64 { members[name]?.intValue ?? 0 }
+    func integer(_ name: String) -> Int64 { data[name]?.intValue ?? 0 }
 
-    /// `data.at` (validated), or the envelope's timestamp should it not parse.
-    func at(_ event: Event) -> EventTimestamp {
-        guard let text = members["at"]?.stringValue, let at = try? EventTimestamp(rfc3339: text) else { return event.timestamp }
-        return at
-    }
+    func optionalInteger(_ name: String) -> Int64? { data[name]?.intValue }
 }

@@ -35,12 +35,12 @@ public struct RunReducer: Sendable {
 
     private mutating func reduce(_ event: Event) -> ReducerOutcome {
         guard event.eventType.category == .run else { return ReducerOutcome(.ignored) }
+        let data: Members
         do {
-            try event.validateData()
+            data = Members(try event.eventType.checkedData(of: event), event)
         } catch {
             return .violation(.invalidData, event, error.detail)
         }
-        let data = Members(event)
         if event.eventType == .runStarted { return started(event, data) }
         guard let index = runs.index(forKey: event.sessionId) else {
             return .violation(.unknownRun, event, "no run \(event.sessionId.debugDescription) was started")
@@ -49,9 +49,9 @@ public struct RunReducer: Sendable {
             return .violation(.wrongScope, event, "run \(event.sessionId.debugDescription) belongs to project \(runs.values[index].projectId.debugDescription), not \(event.projectId.debugDescription)")
         }
         switch event.eventType {
-        case .stateEntered: return entered(event, data, &runs.values[index])
-        case .stateCompleted, .stateFailed: return closed(event, data, &runs.values[index])
-        case .runCompleted: return completed(event, data, &runs.values[index])
+        case .stateEntered: return Self.entered(event, data, &runs.values[index])
+        case .stateCompleted, .stateFailed: return Self.closed(event, data, &runs.values[index])
+        case .runCompleted: return Self.completed(event, data, &runs.values[index])
         default: return ReducerOutcome(.ignored)
         }
     }
@@ -69,12 +69,17 @@ public struct RunReducer: Sendable {
         return ReducerOutcome(.applied)
     }
 
-    private func entered(_ event: Event, _ data: Members, _ run: inout RunRecord) -> ReducerOutcome {
+    private static func entered(_ event: Event, _ data: Members, _ run: inout RunRecord) -> ReducerOutcome {
         let state = data.string("state_id") ?? ""
         let number = data.integer("attempt")
         let base = data.string("base_snapshot_id") ?? ""
-        let attempts = run.states[state] ?? []
-        if attempts.contains(where: { $0.number == number && $0.baseSnapshotId == base }) { return ReducerOutcome(.duplicate) }
+        // Read in a scope of their own, so that the array is not shared when it is changed below.
+        let lastNumber: Int64?
+        do {
+            let attempts = run.states[state] ?? []
+            if attempts.contains(where: { $0.number == number && $0.baseSnapshotId == base }) { return ReducerOutcome(.duplicate) }
+            lastNumber = attempts.last?.number
+        }
         guard run.status == .running else { return finished(event, run) }
         guard !run.failureSnapshots.contains(base) else {
             return .violation(.failureSnapshotAsBoundary, event, "base_snapshot_id \(base.debugDescription) is a failure snapshot; an attempt never starts from one")
@@ -82,16 +87,21 @@ public struct RunReducer: Sendable {
         if let open = run.openState, open != state {
             return .violation(.anotherStateOpen, event, "an attempt at state \(open.debugDescription) is still open")
         }
-        if let last = attempts.last, number <= last.number {
+        if let lastNumber, number <= lastNumber {
             return .violation(
-                number < last.number ? .attemptWentBackwards : .attemptRepeated, event,
-                "state \(state.debugDescription) had attempt \(last.number) already; attempt \(number) must be later")
+                number < lastNumber ? .attemptWentBackwards : .attemptRepeated, event,
+                "state \(state.debugDescription) had attempt \(lastNumber) already; attempt \(number) must be later")
         }
-        if run.openState == state, let lastIndex = run.states[state]?.indices.last {
-            run.states[state]?[lastIndex].outcome = .interrupted
+        let attempt = StateAttempt(number: number, baseSnapshotId: base, enteredBy: event.id)
+        if let index = run.states.index(forKey: state) {
+            if run.openState == state, let last = run.states.values[index].indices.last {
+                run.states.values[index][last].outcome = .interrupted
+            }
+            run.states.values[index].append(attempt)
+        } else {
+            run.stateOrder.append(state)
+            run.states[state] = [attempt]
         }
-        if attempts.isEmpty { run.stateOrder.append(state) }
-        run.states[state, default: []].append(StateAttempt(number: number, baseSnapshotId: base, enteredBy: event.id))
         run.boundaries.insert(base)
         run.openState = state
         run.lastStep = .entered(state: state, attempt: number)
@@ -100,26 +110,30 @@ public struct RunReducer: Sendable {
     }
 
     /// `StateCompleted` or `StateFailed`: closes the state's open attempt.
-    private func closed(_ event: Event, _ data: Members, _ run: inout RunRecord) -> ReducerOutcome {
+    private static func closed(_ event: Event, _ data: Members, _ run: inout RunRecord) -> ReducerOutcome {
         let state = data.string("state_id") ?? ""
-        let named = data.members["attempt"]?.intValue
+        let named = data.optionalInteger("attempt")
         let outcome: StateAttempt.Outcome
         if event.eventType == .stateCompleted {
             outcome = .completed(contextSnapshotId: data.string("context_snapshot_id") ?? "")
         } else {
             outcome = .failed(error: data.string("error") ?? "", failureSnapshotId: data.string("failure_snapshot_id"))
         }
-        let attempts = run.states[state] ?? []
-        // The same event again, or the same outcome of the same attempt sent again.
-        if attempts.contains(where: { $0.closedBy == event.id }) { return ReducerOutcome(.duplicate) }
-        let open = attempts.last.flatMap { $0.outcome == .open ? $0 : nil }
-        if open == nil || (named != nil && named != open?.number),
-            attempts.contains(where: { $0.outcome == outcome && (named == nil || $0.number == named) })
-        {
-            return ReducerOutcome(.duplicate)
+        let last: StateAttempt?
+        do {
+            let attempts = run.states[state] ?? []
+            // The same event again, or the same outcome of the same attempt sent again.
+            if attempts.contains(where: { $0.closedBy == event.id }) { return ReducerOutcome(.duplicate) }
+            let open = attempts.last.flatMap { $0.outcome == .open ? $0 : nil }
+            if open == nil || (named != nil && named != open?.number),
+                attempts.contains(where: { $0.outcome == outcome && (named == nil || $0.number == named) })
+            {
+                return ReducerOutcome(.duplicate)
+            }
+            last = attempts.last
         }
         guard run.status == .running else { return finished(event, run) }
-        guard let last = attempts.last else {
+        guard let last, let index = run.states.index(forKey: state) else {
             return .violation(.notEntered, event, "state \(state.debugDescription) was never entered")
         }
         guard last.outcome == .open, named == nil || named == last.number else {
@@ -144,15 +158,15 @@ public struct RunReducer: Sendable {
         case .open, .interrupted:
             break
         }
-        let lastIndex = attempts.count - 1
-        run.states[state]?[lastIndex].outcome = outcome
-        run.states[state]?[lastIndex].closedBy = event.id
+        let lastIndex = run.states.values[index].count - 1
+        run.states.values[index][lastIndex].outcome = outcome
+        run.states.values[index][lastIndex].closedBy = event.id
         run.openState = nil
         run.touch(event.timestamp)
         return ReducerOutcome(.applied)
     }
 
-    private func completed(_ event: Event, _ data: Members, _ run: inout RunRecord) -> ReducerOutcome {
+    private static func completed(_ event: Event, _ data: Members, _ run: inout RunRecord) -> ReducerOutcome {
         let status = RunStatus(rawValue: data.string("status") ?? "") ?? .failed
         let final = data.string("final_snapshot_id")
         if run.status == status, run.finalSnapshotId == final { return ReducerOutcome(.duplicate) }
@@ -163,7 +177,7 @@ public struct RunReducer: Sendable {
         return ReducerOutcome(.applied)
     }
 
-    private func finished(_ event: Event, _ run: RunRecord) -> ReducerOutcome {
+    private static func finished(_ event: Event, _ run: RunRecord) -> ReducerOutcome {
         .violation(.runFinished, event, "run \(run.opId.debugDescription) completed (\(run.status))")
     }
 }
