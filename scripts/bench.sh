@@ -6,7 +6,7 @@
 #   ROUNDS=3 bash scripts/bench.sh        # fewer rounds
 #
 # Counts can be changed with PUB16_COUNT, PUB512_COUNT, PUBSUB_COUNT, REQ_COUNT, JS_COUNT,
-# EVENTS_COUNT, CODEC_COUNT, INGEST_COUNT and STORE_LARGE_COUNT. Raw RESULT lines are kept in $SCRATCH/bench-results.txt.
+# EVENTS_COUNT, CODEC_COUNT, INGEST_COUNT, STORE_LARGE_COUNT and REDUCERS_COUNT. Raw RESULT lines are kept in $SCRATCH/bench-results.txt.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -21,6 +21,7 @@ REQ_COUNT="${REQ_COUNT:-10000}"
 JS_COUNT="${JS_COUNT:-200000}"
 EVENTS_COUNT="${EVENTS_COUNT:-500000}"
 CODEC_COUNT="${CODEC_COUNT:-500000}"
+REDUCERS_COUNT="${REDUCERS_COUNT:-1000000}"
 INGEST_COUNT="${INGEST_COUNT:-100000}"
 # The store alone into a table that grows to this many rows: how insert rates hold up as the
 # history grows.
@@ -124,6 +125,7 @@ for round in $(seq 1 "$ROUNDS"); do
     done
     run swift "$ennio" bench events --count "$EVENTS_COUNT" --server "$url"
     run swift "$ennio" bench events --codec-only --count "$CODEC_COUNT"
+    run swift "$ennio" bench reducers --count "$REDUCERS_COUNT"
     run swift "$ennio" bench ingest --count "$INGEST_COUNT" --mode both --server "$url"
     if (( round % 2 == 1 )); then
         run swift "$ennio" bench ingest --count "$INGEST_COUNT" --store-only
@@ -187,6 +189,10 @@ rows = [
     ("events published (EventPublisher)", "events_pub", "events_per_sec", "events/s", False),
     ("EventCodec encode", "codec_encode", "events_per_sec", "events/s", False),
     ("EventCodec decode", "codec_decode", "events_per_sec", "events/s", False),
+    ("rollout reducer alone", "reducers_rollouts", "events_per_sec", "events/s", False),
+    ("run reducer alone", "reducers_runs", "events_per_sec", "events/s", False),
+    ("both reducers, interleaved", "reducers_both", "events_per_sec", "events/s", False),
+    ("both reducers, interleaved, per CPU second", "reducers_both", "events_per_cpu_sec", "events/s", False),
     ("coordinator ingest to SQLite, core NATS", "ingest", "events_per_sec", "events/s", False),
     ("coordinator ingest to SQLite, JetStream", "ingest_js", "events_per_sec", "events/s", False),
     ("EventStore.insert alone / the same SQLite inserts in C", "store", "events_per_sec", "events/s", False),

@@ -99,9 +99,8 @@ public struct RolloutRecord: Sendable, Hashable {
         waves[host.wave, default: WaveCount()].add(counted: sign, soaked: soaked)
     }
 
-    /// Changes host `id` in place, keeping the counts right.
-    mutating func update(host id: String, _ change: (inout RolloutHost) -> Void) {
-        guard let index = hosts.index(forKey: id) else { return }
+    /// Changes the host at `index` in place, keeping the counts right.
+    mutating func update(hostAt index: Dictionary<String, RolloutHost>.Index, _ change: (inout RolloutHost) -> Void) {
         count(hosts.values[index], -1)
         change(&hosts.values[index])
         count(hosts.values[index], 1)

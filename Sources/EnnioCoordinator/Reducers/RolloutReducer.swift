@@ -148,7 +148,7 @@ public struct RolloutReducer: Sendable {
 
     private static func hostStateChanged(_ event: Event, _ data: Members, _ rollout: inout RolloutRecord) -> ReducerOutcome {
         let hostId = data.string("host_id") ?? ""
-        guard let host = rollout.hosts[hostId] else {
+        guard let index = rollout.hosts.index(forKey: hostId) else {
             if rollout.state == .pruned { return .violation(.rolloutEnded, event, "rollout \(rollout.rolloutId.debugDescription) was pruned") }
             return .violation(.unknownHost, event, "host \(hostId.debugDescription) never joined rollout \(rollout.rolloutId.debugDescription)")
         }
@@ -157,17 +157,19 @@ public struct RolloutReducer: Sendable {
         let to = RolloutHostState(rawValue: data.string("to") ?? "") ?? .dispatched
         let at = data.at
         let move = RolloutHost.Move(from: from, to: to, at: at)
-        if host.moves.contains(move) { return ReducerOutcome(.duplicate) }
+        // Read in place: a copy of the host would make the change below copy its moves.
+        if rollout.hosts.values[index].moves.contains(move) { return ReducerOutcome(.duplicate) }
         guard rollout.state.isLive || rollout.state == .failed else {
             return .violation(.rolloutEnded, event, "rollout \(rollout.rolloutId.debugDescription) is \(rollout.state)")
         }
-        guard host.state == from else {
-            return .violation(.staleHostState, event, "host \(hostId.debugDescription) is \(host.state), not \(from)")
+        let state = rollout.hosts.values[index].state
+        guard state == from else {
+            return .violation(.staleHostState, event, "host \(hostId.debugDescription) is \(state), not \(from)")
         }
         guard from.canMove(to: to) else {
             return .violation(.illegalHostTransition, event, "a host may not move from \(from) to \(to)")
         }
-        rollout.update(host: hostId) { host in
+        rollout.update(hostAt: index) { host in
             host.state = to
             host.moves.append(move)
             if to == .dispatched { host.excused = false }
@@ -233,7 +235,7 @@ public struct RolloutReducer: Sendable {
             .filter { !$0.excused && ($0.state == .failed || $0.state == .reverting || $0.state == .reverted) }
             .map(\.hostId).sorted()
         for hostId in excused {
-            rollout.update(host: hostId) { $0.excused = true }
+            if let index = rollout.hosts.index(forKey: hostId) { rollout.update(hostAt: index) { $0.excused = true } }
         }
         rollout.clearances.append(RolloutRecord.Clearance(operatorName: operatorName, reason: reason, at: at, excused: excused))
         rollout.state = .active
