@@ -83,9 +83,9 @@ public enum RolloutState: String, Sendable, Hashable, CaseIterable, CustomString
     public static let transitions: [Transition] = [
         Transition(from: [], cause: "`RolloutOpened`, or `SuccessorOpened` naming it as the successor", to: .opening),
         Transition(from: [.opening], cause: "the first `HostJoined` (its wave becomes the current wave)", to: .active),
-        Transition(from: [.active], cause: "(derived) every host of the current wave has soaked (`soaked` or `converged`)", to: .converging),
+        Transition(from: [.active], cause: "(derived) every host of the current wave has soaked (`soaked` or `converged`; excused hosts aside)", to: .converging),
         Transition(from: [.converging], cause: "`WaveAdvanced` from the current wave; or (derived) a host joins the current wave or one of its hosts leaves `soaked` for `reverting`", to: .active),
-        Transition(from: [.converging], cause: "(derived) every host of every wave converged — the reducer publishes `RolloutTerminal`", to: .terminal),
+        Transition(from: [.converging], cause: "(derived) every host of every wave converged (excused hosts aside) — the reducer publishes `RolloutTerminal`", to: .terminal),
         Transition(from: [.opening, .active, .converging], cause: "`SuccessorOpened` naming it as the superseded rollout (in the same step as the successor opens)", to: .superseded),
         Transition(from: [.active, .converging], cause: "(derived) a host moves to `failed`", to: .failed),
         Transition(from: [.active, .converging, .failed], cause: "(derived) every host is `reverted`", to: .reverted),
