@@ -51,8 +51,8 @@ enum FamilyCommands {
             print(rolloutsHelp)
             return raw.isEmpty ? 2 : 0
         }
-        let arguments = try Arguments(raw, options: ["server", "timeout"], flags: ["json"])
-        guard arguments.positionals.count == 2, arguments.positionals[0] == "show" else {
+        let arguments = try Arguments(raw, options: ["server", "timeout"], flags: ["json"], positionals: ["show", "ID"])
+        guard arguments.positionals[0] == "show" else {
             throw UsageError("use `ennio rollout show ID`")
         }
         let query = RolloutQuery(rolloutId: arguments.positionals[1])
@@ -109,7 +109,7 @@ enum FamilyCommands {
         print(row([("OP", 24), ("PROJECT", 14), ("STATUS", 10), ("ATTEMPTS", 20)]) + " RESUME")
         let runs = value["runs"]?.arrayValue ?? []
         for run in runs {
-            let attempts = (run["attempts"]?.objectValue ?? [:]).sorted { $0.key < $1.key }.map { "\(safe($0.key)):\($0.value.intValue ?? 0)" }.joined(separator: " ")
+            let attempts = (run["attempts"]?.objectValue ?? [:]).sorted { $0.key < $1.key }.map { "\(TerminalText($0.key)):\($0.value.intValue ?? 0)" }.joined(separator: " ")
             print(row([(text(run["op_id"]), 24), (text(run["project_id"]), 14), (text(run["status"]), 10), (attempts.isEmpty ? "-" : attempts, 20)])
                 + " " + resumeText(run["resume_point"], short: true))
         }
@@ -122,8 +122,8 @@ enum FamilyCommands {
             print(runsHelp)
             return raw.isEmpty ? 2 : 0
         }
-        let arguments = try Arguments(raw, options: ["server", "timeout"], flags: ["json"])
-        guard arguments.positionals.count == 2, ["resume-point", "show"].contains(arguments.positionals[0]) else {
+        let arguments = try Arguments(raw, options: ["server", "timeout"], flags: ["json"], positionals: ["resume-point|show", "OP_ID"])
+        guard ["resume-point", "show"].contains(arguments.positionals[0]) else {
             throw UsageError("use `ennio run resume-point OP_ID` or `ennio run show OP_ID`")
         }
         let opId = arguments.positionals[1]
@@ -189,7 +189,6 @@ enum FamilyCommands {
             return nil
         }
         let arguments = try Arguments(raw, options: filters.union(["limit", "offset", "server", "timeout"]), flags: ["json"])
-        guard arguments.positionals.isEmpty else { throw UsageError("unexpected argument \(arguments.positionals[0].debugDescription)") }
         let reply = try await QueryCommands.ask(subject, body: try body(arguments), arguments: arguments)
         if arguments.flag("json") {
             _ = printJSON(reply)
@@ -247,27 +246,12 @@ enum FamilyCommands {
         columns.map { $0.0.padding(toLength: max($0.1, $0.0.count), withPad: " ", startingAt: 0) }.joined(separator: " ")
     }
 
-    /// A value of a reply as text for the terminal: `-` for null or absent, escaped.
+    /// A value of a reply as text for the terminal: `-` for null or absent, escaped (``TerminalText``).
     private static func text(_ value: JSONValue?) -> String {
         switch value {
         case nil, .null?: "-"
-        case .string(let text)?: safe(text)
-        case let other?: safe(other.jsonString)
+        case .string(let text)?: TerminalText(text).description
+        case let other?: TerminalText(other.jsonString).description
         }
-    }
-
-    /// `text` with control characters and bidirectional overrides written as `\u{…}`, so that
-    /// text from the wire cannot move the cursor, recolour or reorder the terminal.
-    static func safe(_ text: String) -> String {
-        var result = ""
-        for scalar in text.unicodeScalars {
-            let value = scalar.value
-            if value < 0x20 || (0x7F...0x9F).contains(value) || (0x202A...0x202E).contains(value) || (0x2066...0x2069).contains(value) {
-                result += "\\u{\(String(value, radix: 16))}"
-            } else {
-                result.unicodeScalars.append(scalar)
-            }
-        }
-        return result
     }
 }

@@ -16,7 +16,8 @@ import Testing
     @Test(arguments: [
         (["rollouts", "--state", "done"], "unknown state"),
         (["runs", "--status", "later"], "unknown status"),
-        (["rollout", "list"], "rollout show ID"),
+        (["rollout", "list", "r1"], "rollout show ID"),
+        (["rollout", "show"], "missing ID"),
         (["run", "resume", "op"], "run resume-point OP_ID"),
         (["rollouts", "--limit", "0"], "--limit"),
         (["pub", "HostJoined", "--project", "stable", "--data", #"{"rollout_id":"r","host_id":"h","at":"2026-03-05T10:00:00Z"}"#], "wave"),
@@ -95,7 +96,7 @@ import Testing
         #expect(shown.output.contains("web-1"))
         #expect(shown.output.contains("converged"))
         let cleared = try await EnnioProcess.run(["rollout", "show", "r-esc"], environment: environment)
-        #expect(cleared.output.contains("bob: \\u{1b}[31mred (excused db-1)"), "\(cleared.output)")
+        #expect(cleared.output.contains("bob: \\u{1B}[31mred (excused db-1)"), "\(cleared.output)")
         #expect(!cleared.output.contains("\u{1b}"), "text from the wire is escaped")
         let missing = try await EnnioProcess.run(["rollout", "show", "nope"], environment: environment)
         #expect(missing.status == 1)
