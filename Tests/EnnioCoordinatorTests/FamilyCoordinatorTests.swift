@@ -165,6 +165,21 @@ private func streamed(_ subject: String, _ connection: NATSConnection, name: Str
         await second.stop()
     }
 
+    @Test func aStreamMadeBeforeTheFamiliesGetsTheirSubjects() async throws {
+        let (server, directory) = try jetStreamServer()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let client = try await NATSConnection.connect(to: server)
+        let jetStream = JetStream(connection: client)
+        var old = EventStream.config
+        old.subjects = old.subjects.filter { $0 != "ennio.rollout.>" && $0 != "ennio.run.>" }
+        _ = try await jetStream.createStream(old)
+        let info = try await EventStream.ensure(jetStream)
+        #expect(Set(info.config.subjects) == Set(EventStream.subjects))
+        #expect(info.config.duplicateWindow == old.duplicateWindow, "its other settings are kept")
+        #expect(try await jetStream.streamInfo(EventStream.name).config.subjects.contains("ennio.run.>"))
+        await client.close()
+    }
+
     @Test func aRestartPublishesWhatItEmittedButNeverPublishedOnceAndNothingAfter() async throws {
         let (server, directory) = try jetStreamServer()
         defer { try? FileManager.default.removeItem(atPath: directory) }
