@@ -1,23 +1,7 @@
 @testable import EnnioCoordinator
 import EnnioEvents
+@testable import NATSTestSupport
 import Testing
-
-/// SplitMix64: a small seeded generator, so every failure can be replayed from its seed.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed &+ 0x9E37_79B9_7F4A_7C15 }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func chance(_ probability: Double) -> Bool { Double.random(in: 0..<1, using: &self) < probability }
-}
 
 /// A random valid history of rollouts and runs, as a graph: each event names the events that
 /// must come before it (the rules' causal order). Any topological order of the graph is a
@@ -271,7 +255,7 @@ struct CoordinatorModel {
 }
 
 @Suite struct FamilyReducerPropertyTests {
-    static let seeds: [UInt64] = Array(0..<60)
+    static let seeds: [UInt64] = Array(0..<200)
 
     /// The state the rules define, which every valid order must reach.
     struct Outcome: Equatable {
@@ -303,6 +287,33 @@ struct CoordinatorModel {
         var events = [Event?](repeating: nil, count: history.nodes.count)
         for (position, index) in order.enumerated() { events[index] = history.event(index, at: position) }
         return events.map { $0! }
+    }
+
+    /// The histories exercise every rule the properties are about, not only the easy path.
+    @Test func theGeneratedHistoriesCoverEveryKindOfStep() {
+        var seen: [String: Int] = [:]
+        for seed in Self.seeds {
+            let model = Self.baseline(seed).2
+            for rollout in model.reducers.rollouts.rollouts.values {
+                seen["rollout \(rollout.state)", default: 0] += 1
+                if rollout.supersedes != nil { seen["successor", default: 0] += 1 }
+                if !rollout.clearances.isEmpty { seen["clearance", default: 0] += 1 }
+                if rollout.clearances.contains(where: { !$0.excused.isEmpty }) { seen["excused host", default: 0] += 1 }
+                if rollout.terminalEvent != nil { seen["terminal emitted", default: 0] += 1 }
+                if (rollout.currentWave ?? 0) > 0 { seen["several waves", default: 0] += 1 }
+            }
+            for run in model.reducers.runs.runs.values {
+                seen["run \(run.status)", default: 0] += 1
+                let outcomes = run.states.values.joined().map(\.outcome)
+                if outcomes.contains(.interrupted) { seen["interrupted attempt", default: 0] += 1 }
+                if !run.failureSnapshots.isEmpty { seen["failure snapshot", default: 0] += 1 }
+                if outcomes.contains(where: { if case .failed = $0 { true } else { false } }) { seen["failed attempt", default: 0] += 1 }
+            }
+        }
+        let wanted = ["rollout terminal", "rollout pruned", "rollout superseded", "rollout reverted", "successor", "clearance", "excused host",
+                      "terminal emitted", "several waves", "run succeeded", "run failed", "run running", "interrupted attempt",
+                      "failure snapshot", "failed attempt"]
+        for kind in wanted { #expect(seen[kind, default: 0] > 0, "no history has: \(kind) (\(seen))") }
     }
 
     @Test(arguments: seeds)

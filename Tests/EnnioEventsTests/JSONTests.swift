@@ -1,18 +1,6 @@
 @testable import EnnioEvents
+@testable import NATSTestSupport
 import Testing
-
-/// Deterministic pseudo-random numbers (SplitMix64) so failures can be reproduced.
-private struct SeededGenerator: RandomNumberGenerator {
-    var state: UInt64
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
 
 private func parse(_ text: String) throws(JSONError) -> JSONValue {
     try JSONValue(parsing: text)
