@@ -37,7 +37,7 @@ done
 
 out="$repo_root/.build-fuzz"
 mkdir -p "$out/modules"
-flags=(-sanitize=fuzzer,address -use-ld=lld -parse-as-library -Onone -g -swift-version 6 -I "$out/modules" -L "$out/modules")
+flags=(-sanitize=fuzzer,address -use-ld=lld -parse-as-library -Onone -g -swift-version 6 -I "$out/modules" -L "$out/modules" -I "$repo_root/Sources/COpenSSL")
 
 # One static library and module per project module.
 build_module() {
@@ -49,8 +49,8 @@ build_module() {
 echo "fuzz: building the modules in $out" >&2
 build_module NATSProtocol Sources/NATSProtocol/*.swift
 build_module EnnioSync Sources/EnnioSync/*.swift
-# The event model without its NATS-facing files (and the topics.md generator, which names them).
-mapfile -t event_files < <(grep -L -E '^(public |internal |package )?import (NATSClient|NATSProtocol)' Sources/EnnioEvents/*.swift Sources/EnnioEvents/*/*.swift | grep -v 'TopicsDocument.swift$')
+# The event model without its NATS-facing files.
+mapfile -t event_files < <(grep -L -E '^(public |internal |package )?import (NATSClient|NATSProtocol)' Sources/EnnioEvents/*.swift Sources/EnnioEvents/*/*.swift)
 build_module EnnioEvents "${event_files[@]}" -lEnnioSync
 # HTTP without the server and the stream queue (sockets, threads).
 mapfile -t http_files < <(grep -L -E '^(public |internal |package )?import (EnnioSync|Foundation|Glibc|Synchronization)' Sources/EnnioHTTP/*.swift)

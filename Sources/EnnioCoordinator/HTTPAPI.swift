@@ -56,6 +56,8 @@ public struct HTTPAPIStatistics: Sendable, Hashable {
 /// | `GET /api/events?project=&session=&type=&category=&min_priority=&since=&until=&limit=&after=` | a page of history |
 /// | `GET /api/events/stream?project=&session=&type=&category=&min_priority=&after=&backlog=` | server-sent events |
 /// | `GET /api/sessions`, `GET /api/nodes`, `GET /api/stats` | the tables, the counts |
+/// | `GET /api/rollouts?channel=&state=&rollout_id=&limit=&offset=` | the rollout reducer's table (as `ennio.query.rollouts`) |
+/// | `GET /api/runs?project_id=&status=&op_id=&limit=&offset=` | the run reducer's table with resume points (as `ennio.query.runs`) |
 /// | `GET /metrics` | Prometheus text |
 /// | `GET /healthz` | 200 when connected and storing, 503 otherwise |
 /// | `GET /` | the dashboard |
@@ -149,6 +151,10 @@ public final class HTTPAPI: Sendable {
             case "/api/events/stream": return try stream(request)
             case "/api/sessions": return try answer(QueryProtocol.sessionsSubject, request)
             case "/api/nodes": return try answer(QueryProtocol.nodesSubject, request)
+            case "/api/rollouts":
+                return try answer(QueryProtocol.rolloutsSubject, request, strings: ["channel", "state", "rollout_id"], integers: ["limit", "offset"])
+            case "/api/runs":
+                return try answer(QueryProtocol.runsSubject, request, strings: ["project_id", "status", "op_id"], integers: ["limit", "offset"])
             case "/api/stats": return try stats(request)
             case "/metrics": return try metrics(request)
             default: return Self.error(.notFound, "no such path \(request.path.debugDescription)")
@@ -224,6 +230,23 @@ public final class HTTPAPI: Sendable {
     private func answer(_ subject: String, _ request: HTTPRequest) throws -> HTTPResponse {
         _ = try Self.parameters(request, known: [])
         let (reply, status) = coordinator.answer(query: subject, body: [])
+        return .json(reply, status: Self.status(status))
+    }
+
+    /// A query whose NATS request body has these keys, taken from the URL's parameters of the
+    /// same names: the same answer as `nats req <subject> '{…}'`.
+    private func answer(_ subject: String, _ request: HTTPRequest, strings: Set<String>, integers: Set<String>) throws -> HTTPResponse {
+        let values = try Self.parameters(request, known: strings.union(integers))
+        var body: [String: JSONValue] = [:]
+        for (name, value) in values {
+            if integers.contains(name) {
+                guard let number = Int64(value), number >= 0 else { throw BadRequest("\(name) must be a whole number, not \(LogText(value))") }
+                body[name] = .int(number)
+            } else {
+                body[name] = .string(value)
+            }
+        }
+        let (reply, status) = coordinator.answer(query: subject, body: Array(JSONValue.object(body).jsonString.utf8))
         return .json(reply, status: Self.status(status))
     }
 

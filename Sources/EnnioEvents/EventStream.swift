@@ -1,15 +1,8 @@
 public import NATSClient
 
-/// The JetStream stream that keeps every event: `ENNIO_EVENTS`, over the event categories'
-/// subjects (not commands or queries), in files.
-public enum EventStream {
-    public static let name = "ENNIO_EVENTS"
-
-    /// The subjects the stream captures: one wildcard per event category.
-    public static var subjects: [String] {
-        EventCategory.allCases.map { "\(EventSubject.prefix).\($0.rawValue).>" }
-    }
-
+/// The stream over NATS: its configuration and its creation (its name and subjects, part of
+/// the contract, are in `EventStreamSubjects.swift`, which needs no NATS).
+extension EventStream {
     public static var config: StreamConfig {
         var config = StreamConfig(name: name, subjects: subjects, storage: .file)
         // Redeliveries and retries of the same event id within ten minutes are stored once.

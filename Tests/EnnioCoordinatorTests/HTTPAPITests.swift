@@ -272,3 +272,27 @@ extension JSONValue {
         await system.client.close()
     }
 }
+
+/// The reducers' tables over HTTP: the same answers as `ennio.query.rollouts` / `.runs`.
+@Suite struct HTTPFamilyAPITests {
+    @Test func rolloutsAndRunsAreServedWithTheirFilters() async throws {
+        let system = try await RunningHTTPAPI()
+        try await system.publish([
+            Families.opened("r-1", channel: "stable", at: 1),
+            Families.joined("r-1", "host-a", channel: "stable", at: 2),
+            Families.opened("r-2", channel: "beta", at: 3),
+            Families.started("op-1", at: 4),
+            Families.entered("op-1", "build", attempt: 1, base: "snap-0", at: 5),
+        ])
+        let stable = try await system.json("/api/rollouts?channel=stable")
+        #expect(stable["rollouts"]?.arrayValue?.compactMap { $0["rollout_id"]?.stringValue } == ["r-1"])
+        #expect(try await system.json("/api/rollouts")["rollouts"]?.arrayValue?.count == 2)
+        let run = try await system.json("/api/runs?op_id=op-1")
+        let runs = try #require(run["runs"]?.arrayValue)
+        #expect(runs.count == 1)
+        #expect(runs.first?["op_id"]?.stringValue == "op-1")
+        #expect(try await system.get("/api/runs?limit=-1").status == 400)
+        #expect(try await system.get("/api/rollouts?colour=red").status == 400)
+        await system.stop()
+    }
+}
