@@ -22,12 +22,27 @@ public struct CoordinatorOptions: Sendable {
     /// 2,000 per commit ~47k events/s, 8,000 ~80k/s). At low rates batches are as small as
     /// what has arrived.
     public var batchSize = 8000
+    /// Batches of actions (events to publish) waiting for the publisher at most; when full,
+    /// storing waits for room.
+    public var actionQueueLimit = 16
+    /// Ignore the checkpointed tables and rebuild them from the history at start.
+    public var rebuildFromHistory = false
 
     public enum Mode: String, Sendable, Hashable {
         case automatic, core, jetStream = "jetstream"
     }
 
     public init() {}
+
+    /// The connection's limits for subscribers that fall behind, sized for the coordinator's
+    /// pipeline: in core NATS, while one batch is stored and the next prepared, the server
+    /// goes on sending, and the subscription must hold several batches of events of any size
+    /// before it drops (which is counted and logged; JetStream mode loses nothing). At least
+    /// eight batches, and 256 MiB.
+    public func configure(_ connection: inout NATSOptions) {
+        connection.pendingMessageLimit = max(connection.pendingMessageLimit, 8 * batchSize)
+        connection.pendingByteLimit = max(connection.pendingByteLimit, 256 * 1024 * 1024)
+    }
 }
 
 /// Counts of what the coordinator did.
@@ -52,9 +67,14 @@ public struct CoordinatorStatistics: Sendable, Hashable {
     public var storeFailures: UInt64 = 0
     /// Events the coordinator failed to publish (reported in the log).
     public var publishFailures: UInt64 = 0
+    /// Events that never arrived: dropped by the coordinator's subscription because it fell
+    /// behind the server (core NATS only; a slow consumer). Not part of `received`.
+    public var dropped: UInt64 = 0
+    /// Query requests dropped the same way.
+    public var droppedQueries: UInt64 = 0
     /// Events stored, per category.
     public var storedByCategory: [EventCategory: UInt64] = [:]
-    /// How long SQLite took to store each batch (one transaction).
+    /// How long SQLite took to store each batch (one transaction, with the state it changes).
     public var storeBatchTimes = DurationHistogram.storeBatches
     /// For the last batch stored: when it was committed (wall clock) and how far that was
     /// behind the newest event in it (commit time minus its timestamp, on the publisher's clock).
@@ -67,26 +87,46 @@ public struct CoordinatorStatistics: Sendable, Hashable {
 /// The central lifecycle coordinator: subscribes to every event category with wildcard
 /// patterns, stores every event once in SQLite, keeps session and node state, applies the
 /// lifecycle rules, and answers history and state queries over request/reply.
+///
+/// Threads: SQLite writes (a batch of events and the state it changes, in one transaction)
+/// run on the store thread, in order; queries on the query thread, through the store's
+/// reading connection, so that they never wait behind a batch; the tasks only receive,
+/// decode, publish and wait. The actions a batch calls for go to the publisher through a
+/// bounded queue.
 public final class Coordinator: Sendable {
     public let connection: NATSConnection
     public let store: EventStore
     public let options: CoordinatorOptions
+    /// The session and node tables, in memory and checkpointed beside the history.
+    public let state: CheckpointedState
     private let log: @Sendable (String) -> Void
 
-    private struct Mutable {
-        var lifecycle: LifecycleState
-        /// The rollout and run reducers (the families beyond the orchestrator's).
-        var families = FamilyReducers()
-        var statistics = CoordinatorStatistics()
-    }
-
-    private let state: Locked<Mutable>
-    /// Held while a delivery or batch is stored and applied, so that ingestion stays in order
-    /// without holding `state` across SQLite work.
+    private let statisticsLock = Locked(CoordinatorStatistics())
+    /// When this coordinator started watching nodes: none is found silent before a full
+    /// timeout after it.
+    let watchingSince: EventTimestamp
+    /// Queries are answered here, one at a time.
+    private let queryWorker = SerialWorker(name: "ennio-query")
+    /// The actions of stored batches, on their way to the publisher.
+    let actions: BoundedQueue<[LifecycleAction]>
+    /// Places where tests stop the coordinator, to see what waits for what.
+    let hooks = Locked(CoordinatorHooks())
+    /// Held while a batch is stored and announced, so that ``betweenCommits(_:)`` sees the
+    /// history exactly as the observers have been told of it. Queries never take it.
     private let ingestion = Locked(())
-    private let clockOrigin = ContinuousClock.now
     /// Told of the events each batch newly stored, once it is committed.
     private let commitObservers = Locked<[@Sendable ([Event]) -> Void]>([])
+
+    /// Drop and failure episodes, logged once each.
+    private struct Episodes {
+        var droppedSeen: UInt64 = 0
+        var droppedQueriesSeen: UInt64 = 0
+        var dropping = false
+        var storeFailing = false
+        var failedSince: UInt64 = 0
+    }
+
+    private let episodes = Locked(Episodes())
 
     /// The coordinator subscribes to every event with one wildcard pattern, so that it sees
     /// events in the order the server delivers them, across categories.
@@ -101,8 +141,9 @@ public final class Coordinator: Sendable {
         return parts.count < 2 || !nonEventFamilies.contains(parts[1])
     }
 
-    /// Creates a coordinator and rebuilds its session and node state from the stored history,
-    /// so a restart keeps what it knew.
+    /// Creates a coordinator and loads its session and node tables from the store's
+    /// checkpoint (or rebuilds them from the history, see ``CheckpointedState``), so a restart
+    /// keeps what it knew.
     public init(
         connection: NATSConnection,
         store: EventStore,
@@ -113,24 +154,32 @@ public final class Coordinator: Sendable {
         self.store = store
         self.options = options
         self.log = log
-        var lifecycle = LifecycleState(defaultHealthInterval: options.defaultHealthInterval, missedHealthChecks: options.missedHealthChecks)
-        var families = FamilyReducers()
-        var query = HistoryQuery(limit: 1000)
-        while true {
-            let page = try store.query(query)
-            for event in page.events {
-                let host = event.eventType.category == .node ? event.data["host"]?.stringValue : nil
-                _ = lifecycle.apply(event, host: host, now: .zero)
-                _ = families.apply(event)
-            }
-            guard let next = page.nextOffset else { break }
-            query.offset = next
+        let now = EventTimestamp.now()
+        watchingSince = now
+        actions = BoundedQueue(capacity: max(1, options.actionQueueLimit))
+        let lifecycle = LifecycleState(
+            defaultHealthInterval: options.defaultHealthInterval, missedHealthChecks: options.missedHealthChecks, watchingSince: now)
+        state = try CheckpointedState(
+            store: store, lifecycle: lifecycle, others: [ReplayedFamilies()], rebuild: options.rebuildFromHistory, log: log)
+        let report = state.loadReport
+        if !report.rebuilt.isEmpty {
+            log("coordinator: rebuilt \(report.rebuilt.joined(separator: ", ")) from the history (\(report.eventsRead) events)")
+        } else if report.eventsRead > 0 {
+            log("coordinator: loaded the checkpoint (\(report.rowsLoaded) rows) and \(report.eventsRead) events stored after it")
         }
-        self.state = Locked(Mutable(lifecycle: lifecycle, families: families))
     }
 
-    /// The coordinator's clock (node records' `lastSeen` is on it).
-    public var now: Duration { ContinuousClock.now - clockOrigin }
+    deinit {
+        queryWorker.stop()
+    }
+
+    public var statistics: CoordinatorStatistics { statisticsLock.withLock { $0 } }
+    public var sessions: [SessionRecord] { state.lifecycle.sessionList }
+    public var nodes: [NodeRecord] { state.lifecycle.nodeList }
+    /// A copy of the rollout and run reducers' state (queries use `ennio.query.rollouts|runs`).
+    public var families: FamilyReducers {
+        state.others.lazy.compactMap { $0 as? ReplayedFamilies }.first?.reducers ?? FamilyReducers()
+    }
 
     /// Calls `observer` with the events each batch newly stored (duplicates left out), right
     /// after the batch is committed to SQLite, batch after batch in the order they were
@@ -148,25 +197,23 @@ public final class Coordinator: Sendable {
     }
 
     /// Tells the observers of events just committed (called holding `ingestion`).
-    private func announce(_ events: [Event]) {
+    private func announce(_ events: [StoredEvent]) {
         guard !events.isEmpty else { return }
-        for observer in commitObservers.withLock({ $0 }) { observer(events) }
+        let observers = commitObservers.withLock { $0 }
+        guard !observers.isEmpty else { return }
+        let plain = events.map(\.event)
+        for observer in observers { observer(plain) }
     }
 
     /// Counts a batch's commit: its time in SQLite and its lag behind the newest event in it.
-    private static func countCommit(of events: some Sequence<Event>, took time: Duration, in statistics: inout CoordinatorStatistics) {
+    private static func countCommit(of events: [StoredEvent], took time: Duration, in statistics: inout CoordinatorStatistics) {
         let committed = EventTimestamp.now()
         statistics.storeBatchTimes.record(time)
         statistics.storeFailing = false
         statistics.lastCommit = committed
-        if let newest = events.map(\.timestamp).max() { statistics.lastCommitLag = committed - newest }
+        if let newest = events.map(\.event.timestamp).max() { statistics.lastCommitLag = committed - newest }
+        for event in events { statistics.storedByCategory[event.event.eventType.category, default: 0] += 1 }
     }
-
-    public var statistics: CoordinatorStatistics { state.withLock { $0.statistics } }
-    public var sessions: [SessionRecord] { state.withLock { $0.lifecycle.sessionList } }
-    public var nodes: [NodeRecord] { state.withLock { $0.lifecycle.nodeList } }
-    /// A copy of the rollout and run reducers' state (queries use `ennio.query.rollouts|runs`).
-    public var families: FamilyReducers { state.withLock { $0.families } }
 
     /// The mode `run` uses on this connection.
     public var effectiveMode: CoordinatorOptions.Mode {
@@ -191,6 +238,11 @@ public final class Coordinator: Sendable {
             pull = jetStream.pullConsumer(stream: EventStream.name, consumer: options.consumerName)
         } else {
             events = try connection.subscribe(to: Self.eventPattern.subject)
+            var wanted = NATSOptions(servers: [])
+            options.configure(&wanted)
+            if connection.options.pendingMessageLimit < wanted.pendingMessageLimit || connection.options.pendingByteLimit < wanted.pendingByteLimit {
+                log("coordinator: the connection keeps \(connection.options.pendingMessageLimit) messages / \(connection.options.pendingByteLimit) bytes for a subscriber that falls behind; a burst past that is dropped (counted). CoordinatorOptions.configure sizes them for batches of \(options.batchSize)")
+            }
         }
         let queries = try ([QueryProtocol.historySubject, QueryProtocol.sessionsSubject, QueryProtocol.nodesSubject] + QueryProtocol.familySubjects).map {
             try connection.subscribe(to: $0, queueGroup: "ennio-coordinator")
@@ -206,45 +258,28 @@ public final class Coordinator: Sendable {
         // for are performed, in the same order, by a task of their own as soon as it is stored.
         let writer = SerialWorker(name: "ennio-store")
         defer { writer.stop() }
-        let (actionBatches, actionSink) = AsyncStream<[LifecycleAction]>.makeStream()
         // Derived events the history does not have yet (a crash before they were published).
-        actionSink.yield(state.withLock { $0.families.pendingEmissions }.map { .publish($0, host: nil) })
+        // The queue is empty here: this hands them over without waiting.
+        hand(families.pendingEmissions.map { .publish($0, host: nil) })
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                for await actions in actionBatches { await self.perform(actions) }
-            }
-            if let events {
-                group.addTask {
-                    // Whatever has queued up while the previous batch was stored is stored
-                    // next in one transaction (in order), instead of one commit per event.
-                    // Two stages: the next batch is received, decoded and encoded into rows
-                    // while the previous one is written, and at most one batch waits for the
-                    // writer. Each batch comes back from the writer to be freed here, so that
-                    // the writer's thread does SQLite's work and little else.
-                    var storing: SerialWorker.Pending<PreparedBatch>?
-                    while true {
-                        let messages = await events.nextBatch(maximum: self.options.batchSize)
-                        if messages.isEmpty { break }
-                        let deliveries = messages.compactMap { message in
-                            Self.carriesEvents(message.subject) ? EventSubscription.decode(message) : nil
-                        }
-                        guard !deliveries.isEmpty else { continue }
-                        let batch = self.prepare(deliveries)
-                        _ = await storing?.value
-                        storing = writer.submit {
-                            actionSink.yield(self.ingest(batch, storeSeparatelyOnFailure: true).0)
-                            return batch
-                        }
-                    }
-                    _ = await storing?.value
+                while let batch = await self.actions.next() {
+                    if let performing = self.hooks.withLock({ $0.performing }) { await performing() }
+                    await self.perform(batch)
                 }
             }
+            if let events {
+                group.addTask { await self.receive(events, writer: writer) }
+            }
             if let pull {
-                group.addTask { await self.consume(pull, writer: writer, actions: actionSink) }
+                group.addTask { await self.consume(pull, writer: writer) }
             }
             for subscription in queries {
                 group.addTask {
-                    for await request in subscription { self.answer(request) }
+                    for await request in subscription {
+                        self.noteDroppedQueries(subscriptions: queries)
+                        await self.answer(request)
+                    }
                 }
             }
             group.addTask {
@@ -260,10 +295,36 @@ public final class Coordinator: Sendable {
         for subscription in queries { try? subscription.unsubscribe() }
     }
 
+    /// Core NATS: stores what arrives, batch after batch, until the subscription ends.
+    private func receive(_ events: NATSSubscription, writer: SerialWorker) async {
+        // Whatever has queued up while the previous batch was stored is stored next in one
+        // transaction (in order), instead of one commit per event. Two stages: the next batch
+        // is received, decoded and encoded into rows while the previous one is written, and at
+        // most one batch waits for the writer. Each batch comes back from the writer to be
+        // freed here, so that the writer's thread does SQLite's work and little else.
+        var storing: SerialWorker.Pending<PreparedBatch>?
+        while true {
+            let messages = await events.nextBatch(maximum: options.batchSize)
+            noteDropped(total: events.droppedCount)
+            if messages.isEmpty { break }
+            let deliveries = messages.compactMap { message in
+                Self.carriesEvents(message.subject) ? EventSubscription.decode(message) : nil
+            }
+            guard !deliveries.isEmpty else { continue }
+            let batch = prepare(deliveries)
+            _ = await storing?.value
+            storing = writer.submit {
+                self.hand(self.ingest(batch, storeSeparatelyOnFailure: true).actions)
+                return batch
+            }
+        }
+        _ = await storing?.value
+    }
+
     /// Pulls from the event stream until cancelled: each batch is stored in one transaction,
     /// then acknowledged — so an event is acknowledged only once it is committed, and a crash
     /// before that means redelivery, which the store de-duplicates (same id and timestamp).
-    private func consume(_ pull: PullConsumer, writer: SerialWorker, actions: AsyncStream<[LifecycleAction]>.Continuation) async {
+    private func consume(_ pull: PullConsumer, writer: SerialWorker) async {
         // As in core mode, the next batch is fetched and decoded while the previous one is
         // written (the consumer allows four batches unacknowledged, so the server keeps
         // delivering), and at most one batch waits for the writer.
@@ -288,11 +349,21 @@ public final class Coordinator: Sendable {
             let prepared = prepare(deliveries)
             _ = await storing?.value
             storing = writer.submit {
-                actions.yield(self.store(messages, prepared, deliveries))
+                self.hand(self.store(messages, prepared, deliveries))
                 return (messages, prepared, deliveries)
             }
         }
         _ = await storing?.value
+    }
+
+    /// Hands a batch's actions to the publisher, waiting for room (on the store thread: the
+    /// back-pressure that keeps actions from piling up).
+    private func hand(_ batch: [LifecycleAction]) {
+        guard !batch.isEmpty else { return }
+        if !actions.send(batch) {
+            statisticsLock.withLock { $0.publishFailures += UInt64(batch.count) }
+            log("coordinator: stopping; \(batch.count) events to publish were not published")
+        }
     }
 
     /// Stores one fetched batch, then acknowledges it: acked after the commit, terminated if
@@ -344,76 +415,62 @@ public final class Coordinator: Sendable {
         return PreparedBatch(received: deliveries.count, valid: valid, rows: EventStore.Rows(valid), malformed: malformed, mismatched: mismatched)
     }
 
-    /// Stores a prepared batch in one transaction and applies the rules to the new events.
-    /// Returns the actions, and whether the batch was committed.
+    /// Stores a prepared batch and the state it changes in one transaction (the new events
+    /// applied to the rules). Returns the actions, and whether the batch was committed.
     ///
     /// With `storeSeparatelyOnFailure` (core NATS, where nothing is redelivered), a batch whose
     /// transaction fails is stored event by event instead, so that one failure costs only the
     /// events that cannot be stored — as when every event had its own transaction.
-    func ingest(_ batch: PreparedBatch, storeSeparatelyOnFailure: Bool = false) -> ([LifecycleAction], Bool) {
-        // One ingestion at a time (store, then rules, in order); the state lock is held only
-        // for counting and applying, so statistics and state queries never wait for SQLite.
+    func ingest(_ batch: PreparedBatch, storeSeparatelyOnFailure: Bool = false) -> (actions: [LifecycleAction], committed: Bool) {
         // A batch is counted in one go, once its outcome is known: every snapshot of the
         // statistics adds up (received = stored + duplicates + malformed + mismatched +
         // storeFailures).
-        ingestion.withLock { _ in
-            func countReceived(_ statistics: inout CoordinatorStatistics) {
+        func count(stored: Int, duplicates: Int, failures: Int) {
+            statisticsLock.withLock { statistics in
                 statistics.received += UInt64(batch.received)
                 statistics.malformed += batch.malformed
                 statistics.mismatched += batch.mismatched
+                statistics.stored += UInt64(stored)
+                statistics.duplicates += UInt64(duplicates)
+                statistics.storeFailures += UInt64(failures)
             }
-            let valid = batch.valid
-            var inserted: [Bool?]
+        }
+        let valid = batch.valid
+        return ingestion.withLock { _ -> (actions: [LifecycleAction], committed: Bool) in
             let started = ContinuousClock.now
             do {
-                inserted = try store.insert(batch.rows)
+                let commit = try state.commit(batch.rows, of: valid, during: { self.hooks.withLock { $0.duringBatch }?() })
+                let took = ContinuousClock.now - started
+                count(stored: commit.stored.count, duplicates: valid.count - commit.stored.count, failures: 0)
+                if !commit.stored.isEmpty { statisticsLock.withLock { Self.countCommit(of: commit.stored, took: took, in: &$0) } }
+                noteStoreWorks()
+                announce(commit.stored)
+                return (commit.actions, true)
             } catch {
-                guard storeSeparatelyOnFailure else {
-                    state.withLock { state in
-                        countReceived(&state.statistics)
-                        state.statistics.storeFailures += UInt64(valid.count)
-                        state.statistics.storeFailing = true
-                    }
-                    log("coordinator: could not store a batch of \(valid.count) events: \(LogText(error))")
+                guard storeSeparatelyOnFailure, valid.count > 1 else {
+                    count(stored: 0, duplicates: 0, failures: valid.count)
+                    noteStoreFailure(valid.count, error)
                     return ([], false)
                 }
-                inserted = valid.map { item in
-                    do {
-                        return try store.insert(item.event, subject: item.subject)
-                    } catch {
-                        log("coordinator: could not store event \(LogText(item.event.id)): \(LogText(error))")
-                        return nil
-                    }
+            }
+            var actions: [LifecycleAction] = []
+            var stored: [StoredEvent] = []
+            var duplicates = 0
+            var failures = 0
+            for item in valid {
+                do {
+                    let commit = try state.commit([item])
+                    stored += commit.stored
+                    duplicates += 1 - commit.stored.count
+                    actions += commit.actions
+                } catch {
+                    failures += 1
+                    noteStoreFailure(1, error)
                 }
             }
-            let took = ContinuousClock.now - started
-            let now = self.now
-            let announcing = !commitObservers.withLock { $0.isEmpty }
-            let (actions, stored) = state.withLock { state in
-                countReceived(&state.statistics)
-                var actions: [LifecycleAction] = []
-                var stored: [Event] = []
-                for (item, isNew) in zip(valid, inserted) {
-                    guard let isNew else {
-                        state.statistics.storeFailures += 1
-                        continue
-                    }
-                    guard isNew else {
-                        state.statistics.duplicates += 1
-                        continue
-                    }
-                    state.statistics.stored += 1
-                    state.statistics.storedByCategory[item.event.eventType.category, default: 0] += 1
-                    if announcing { stored.append(item.event) }
-                    let host = item.event.eventType.category == .node ? EventSubject.parse(item.subject)?.scope : nil
-                    actions += state.lifecycle.apply(item.event, host: host, now: now)
-                    actions += state.families.apply(item.event).emitted.map { .publish($0, host: nil) }
-                }
-                if inserted.contains(where: { $0 != nil }) {
-                    Self.countCommit(of: valid.lazy.map(\.event), took: took, in: &state.statistics)
-                }
-                return (actions, stored)
-            }
+            count(stored: stored.count, duplicates: duplicates, failures: failures)
+            if !stored.isEmpty { statisticsLock.withLock { Self.countCommit(of: stored, took: ContinuousClock.now - started, in: &$0) } }
+            if stored.count + duplicates > 0 { noteStoreWorks() }
             announce(stored)
             return (actions, true)
         }
@@ -422,61 +479,73 @@ public final class Coordinator: Sendable {
     /// Handles one delivery: store it if new, then apply the lifecycle rules; returns what the
     /// rules ask to publish.
     public func ingest(_ delivery: EventDelivery) -> [LifecycleAction] {
-        ingestion.withLock { _ in
-            switch delivery {
-            case .malformed(let subject, _, let error):
-                state.withLock {
-                    $0.statistics.received += 1
-                    $0.statistics.malformed += 1
-                }
-                log("coordinator: ignored a malformed event on \(LogText(subject)): \(LogText(error))")
-                return []
-            case .mismatched(let event, let subject):
-                state.withLock {
-                    $0.statistics.received += 1
-                    $0.statistics.mismatched += 1
-                }
-                log("coordinator: ignored event \(LogText(event.id)) (\(event.eventType)) on the wrong subject \(LogText(subject))")
-                return []
-            case .event(let event, let subject):
-                let isNew: Bool
-                let started = ContinuousClock.now
-                do {
-                    isNew = try store.insert(event, subject: subject)
-                } catch {
-                    state.withLock {
-                        $0.statistics.received += 1
-                        $0.statistics.storeFailures += 1
-                        $0.statistics.storeFailing = true
-                    }
-                    log("coordinator: could not store event \(LogText(event.id)): \(LogText(error))")
-                    return []
-                }
-                let took = ContinuousClock.now - started
-                let now = self.now
-                let actions = state.withLock { state -> [LifecycleAction] in
-                    state.statistics.received += 1
-                    Self.countCommit(of: [event], took: took, in: &state.statistics)
-                    guard isNew else {
-                        state.statistics.duplicates += 1
-                        return []
-                    }
-                    state.statistics.stored += 1
-                    state.statistics.storedByCategory[event.eventType.category, default: 0] += 1
-                    let host = event.eventType.category == .node ? EventSubject.parse(subject)?.scope : nil
-                    return state.lifecycle.apply(event, host: host, now: now)
-                        + state.families.apply(event).emitted.map { .publish($0, host: nil) }
-                }
-                if isNew { announce([event]) }
-                return actions
-            }
+        ingest(prepare([delivery])).actions
+    }
+
+    // MARK: - Drops and failures, once per episode
+
+    /// Counts what the event subscription dropped (its running total is `total`), and logs the
+    /// start of an episode of drops once.
+    private func noteDropped(total: UInt64) {
+        let (new, starts) = episodes.withLock { episodes -> (UInt64, Bool) in
+            let new = total &- episodes.droppedSeen
+            episodes.droppedSeen = total
+            defer { episodes.dropping = new > 0 }
+            return (new, new > 0 && !episodes.dropping)
+        }
+        guard new > 0 else { return }
+        statisticsLock.withLock { $0.dropped += new }
+        if starts {
+            log("coordinator: events are dropped (\(new) so far): the server sends them faster than they are stored and the subscription's queue is full (a slow consumer). In core NATS they are lost; run with --mode jetstream on a server with JetStream (-js) to lose none. Counted in the statistics as dropped.")
         }
     }
 
+    private func noteDroppedQueries(subscriptions: [NATSSubscription]) {
+        let total = subscriptions.reduce(0) { $0 + $1.droppedCount }
+        let new = episodes.withLock { episodes -> UInt64 in
+            defer { episodes.droppedQueriesSeen = total }
+            return total &- episodes.droppedQueriesSeen
+        }
+        if new > 0 {
+            statisticsLock.withLock { $0.droppedQueries += new }
+            log("coordinator: \(new) queries dropped: they arrive faster than they are answered")
+        }
+    }
+
+    private func noteStoreFailure(_ events: Int, _ error: any Error) {
+        statisticsLock.withLock { $0.storeFailing = true }
+        let starts = episodes.withLock { episodes -> Bool in
+            defer {
+                episodes.storeFailing = true
+                episodes.failedSince += UInt64(events)
+            }
+            return !episodes.storeFailing
+        }
+        if starts {
+            let what = effectiveMode == .jetStream
+                ? "they stay in the stream and are delivered again"
+                : "in core NATS they are lost; JetStream mode (--mode jetstream) would deliver them again"
+            log("coordinator: could not store \(events) events (\(LogText(error))); \(what). Counted in the statistics as storeFailures; logged again when storing works again.")
+        }
+    }
+
+    private func noteStoreWorks() {
+        let failed = episodes.withLock { episodes -> UInt64? in
+            guard episodes.storeFailing else { return nil }
+            defer {
+                episodes.storeFailing = false
+                episodes.failedSince = 0
+            }
+            return episodes.failedSince
+        }
+        if let failed { log("coordinator: storing works again, after \(failed) events could not be stored") }
+    }
+
+    // MARK: - Time and actions
+
     /// Applies the node timeout rule now.
     public func checkNodes() async {
-        let actions = state.withLock { $0.lifecycle.tick(now: now) }
-        await perform(actions)
+        await perform(state.tick(now: .now()))
     }
 
     /// Publishes what the rules asked for: with JetStream acknowledgement in JetStream mode.
@@ -492,19 +561,22 @@ public final class Coordinator: Sendable {
                     } else {
                         try publisher.publish(event)
                     }
-                    state.withLock { $0.statistics.published += 1 }
+                    statisticsLock.withLock { $0.published += 1 }
                     log("coordinator: published \(event.eventType) on \(LogText(subject)): \(LogText(event.message))")
                 } catch {
-                    state.withLock { $0.statistics.publishFailures += 1 }
+                    statisticsLock.withLock { $0.publishFailures += 1 }
                     log("coordinator: could not publish \(event.eventType): \(LogText(error))")
                 }
             }
         }
     }
 
-    private func answer(_ request: NATSMessage) {
+    // MARK: - Queries
+
+    /// Answers one request (on the query thread) and publishes the reply.
+    private func answer(_ request: NATSMessage) async {
         guard let replyTo = request.replyTo else { return }
-        let (reply, _) = answer(query: request.subject, body: request.payload)
+        let (reply, _) = await self.reply(to: request.subject, body: request.payload, byteLimit: connection.maxPayload)
         do {
             try connection.publish(reply, to: replyTo)
         } catch {
@@ -512,38 +584,62 @@ public final class Coordinator: Sendable {
         }
     }
 
-    /// Answers one query of the query API (``QueryProtocol``), over NATS or HTTP alike: the
-    /// reply's JSON and its status — 200, or the error's code (400 a bad request, 404 an
-    /// unknown query, 500 the history could not be read). Counted in the statistics.
-    public func answer(query subject: String, body: [UInt8]) -> (reply: [UInt8], status: Int) {
-        let reply: [UInt8]
-        var status = 200
-        switch subject {
-        case QueryProtocol.historySubject:
-            do {
-                let query = try QueryProtocol.historyQuery(from: body)
-                reply = QueryProtocol.reply(for: try store.query(query))
-            } catch let error as HistoryQueryError {
-                status = 400
-                reply = QueryProtocol.errorReply(code: 400, description: error.message)
-            } catch {
-                status = 500
-                reply = QueryProtocol.errorReply(code: 500, description: "the history could not be read: \(error)")
-            }
-        case QueryProtocol.sessionsSubject:
-            reply = QueryProtocol.reply(for: sessions)
-        case QueryProtocol.nodesSubject:
-            reply = QueryProtocol.reply(for: nodes, now: now)
-        case QueryProtocol.rolloutsSubject, QueryProtocol.runsSubject:
-            (reply, status) = state.withLock { QueryProtocol.answer(subject, body: body, from: $0.families) }
-        default:
-            status = 404
-            reply = QueryProtocol.errorReply(code: 404, description: "unknown query \(LogText(subject))")
-        }
-        state.withLock {
-            $0.statistics.queries += 1
-            if status != 200 { $0.statistics.badQueries += 1 }
-        }
-        return (reply, status)
+    /// The reply to a query on `subject` with `body` (see ``QueryProtocol``), at most
+    /// `byteLimit` bytes; built on the coordinator's query thread, from what is committed.
+    /// Returns it and its status (see ``answer(query:body:byteLimit:)``).
+    public func reply(to subject: String, body: [UInt8], byteLimit: Int) async -> (reply: [UInt8], status: Int) {
+        await queryWorker.submit { self.answer(query: subject, body: body, byteLimit: byteLimit) }.value
     }
+
+    /// Answers one query of the query API (``QueryProtocol``), over NATS or HTTP alike: the
+    /// reply's JSON, at most `byteLimit` bytes (by default room for any event the server takes,
+    /// whole), and its status — 200, or the error's code (400 a bad request, 404 an unknown
+    /// query, 500 the history could not be read). Counted in the statistics. Reads SQLite on
+    /// the calling thread, from the last commit: call it from a thread of your own (NATS
+    /// queries are answered on the coordinator's query thread), never the cooperative pool.
+    public func answer(query subject: String, body: [UInt8], byteLimit: Int? = nil) -> (reply: [UInt8], status: Int) {
+        let limit = max(byteLimit ?? 2 * connection.maxPayload + 64 * 1024, HistoryQuery.minimumBytes)
+        hooks.withLock { $0.answeringQuery }?()
+        var result: (reply: [UInt8], status: Int)
+        do {
+            switch subject {
+            case QueryProtocol.historySubject:
+                result = (try QueryReplies.history(try QueryProtocol.historyQuery(from: body), byteLimit: limit, store: store), 200)
+            case QueryProtocol.sessionsSubject:
+                result = (try QueryReplies.sessions(try QueryProtocol.tableQuery(from: body), byteLimit: limit, store: store), 200)
+            case QueryProtocol.nodesSubject:
+                let query = try QueryProtocol.tableQuery(from: body)
+                guard query.projectId == nil else { throw HistoryQueryError("nodes have no project_id") }
+                result = (try QueryReplies.nodes(
+                    query, byteLimit: limit, store: store, now: .now(), missedHealthChecks: options.missedHealthChecks,
+                    watchingSince: watchingSince), 200)
+            case QueryProtocol.rolloutsSubject, QueryProtocol.runsSubject:
+                result = QueryProtocol.answer(subject, body: body, from: families)
+            default:
+                result = (QueryProtocol.errorReply(code: 404, description: "unknown query \(LogText(subject))"), 404)
+            }
+        } catch let error as HistoryQueryError {
+            result = (QueryProtocol.errorReply(code: 400, description: error.message), 400)
+        } catch let error as QueryFailure {
+            result = (QueryProtocol.errorReply(code: error.code, description: error.description), error.code)
+        } catch {
+            result = (QueryProtocol.errorReply(code: 500, description: "the history could not be read: \(LogText(error))"), 500)
+        }
+        let failed = result.status != 200
+        statisticsLock.withLock {
+            $0.queries += 1
+            if failed { $0.badQueries += 1 }
+        }
+        return result
+    }
+}
+
+/// Places where tests stop the coordinator, to see what waits for what.
+struct CoordinatorHooks: Sendable {
+    /// Runs while a batch is applied: inside its transaction, which queries must never wait for.
+    var duringBatch: (@Sendable () -> Void)?
+    /// Runs where a query is answered, on the thread that answers it.
+    var answeringQuery: (@Sendable () -> Void)?
+    /// Runs before each batch of actions is performed.
+    var performing: (@Sendable () async -> Void)?
 }

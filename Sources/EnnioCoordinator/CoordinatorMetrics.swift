@@ -47,18 +47,18 @@ enum CoordinatorMetrics {
             gauge("ennio_last_commit_timestamp_seconds", "When the last batch was committed (Unix time).", Double(committed.nanosecondsSinceEpoch) / 1e9)
         }
 
-        let sessions = coordinator.sessions
-        gauge("ennio_sessions", "Sessions the coordinator knows.", Double(sessions.count))
-        gauge("ennio_sessions_terminal", "Sessions in a terminal state.", Double(sessions.filter(\.terminal).count))
-        let nodes = coordinator.nodes
-        let now = coordinator.now
+        // A copy of the tables (shared until the next change), not sorted: a scrape costs a count.
+        let lifecycle = coordinator.state.lifecycle
+        gauge("ennio_sessions", "Sessions the coordinator knows.", Double(lifecycle.sessions.count))
+        gauge("ennio_sessions_terminal", "Sessions in a terminal state.", Double(lifecycle.sessions.values.reduce(0) { $0 + ($1.terminal ? 1 : 0) }))
+        let nodes = lifecycle.nodeList
         let wallClock = EventTimestamp.now()
         gauge("ennio_nodes", "Nodes the coordinator knows.", Double(nodes.count))
         gauge("ennio_nodes_connected", "Nodes connected.", Double(nodes.filter(\.connected).count))
         out.metric("ennio_node_connected", .gauge, help: "1 while the node is connected.")
         for node in nodes { out.sample("ennio_node_connected", ["host": node.host], node.connected ? 1.0 : 0.0) }
         out.metric("ennio_node_seconds_since_last_seen", .gauge, help: "Seconds since the node's last event arrived.")
-        for node in nodes { out.sample("ennio_node_seconds_since_last_seen", ["host": node.host], (now - node.lastSeen).seconds) }
+        for node in nodes { out.sample("ennio_node_seconds_since_last_seen", ["host": node.host], (wallClock - node.lastSeen).seconds) }
         out.metric("ennio_node_seconds_since_health_check", .gauge, help: "Seconds since the timestamp of the node's last health check.")
         for node in nodes {
             guard let check = node.lastHealthCheck else { continue }

@@ -1,30 +1,25 @@
 public import EnnioEvents
 
-/// The history in the order it was stored, for the HTTP event stream: each event's `rowid`
+/// The history in the order it was stored, for the HTTP event stream: each event's `seq`
 /// numbers it in commit order (rows are only ever appended, one transaction at a time), so
 /// "everything stored after this event" is exact even when events arrive out of timestamp
-/// order — a publisher whose clock is behind, a retry stored late.
+/// order — a publisher whose clock is behind, a retry stored late. Read on the store's reading
+/// connection: never behind a batch being written.
 extension EventStore {
-    /// One stored event and its place in the order of storing.
-    public struct StoredEvent: Sendable, Hashable {
-        public var position: Int64
-        public var event: Event
-    }
+    /// One stored event and its place in the order of storing (``EnnioCoordinator/StoredEvent``).
+    public typealias StoredEvent = EnnioCoordinator.StoredEvent
 
-    /// The place of the last event stored; 0 for an empty history. Reads the end of the
-    /// table's B-tree, whatever its size.
+    /// The place of the last event stored (its `seq`); 0 for an empty history.
     public func lastPosition() throws -> Int64 {
-        try withDatabase { connection in
-            try connection.rows("SELECT max(rowid) FROM events") { $0.int64(at: 0) }.first ?? 0
-        }
+        try lastSequence()
     }
 
     /// The place of the event `cursor` names (through the `events_key` index); `nil` when no
     /// such event is stored.
     public func position(of cursor: HistoryCursor) throws -> Int64? {
-        try withDatabase { connection in
+        try withReader { connection in
             try connection.rows(
-                "SELECT rowid FROM events WHERE timestamp_ns = ? AND id = ?",
+                "SELECT seq FROM events WHERE timestamp_ns = ? AND id = ?",
                 binding: [.integer(cursor.timestampNanoseconds), .text(cursor.id)]
             ) { $0.int64(at: 0) }.first
         }
@@ -34,19 +29,19 @@ extension EventStore {
     /// and at or before `last`, in the order they were stored.
     public func events(storedAfter position: Int64, through last: Int64, matching query: HistoryQuery, limit: Int) throws -> [StoredEvent] {
         var (conditions, values) = Self.conditions(for: query)
-        conditions.append("rowid > ?")
-        conditions.append("rowid <= ?")
+        conditions.append("seq > ?")
+        conditions.append("seq <= ?")
         values += [.integer(position), .integer(last)]
-        return try storedEvents(where: conditions, values: values, order: "rowid ASC", limit: limit)
+        return try storedEvents(where: conditions, values: values, order: "seq ASC", limit: limit)
     }
 
     /// The last `count` events matching `query`'s filters stored at or before `last`, in the
     /// order they were stored.
     public func latestEvents(through last: Int64, matching query: HistoryQuery, count: Int) throws -> [StoredEvent] {
         var (conditions, values) = Self.conditions(for: query)
-        conditions.append("rowid <= ?")
+        conditions.append("seq <= ?")
         values.append(.integer(last))
-        return try storedEvents(where: conditions, values: values, order: "rowid DESC", limit: count).reversed()
+        return try storedEvents(where: conditions, values: values, order: "seq DESC", limit: count).reversed()
     }
 
     /// Up to `limit` events matching `query`'s filters whose key follows `cursor`, stored at or
@@ -54,17 +49,16 @@ extension EventStore {
     public func events(after cursor: HistoryCursor, through last: Int64, matching query: HistoryQuery, limit: Int) throws -> [StoredEvent] {
         var (conditions, values) = Self.conditions(for: query)
         conditions.append("(timestamp_ns, id) > (?, ?)")
-        conditions.append("rowid <= ?")
+        conditions.append("seq <= ?")
         values += [.integer(cursor.timestampNanoseconds), .text(cursor.id), .integer(last)]
         return try storedEvents(where: conditions, values: values, order: "timestamp_ns ASC, id ASC", limit: limit)
     }
 
     private func storedEvents(where conditions: [String], values: [SQLiteValue], order: String, limit: Int) throws -> [StoredEvent] {
-        let sql = "SELECT rowid, json FROM events WHERE \(conditions.joined(separator: " AND ")) ORDER BY \(order) LIMIT ?"
-        let rows = try withDatabase { connection in
-            try connection.rows(sql, binding: values + [.integer(Int64(limit))]) { ($0.int64(at: 0), $0.string(at: 1) ?? "") }
+        let sql = "SELECT \(Self.rowColumns) FROM events WHERE \(conditions.joined(separator: " AND ")) ORDER BY \(order) LIMIT ?"
+        return try withReader { connection in
+            try connection.rows(sql, binding: values + [.integer(Int64(limit))]) { try StoredRow(statement: $0).stored() }
         }
-        return try rows.map { StoredEvent(position: $0.0, event: try EventCodec.decode($0.1)) }
     }
 }
 

@@ -75,6 +75,7 @@ public final class HTTPAPI: Sendable {
     static let historyParameters: [String: String] = [
         "project": "project_id", "session": "session_id", "type": "event_type", "category": "category",
         "min_priority": "min_priority", "since": "since", "until": "until", "limit": "limit", "after": "after",
+        "order": "order",
     ]
     static let streamParameters: Set<String> = ["project", "session", "type", "category", "min_priority", "after", "backlog"]
 

@@ -18,7 +18,11 @@ final class SerialWorker: Sendable {
     private let condition = NSCondition()
     private let queue = Locked(Queue())
 
+    /// What its thread is called.
+    let name: String
+
     init(name: String) {
+        self.name = name
         let thread = Thread { [self] in run() }
         thread.name = name
         thread.start()
@@ -51,7 +55,15 @@ final class SerialWorker: Sendable {
         condition.signal()
     }
 
+    /// The name of the worker whose thread calls this; `nil` on any other thread.
+    static var current: String? {
+        Thread.current.threadDictionary[threadKey] as? String
+    }
+
+    private static let threadKey = "ennio.serial-worker"
+
     private func run() {
+        Thread.current.threadDictionary[Self.threadKey] = name
         while true {
             condition.lock()
             var next: [@Sendable () -> Void] = []

@@ -263,23 +263,28 @@ func event(_ type: EventType, project: String = "p1", session: String, id: Strin
         let until = EventTimestamp(nanosecondsSinceEpoch: base + 15 * 1_000_000_000).rfc3339
         #expect(try await history(#"{"since":"\#(since)","until":"\#(until)"}"#)["count"]?.intValue == 5)
 
-        // Paging: every event exactly once, oldest first.
+        // Paging by cursor: every event exactly once, oldest first, each with its subject.
         var seen: [String] = []
-        var offset: Int64? = 0
-        while let current = offset {
-            let page = try await history(#"{"limit":7,"offset":\#(current)}"#)
+        var after: String?
+        repeat {
+            let page = try await history(after.map { #"{"limit":7,"after":"\#($0)"}"# } ?? #"{"limit":7}"#)
             seen += page["events"]?.arrayValue?.compactMap { $0["id"]?.stringValue } ?? []
-            offset = page["next_offset"]?.intValue
-        }
+            #expect(page["subjects"]?.arrayValue?.count == page["events"]?.arrayValue?.count)
+            after = page["next"]?.stringValue
+        } while after != nil
         #expect(seen.count == 30)
         #expect(Set(seen).count == 30)
+        let newest = try await history(#"{"limit":1,"order":"newest_first"}"#)
+        #expect(newest["events"]?[0]?["timestamp"]?.stringValue == EventTimestamp(nanosecondsSinceEpoch: base + 29 * 1_000_000_000).rfc3339)
 
-        for bad in ["{", #"{"limit":0}"#, #"{"limit":5000}"#, #"{"event_type":"nope"}"#, #"{"project":"p1"}"#, #"{"since":"yesterday"}"#, #"{"limit":"ten"}"#, "[1]"] {
+        let offset = try await history(#"{"offset":7}"#)
+        #expect(offset["error"]?["description"]?.stringValue?.contains("after") == true, "offset is refused, pointing to after")
+        for bad in ["{", #"{"limit":0}"#, #"{"limit":5000}"#, #"{"event_type":"nope"}"#, #"{"project":"p1"}"#, #"{"since":"yesterday"}"#, #"{"limit":"ten"}"#, "[1]", #"{"after":"nope"}"#, #"{"order":"sideways"}"#, #"{"max_bytes":10}"#] {
             let reply = try await history(bad)
             #expect(reply["error"]?["code"]?.intValue == 400, "\(bad) → \(reply)")
             #expect(reply["error"]?["description"]?.stringValue?.isEmpty == false)
         }
-        #expect(running.coordinator.statistics.badQueries == 8)
+        #expect(running.coordinator.statistics.badQueries == 12)
 
         let sessions = try JSONValue(parsing: try await client.request("", to: QueryProtocol.sessionsSubject).payload)
         #expect(sessions["sessions"]?.arrayValue?.count == 4)

@@ -75,7 +75,7 @@ private func ordered(_ events: [Event]) -> [Event] {
         #expect(try !store.contains(id: "no-such-id"))
         let page = try store.query(HistoryQuery())
         #expect(page.events == ordered(events))
-        #expect(page.nextOffset == nil)
+        #expect(page.next == nil)
     }
 
     @Test func rowsHoldTheCodecsJSONAndTheColumns() throws {
@@ -162,7 +162,7 @@ private func ordered(_ events: [Event]) -> [Event] {
         #expect(try reopened.query(HistoryQuery()).events == events)
         #expect(try !reopened.insert(events[5], subject: subject(of: events[5])))
         let version = try reopened.withDatabase { try $0.rows("PRAGMA user_version") { $0.int64(at: 0) } }
-        #expect(version == [3])
+        #expect(version == [4])
         let pageSize = try reopened.withDatabase { try $0.rows("PRAGMA page_size") { $0.int64(at: 0) } }
         #expect(pageSize == [Int64(EventStore.pageSize)])
     }
@@ -179,7 +179,19 @@ private func ordered(_ events: [Event]) -> [Event] {
         CREATE INDEX events_time ON events (timestamp_ns);
         """
 
-    @Test(arguments: [1, 2])
+    /// The schema of version 3: the key `(timestamp_ns, id)`, no `seq`, no checkpoint.
+    private static let version3Schema = """
+        CREATE TABLE events (
+            id TEXT NOT NULL, event_type TEXT NOT NULL, category TEXT NOT NULL,
+            priority INTEGER NOT NULL, session_id TEXT NOT NULL, project_id TEXT NOT NULL,
+            timestamp_ns INTEGER NOT NULL, subject TEXT NOT NULL, json TEXT NOT NULL, stored_at_ns INTEGER NOT NULL
+        );
+        CREATE UNIQUE INDEX events_key ON events (timestamp_ns, id);
+        CREATE INDEX events_project ON events (project_id, timestamp_ns);
+        CREATE INDEX events_session ON events (session_id, timestamp_ns);
+        """
+
+    @Test(arguments: [1, 2, 3])
     func anOlderDatabaseMovesToTheCurrentSchemaAndKeepsItsEvents(version: Int) throws {
         let file = try TemporaryDatabase()
         defer { file.remove() }
@@ -188,7 +200,7 @@ private func ordered(_ events: [Event]) -> [Event] {
         do {
             let database = try SQLiteDatabase(path: file.path)
             try database.exec("PRAGMA journal_mode = WAL")
-            try database.exec(Self.version2Schema)
+            try database.exec(version == 3 ? Self.version3Schema : Self.version2Schema)
             if version == 1 {
                 try database.exec("CREATE INDEX events_type ON events (event_type, timestamp_ns)")
                 try database.exec("CREATE INDEX events_category ON events (category, timestamp_ns)")
@@ -213,7 +225,10 @@ private func ordered(_ events: [Event]) -> [Event] {
             try database.rows("SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY name") { $0.string(at: 0) ?? "?" }
         }
         #expect(names == ["events_key", "events_project", "events_session"], "no automatic index on id is left")
-        #expect(try store.withDatabase { try $0.rows("PRAGMA user_version") { $0.int64(at: 0) } } == [3])
+        // Numbered in the order they were stored.
+        let order = try store.withDatabase { try $0.rows("SELECT id FROM events ORDER BY seq") { $0.string(at: 0) ?? "" } }
+        #expect(order == events.map(\.id))
+        #expect(try store.withDatabase { try $0.rows("PRAGMA user_version") { $0.int64(at: 0) } } == [4])
         #expect(try store.count() == events.count)
         #expect(try store.query(HistoryQuery()).events == events.reversed())
         #expect(try store.query(HistoryQuery(eventType: .ciFailing)).events == events.filter { $0.eventType == .ciFailing }.reversed())
@@ -294,7 +309,7 @@ private func ordered(_ events: [Event]) -> [Event] {
         let expected = ordered(Self.sample.filter(matches))
         let page = try store.query(query)
         #expect(page.events == expected, "\(name)")
-        #expect(page.nextOffset == nil, "\(name)")
+        #expect(page.next == nil, "\(name)")
         if name != "everything" && !name.hasPrefix("priority info") {
             #expect(expected.count < Self.sample.count, "the case \(name) should filter something out")
         }
@@ -317,47 +332,86 @@ private func ordered(_ events: [Event]) -> [Event] {
         let events = (0..<250).map { storeEvent(id: EventID.random(), at: Int64($0 / 4)) }
         let store = try Self.store(with: events.shuffled())
         defer { store.close() }
+        let expected = ordered(events)
         var seen: [Event] = []
-        var offsets: [Int?] = []
+        var cursors: [HistoryCursor?] = []
         var query = HistoryQuery(limit: 100)
         while true {
             let page = try store.query(query)
             seen += page.events
-            offsets.append(page.nextOffset)
-            guard let next = page.nextOffset else { break }
-            query.offset = next
+            cursors.append(page.next)
+            guard let next = page.next else { break }
+            query.after = next
         }
-        #expect(offsets == [100, 200, nil])
-        #expect(seen == ordered(events))
+        #expect(cursors == [HistoryCursor(after: expected[99]), HistoryCursor(after: expected[199]), nil])
+        #expect(seen == expected)
         #expect(Set(seen.map(\.id)).count == 250)
 
         // A last page that is exactly full has no next page.
-        #expect(try store.query(HistoryQuery(limit: 50, offset: 200)).nextOffset == nil)
-        #expect(try store.query(HistoryQuery(limit: 50, offset: 199)).nextOffset == 249)
+        #expect(try store.query(HistoryQuery(after: HistoryCursor(after: expected[199]), limit: 50)).next == nil)
+        #expect(try store.query(HistoryQuery(after: HistoryCursor(after: expected[198]), limit: 50)).next == HistoryCursor(after: expected[248]))
         #expect(try store.query(HistoryQuery(limit: 1000)).events.count == 250)
-        let past = try store.query(HistoryQuery(offset: 250))
-        #expect(past.events.isEmpty && past.nextOffset == nil)
-        #expect(try store.query(HistoryQuery(limit: 7, offset: 3)).events == Array(ordered(events)[3..<10]))
+        let past = try store.query(HistoryQuery(after: HistoryCursor(after: expected[249])))
+        #expect(past.events.isEmpty && past.next == nil)
+        #expect(try store.query(HistoryQuery(after: HistoryCursor(after: expected[2]), limit: 7)).events == Array(expected[3..<10]))
+        // A cursor between stored events (an event that is not there) still places the page.
+        let between = HistoryCursor(timestampNanoseconds: expected[10].timestamp.nanosecondsSinceEpoch, id: "")
+        #expect(try store.query(HistoryQuery(after: between, limit: 1)).events.first?.timestamp == expected[10].timestamp)
+    }
+
+    @Test func newestFirstPagesGoBackInTime() throws {
+        let events = (0..<45).map { storeEvent(id: EventID.random(), project: $0 % 2 == 0 ? "alpha" : "beta", at: Int64($0 / 3)) }
+        let store = try Self.store(with: events.shuffled())
+        defer { store.close() }
+        for filter in [HistoryQuery(order: .newestFirst, limit: 10), HistoryQuery(projectId: "alpha", order: .newestFirst, limit: 10)] {
+            var query = filter
+            var seen: [Event] = []
+            while true {
+                let page = try store.query(query)
+                seen += page.events
+                guard let next = page.next else { break }
+                query.after = next
+            }
+            #expect(seen == ordered(events.filter { filter.projectId == nil || $0.projectId == filter.projectId }).reversed())
+        }
     }
 
     @Test func pagesCombineWithFilters() throws {
         let events = (0..<120).map { storeEvent(project: $0 % 3 == 0 ? "alpha" : "beta", at: Int64($0)) }
         let store = try Self.store(with: events)
         defer { store.close() }
+        let alpha = events.filter { $0.projectId == "alpha" }
         let first = try store.query(HistoryQuery(projectId: "alpha", limit: 30))
-        #expect(first.events == events.filter { $0.projectId == "alpha" }.prefix(30).map { $0 })
-        #expect(first.nextOffset == 30)
-        let second = try store.query(HistoryQuery(projectId: "alpha", limit: 30, offset: 30))
-        #expect(second.events == Array(events.filter { $0.projectId == "alpha" }[30...]))
-        #expect(second.nextOffset == nil)
+        #expect(first.events == Array(alpha.prefix(30)))
+        #expect(first.next == HistoryCursor(after: alpha[29]))
+        let second = try store.query(HistoryQuery(projectId: "alpha", after: first.next, limit: 30))
+        #expect(second.events == Array(alpha[30...]))
+        #expect(second.next == nil)
     }
 
-    @Test(arguments: [(0, 0), (-1, 0), (1001, 0), (Int.min, 0), (100, -1), (100, Int.min)])
-    func invalidLimitsAndOffsetsAreRejected(limit: Int, offset: Int) throws {
+    @Test func pagesStopAtTheirByteLimitButHoldAtLeastOneEvent() throws {
+        let big = String(repeating: "x", count: 3000)
+        let events = (0..<10).map { storeEvent(at: Int64($0), message: $0 == 4 ? big + big : big) }
+        let store = try Self.store(with: events)
+        defer { store.close() }
+        var query = HistoryQuery(limit: 1000, maxBytes: 7000)
+        var sizes: [Int] = []
+        while true {
+            let page = try store.query(query)
+            sizes.append(page.events.count)
+            guard let next = page.next else { break }
+            query.after = next
+        }
+        // Two per page of about 3 KB each, the 6 KB one alone.
+        #expect(sizes == [2, 2, 1, 2, 2, 1])
+    }
+
+    @Test(arguments: [(0, nil), (-1, nil), (1001, nil), (Int.min, nil), (100, 511), (100, 0), (100, Int.min)] as [(Int, Int?)])
+    func invalidLimitsAreRejected(limit: Int, maxBytes: Int?) throws {
         let store = try EventStore(path: ":memory:")
         defer { store.close() }
         let error = #expect(throws: HistoryQueryError.self) {
-            try store.query(HistoryQuery(limit: limit, offset: offset))
+            try store.query(HistoryQuery(limit: limit, maxBytes: maxBytes))
         }
         #expect(error?.message.isEmpty == false)
     }
@@ -366,8 +420,26 @@ private func ordered(_ events: [Event]) -> [Event] {
         let store = try EventStore(path: ":memory:")
         defer { store.close() }
         _ = try store.query(HistoryQuery(limit: 1))
-        _ = try store.query(HistoryQuery(limit: 1000))
-        _ = try store.query(HistoryQuery(limit: 1000, offset: Int(Int64.max)))
+        _ = try store.query(HistoryQuery(limit: 1000, maxBytes: HistoryQuery.minimumBytes))
+        _ = try store.query(HistoryQuery(after: HistoryCursor(timestampNanoseconds: .max, id: "\u{10FFFF}"), limit: 1000))
+        _ = try store.query(HistoryQuery(after: HistoryCursor(timestampNanoseconds: .min, id: ""), order: .newestFirst))
+    }
+
+    @Test(arguments: [
+        ("1772738703123456789:5f0c2a4e-8d1b-4c3e-9a7f-1b2c3d4e5f60", HistoryCursor(timestampNanoseconds: 1_772_738_703_123_456_789, id: "5f0c2a4e-8d1b-4c3e-9a7f-1b2c3d4e5f60")),
+        ("-5:a:b", HistoryCursor(timestampNanoseconds: -5, id: "a:b")),
+        ("0:", HistoryCursor(timestampNanoseconds: 0, id: "")),
+        ("12+300:id+x", HistoryCursor(timestampNanoseconds: 12, id: "id+x", partOffset: 300)),
+        ("-12+0:id", HistoryCursor(timestampNanoseconds: -12, id: "id", partOffset: 0)),
+    ])
+    func cursorsReadTheirTextForm(text: String, cursor: HistoryCursor) {
+        #expect(HistoryCursor(text) == cursor)
+        #expect(HistoryCursor(cursor.description) == cursor)
+    }
+
+    @Test(arguments: ["", "12", ":id", "x:id", "12+:id", "12+-1:id", "1+2+3:id", "99999999999999999999:id"])
+    func thingsThatAreNotCursorsAreRefused(text: String) {
+        #expect(HistoryCursor(text) == nil)
     }
 
     // MARK: - Schema and hostile values
@@ -382,8 +454,8 @@ private func ordered(_ events: [Event]) -> [Event] {
         }
         #expect(indexes == [
             "events_key: CREATE UNIQUE INDEX events_key ON events (timestamp_ns, id)",
-            "events_project: CREATE INDEX events_project ON events (project_id, timestamp_ns)",
-            "events_session: CREATE INDEX events_session ON events (session_id, timestamp_ns)",
+            "events_project: CREATE INDEX events_project ON events (project_id, timestamp_ns, id)",
+            "events_session: CREATE INDEX events_session ON events (session_id, timestamp_ns, id)",
         ])
         func plan(_ query: HistoryQuery) throws -> [String] {
             let (sql, values) = EventStore.select(for: query)
@@ -396,6 +468,16 @@ private func ordered(_ events: [Event]) -> [Event] {
         let byTime = try plan(HistoryQuery(since: instant(1)))
         #expect(byTime.contains { $0.contains("events_key") }, "\(byTime)")
         #expect(!byTime.contains { $0.contains("TEMP B-TREE") }, "pages come in key order, unsorted: \(byTime)")
+        // A page after a cursor continues along an index, never sorting or scanning from the start.
+        let cursor = HistoryCursor(timestampNanoseconds: 5, id: "x")
+        for query in [
+            HistoryQuery(after: cursor), HistoryQuery(projectId: "p", after: cursor), HistoryQuery(sessionId: "s", after: cursor),
+            HistoryQuery(after: cursor, order: .newestFirst), HistoryQuery(projectId: "p", after: cursor, order: .newestFirst),
+        ] {
+            let steps = try plan(query)
+            #expect(steps.contains { $0.contains("USING") && $0.contains("INDEX") && $0.contains("timestamp_ns") }, "\(query): \(steps)")
+            #expect(!steps.contains { $0.contains("TEMP B-TREE") }, "\(query): \(steps)")
+        }
     }
 
     @Test func hostileAndUnicodeValuesAreStoredVerbatim() throws {

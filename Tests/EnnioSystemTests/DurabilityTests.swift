@@ -50,15 +50,15 @@ import Testing
         #expect(try await second.terminate() == 0)
 
         #expect(storedBeforeKill < total, "the kill happened mid-stream")
-        let stored = try observer.query(HistoryQuery(limit: 1000, offset: 0)).events.count
+        let stored = try observer.query(HistoryQuery(limit: 1000)).events.count
         #expect(stored == 1000)
         var ids: Set<String> = []
         var query = HistoryQuery(limit: 1000)
         while true {
             let page = try observer.query(query)
             ids.formUnion(page.events.map(\.id))
-            guard let next = page.nextOffset else { break }
-            query.offset = next
+            guard let next = page.next else { break }
+            query.after = next
         }
         #expect(ids == Set(events.map(\.id)))
         #expect(try observer.count() == total, "no event stored twice")

@@ -233,4 +233,14 @@ final class SQLiteStatement {
         let count = Int(sqlite3_column_bytes(handle, index))
         return String(decoding: UnsafeBufferPointer(start: text, count: count), as: UTF8.self)
     }
+
+    /// Hands the column's text to `body` as UTF-8 bytes, without copying them: the buffer is
+    /// valid only during the call (until the statement steps again). Empty for NULL.
+    func withText<T>(at index: Int, _ body: (UnsafeBufferPointer<UInt8>) throws -> T) rethrows -> T {
+        guard let handle, let index = Int32(exactly: index), let text = sqlite3_column_text(handle, index) else {
+            return try body(UnsafeBufferPointer(start: nil, count: 0))
+        }
+        let count = Int(sqlite3_column_bytes(handle, index))
+        return try body(UnsafeBufferPointer(start: text, count: count))
+    }
 }
