@@ -103,10 +103,11 @@ enum DemoCommand {
         }
 
         // Ask the coordinator, as `ennio history/sessions/nodes` would.
-        let history = try await subscriberConnection.request(QueryProtocol.body(for: HistoryQuery(limit: 1000)), to: QueryProtocol.historySubject)
-        let page = try QueryProtocol.page(from: history.payload)
-        print("\ndemo: the coordinator (\(coordinator.effectiveMode == .jetStream ? "JetStream" : "core NATS") mode) stored \(page.events.count) events; per type:")
-        let counts = Dictionary(grouping: page.events, by: \.eventType).mapValues(\.count)
+        var counts: [EventType: Int] = [:]
+        let history = try await QueryClient(connection: subscriberConnection).history(HistoryQuery(limit: 1000)) { event, _ in
+            counts[event.eventType, default: 0] += 1
+        }
+        print("\ndemo: the coordinator (\(coordinator.effectiveMode == .jetStream ? "JetStream" : "core NATS") mode) stored \(history.count) events; per type:")
         for (type, count) in counts.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
             print("  \(type.rawValue.padding(toLength: 26, withPad: " ", startingAt: 0)) \(count)")
         }

@@ -8,12 +8,23 @@ enum QueryCommands {
     static let historyHelp = """
         usage: ennio history [--project P] [--session S] [--type T] [--category C]
                              [--min-priority P] [--since RFC3339] [--until RFC3339]
-                             [--limit N] [--offset N] [--json] [--server URLS]
+                             [--newest-first] [--after CURSOR] [--limit N] [--json] [--server URLS]
 
-        Asks the coordinator for stored events, oldest first (default limit 100, at most 1000).
+        Asks the coordinator for stored events, oldest first (--newest-first: latest first), and
+        prints them as they arrive, page after page: at most --limit events in all (default 100).
+        When more follow, the last line names the cursor to go on from with --after.
         """
-    static let sessionsHelp = "usage: ennio sessions [--json] [--server URLS]\n\nThe coordinator's live table of sessions."
-    static let nodesHelp = "usage: ennio nodes [--json] [--server URLS]\n\nThe coordinator's table of nodes."
+    static let sessionsHelp = """
+        usage: ennio sessions [--project P] [--json] [--server URLS]
+
+        The coordinator's table of sessions (of one project with --project), page after page as
+        it arrives; --json prints {"sessions":[…]}, one session a line, as they arrive.
+        """
+    static let nodesHelp = """
+        usage: ennio nodes [--json] [--server URLS]
+
+        The coordinator's table of nodes; --json prints {"nodes":[…]}, one node a line.
+        """
 
     static func history(_ raw: [String]) async throws -> Int32 {
         if raw.contains("--help") || raw.contains("-h") {
@@ -21,23 +32,28 @@ enum QueryCommands {
             return 0
         }
         let arguments = try Arguments(
-            raw, options: ["project", "session", "type", "category", "min-priority", "since", "until", "limit", "offset", "server", "timeout"],
-            flags: ["json"])
+            raw, options: ["project", "session", "type", "category", "min-priority", "since", "until", "limit", "after", "server", "timeout"],
+            flags: ["json", "newest-first"])
         var query = try filters(from: arguments)
-        query.limit = try arguments.integer("limit", range: 1...1000) ?? 100
-        query.offset = try arguments.integer("offset") ?? 0
-
-        let reply = try await ask(QueryProtocol.historySubject, body: QueryProtocol.body(for: query), arguments: arguments)
-        let page = try QueryProtocol.page(from: reply)
-        for event in page.events {
-            SubscribeCommand.printEvent(event, subject: "", json: arguments.flag("json"))
+        let limit = try arguments.integer("limit", range: 1...Int.max) ?? 100
+        query.limit = min(limit, HistoryQuery.maximumLimit)
+        if arguments.flag("newest-first") { query.order = .newestFirst }
+        if let text = arguments.value("after") {
+            guard let cursor = HistoryCursor(text) else { throw UsageError("--after must be a cursor as history prints it (<timestamp_ns>:<id>), not \(text.debugDescription)") }
+            query.after = cursor
         }
-        if !arguments.flag("json") {
-            let count = Counted(page.events.count, "event")
-            if let next = page.nextOffset {
-                printError("\(count); more with --offset \(next)")
+        let json = arguments.flag("json")
+        let end = try await asking(QueryProtocol.historySubject, arguments: arguments) { client in
+            try await client.history(query, maximum: limit) { event, subject in
+                SubscribeCommand.printEvent(event, subject: subject, json: json)
+            }
+        }
+        if !json {
+            let events = Counted(end.count, "event")
+            if let next = end.next {
+                printError("\(events); more with --after '\(TerminalText(next.description))'")
             } else {
-                printError("\(count)")
+                printError("\(events)")
             }
         }
         return 0
@@ -78,22 +94,26 @@ enum QueryCommands {
             print(sessionsHelp)
             return 0
         }
-        let arguments = try Arguments(raw, options: ["server", "timeout"], flags: ["json"])
-        let reply = try await ask(QueryProtocol.sessionsSubject, body: [], arguments: arguments)
-        let sessions = try QueryReplies.sessions(from: reply)
-        if arguments.flag("json") {
-            printJSON(reply)
-            return 0
+        let arguments = try Arguments(raw, options: ["project", "server", "timeout"], flags: ["json"])
+        let json = arguments.flag("json") ? JSONListPrinter(name: "sessions") : nil
+        if json == nil { printLine("PROJECT              SESSION              STATUS             ACTIVITY     TERMINAL  LAST EVENT") }
+        var count = 0
+        try await asking(QueryProtocol.sessionsSubject, arguments: arguments) { client in
+            try await client.sessions(TableQuery(projectId: arguments.value("project"))) { row in
+                let session = try QueryReplies.session(row, at: "sessions[\(count)]")
+                count += 1
+                if let json {
+                    json.print(row)
+                    return
+                }
+                let columns = [
+                    (session.projectId, 20), (session.sessionId, 20), (session.status ?? "-", 18), (session.activity ?? "-", 12),
+                    (session.terminal ? "yes" : "no", 9),
+                ]
+                printLine(columns.map { column($0.0, width: $0.1) }.joined(separator: " ") + " " + TerminalText(session.lastEventType).description + " " + TerminalText(session.lastEventAt).description)
+            }
         }
-        printLine("PROJECT              SESSION              STATUS             ACTIVITY     TERMINAL  LAST EVENT")
-        for session in sessions {
-            let columns = [
-                (session.projectId, 20), (session.sessionId, 20), (session.status ?? "-", 18), (session.activity ?? "-", 12),
-                (session.terminal ? "yes" : "no", 9),
-            ]
-            printLine(columns.map { column($0.0, width: $0.1) }.joined(separator: " ") + " " + TerminalText(session.lastEventType).description + " " + TerminalText(session.lastEventAt).description)
-        }
-        printError("\(Counted(sessions.count, "session"))")
+        if let json { json.finish() } else { printError("\(Counted(count, "session"))") }
         return 0
     }
 
@@ -103,19 +123,23 @@ enum QueryCommands {
             return 0
         }
         let arguments = try Arguments(raw, options: ["server", "timeout"], flags: ["json"])
-        let reply = try await ask(QueryProtocol.nodesSubject, body: [], arguments: arguments)
-        let nodes = try QueryReplies.nodes(from: reply)
-        if arguments.flag("json") {
-            printJSON(reply)
-            return 0
+        let json = arguments.flag("json") ? JSONListPrinter(name: "nodes") : nil
+        if json == nil { printLine("HOST                 CONNECTED  LAST SEEN  LOAD") }
+        var count = 0
+        try await asking(QueryProtocol.nodesSubject, arguments: arguments) { client in
+            try await client.nodes { row in
+                let node = try QueryReplies.node(row, at: "nodes[\(count)]")
+                count += 1
+                if let json {
+                    json.print(row)
+                    return
+                }
+                let load = node.load.isEmpty ? "-" : node.load.map { String($0) }.joined(separator: " ")
+                let seen = node.secondsSinceLastSeen.map { "\($0)s ago" } ?? "-"
+                printLine(column(node.host, width: 20) + " " + column(node.connected ? "yes" : "no", width: 10) + " " + column(seen, width: 10) + " " + load)
+            }
         }
-        printLine("HOST                 CONNECTED  LAST SEEN  LOAD")
-        for node in nodes {
-            let load = node.load.isEmpty ? "-" : node.load.map { String($0) }.joined(separator: " ")
-            let seen = node.secondsSinceLastSeen.map { "\($0)s ago" } ?? "-"
-            printLine(column(node.host, width: 20) + " " + column(node.connected ? "yes" : "no", width: 10) + " " + column(seen, width: 10) + " " + load)
-        }
-        printError("\(Counted(nodes.count, "node"))")
+        if let json { json.finish() } else { printError("\(Counted(count, "node"))") }
         return 0
     }
 
@@ -125,18 +149,22 @@ enum QueryCommands {
         return shown.count >= width ? shown : shown.padding(toLength: width, withPad: " ", startingAt: 0)
     }
 
-    /// A reply for `--json`: the JSON read and written again, compactly on one line, so that it
-    /// is exact JSON whatever the answerer sent (numbers keep their text).
-    static func printJSON(_ reply: [UInt8]) {
-        if let value = try? JSONValue(parsing: reply) { printLine(value.jsonString) }
+    /// One request and its reply's bytes (for the queries that are not paged by cursor).
+    static func ask(_ subject: String, body: [UInt8], arguments: Arguments) async throws -> [UInt8] {
+        try await asking(subject, arguments: arguments) { client in
+            try await client.connection.request(body, to: subject, timeout: client.timeout).payload
+        }
     }
 
-    static func ask(_ subject: String, body: [UInt8], arguments: Arguments) async throws -> [UInt8] {
+    /// Connects, runs `body` with a ``QueryClient``, closes; a coordinator that is not there or
+    /// does not answer becomes a ``CommandFailure`` that says so.
+    @discardableResult
+    static func asking<T: Sendable>(_ subject: String, arguments: Arguments, _ body: (QueryClient) async throws -> T) async throws -> T {
         let timeout = try arguments.seconds("timeout") ?? .seconds(5)
         let connection = try await connect(arguments, name: "ennio query")
-        let result: Result<[UInt8], any Error>
+        let result: Result<T, any Error>
         do {
-            result = .success(try await connection.request(body, to: subject, timeout: timeout).payload)
+            result = .success(try await body(QueryClient(connection: connection, timeout: timeout)))
         } catch let error as NATSError where error.code == .noResponders {
             result = .failure(CommandFailure("no coordinator is running (nobody answers \(subject))"))
         } catch let error as NATSError where error.code == .timeout {
@@ -148,6 +176,26 @@ enum QueryCommands {
         return try result.get()
     }
 }
+
+/// Prints `{"<name>":[` … `]}` with one row a line as the rows arrive: one JSON document, streamed.
+final class JSONListPrinter {
+    private let name: String
+    private var rows = 0
+
+    init(name: String) {
+        self.name = name
+    }
+
+    func print(_ row: JSONValue) {
+        printLine((rows == 0 ? "{\"\(name)\":[" : ",") + row.jsonString)
+        rows += 1
+    }
+
+    func finish() {
+        printLine(rows == 0 ? "{\"\(name)\":[]}" : "]}")
+    }
+}
+
 
 /// A failure to report to the user as it is: exit code 1.
 struct CommandFailure: Error, CustomStringConvertible {

@@ -45,40 +45,40 @@ enum QueryReplies {
         return value
     }
 
-    static func sessions(from bytes: [UInt8]) throws -> [Session] {
-        let reply = try document(bytes)
-        return try list("sessions", in: reply).enumerated().map { index, row throws(QueryReplyError) in
-            let member = Member(row: row, path: "sessions[\(index)]")
-            return Session(
-                projectId: try member.string("project_id"), sessionId: try member.string("session_id"),
-                status: try member.optionalString("status"), activity: try member.optionalString("activity"),
-                lastEventType: try member.string("last_event_type"), lastEventAt: try member.string("last_event_at"),
-                terminal: try member.bool("terminal"), eventCount: try member.integer("event_count"))
-        }
+
+    /// One row of a sessions reply; `path` names it in errors.
+    static func session(_ row: JSONValue, at path: String) throws(QueryReplyError) -> Session {
+        guard row.objectValue != nil else { throw QueryReplyError("\(path) is not an object") }
+        let member = Member(row: row, path: path)
+        return Session(
+            projectId: try member.string("project_id"), sessionId: try member.string("session_id"),
+            status: try member.optionalString("status"), activity: try member.optionalString("activity"),
+            lastEventType: try member.string("last_event_type"), lastEventAt: try member.string("last_event_at"),
+            terminal: try member.bool("terminal"), eventCount: try member.integer("event_count"))
     }
 
-    static func nodes(from bytes: [UInt8]) throws -> [Node] {
-        let reply = try document(bytes)
-        return try list("nodes", in: reply).enumerated().map { index, row throws(QueryReplyError) in
-            let member = Member(row: row, path: "nodes[\(index)]")
-            var silence: Int64?
-            if let seconds = try member.optionalNumber("seconds_since_last_seen") {
-                guard seconds >= 0, seconds <= maximumSilence else {
-                    throw QueryReplyError("nodes[\(index)].seconds_since_last_seen is \(seconds), not a number of seconds from 0 to \(Int64(maximumSilence))")
-                }
-                silence = Int64(seconds)
+
+    /// One row of a nodes reply; `path` names it in errors.
+    static func node(_ row: JSONValue, at path: String) throws(QueryReplyError) -> Node {
+        guard row.objectValue != nil else { throw QueryReplyError("\(path) is not an object") }
+        let member = Member(row: row, path: path)
+        var silence: Int64?
+        if let seconds = try member.optionalNumber("seconds_since_last_seen") {
+            guard seconds >= 0, seconds <= maximumSilence else {
+                throw QueryReplyError("\(path).seconds_since_last_seen is \(seconds), not a number of seconds from 0 to \(Int64(maximumSilence))")
             }
-            var load: [Double] = []
-            if let health = row["health"], case .object = health, let values = health["load"], !values.isNull {
-                guard let numbers = values.arrayValue?.compactMap(\.doubleValue), numbers.count == values.arrayValue?.count,
-                    numbers.allSatisfy(\.isFinite)
-                else {
-                    throw QueryReplyError("nodes[\(index)].health.load is not a list of numbers")
-                }
-                load = numbers
-            }
-            return Node(host: try member.string("host"), connected: try member.bool("connected"), secondsSinceLastSeen: silence, load: load)
+            silence = Int64(seconds)
         }
+        var load: [Double] = []
+        if let health = row["health"], case .object = health, let values = health["load"], !values.isNull {
+            guard let numbers = values.arrayValue?.compactMap(\.doubleValue), numbers.count == values.arrayValue?.count,
+                numbers.allSatisfy(\.isFinite)
+            else {
+                throw QueryReplyError("\(path).health.load is not a list of numbers")
+            }
+            load = numbers
+        }
+        return Node(host: try member.string("host"), connected: try member.bool("connected"), secondsSinceLastSeen: silence, load: load)
     }
 
     private static func list(_ key: String, in reply: JSONValue) throws(QueryReplyError) -> [JSONValue] {

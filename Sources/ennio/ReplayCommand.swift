@@ -23,34 +23,39 @@ enum ReplayCommand {
             raw, options: ["project", "session", "type", "category", "min-priority", "since", "until", "server", "timeout"],
             flags: ["republish"])
         var query = try QueryCommands.filters(from: arguments)
-        query.limit = 1000
-        let connection = try await connect(arguments, name: "ennio replay")
-        var count = 0
-        do {
-            while true {
-                let reply = try await connection.request(QueryProtocol.body(for: query), to: QueryProtocol.historySubject, timeout: .seconds(10))
-                let page = try QueryProtocol.page(from: reply.payload)
-                for event in page.events {
-                    if arguments.flag("republish") {
-                        let host = event.eventType.category == .node ? event.data["host"]?.stringValue : nil
-                        try EventPublisher(connection: connection, host: host).publish(event)
-                    } else {
-                        printLine(event.jsonString)
-                    }
-                    count += 1
+        query.limit = HistoryQuery.maximumLimit
+        let republish = arguments.flag("republish")
+        var skipped = 0
+        let end = try await QueryCommands.asking(QueryProtocol.historySubject, arguments: arguments) { client in
+            let connection = client.connection
+            var client = client
+            client.timeout = try arguments.seconds("timeout") ?? .seconds(10)
+            let end = try await client.history(query) { event, subject in
+                guard republish else {
+                    printLine(event.jsonString)
+                    return
                 }
-                guard let next = page.nextOffset else { break }
-                // Whoever answers could send the same page forever: the offset must move on.
-                guard next > query.offset else { throw CommandFailure("the history reply's next_offset \(next) does not move past \(query.offset)") }
-                query.offset = next
+                // Again on the subject it came on: a node event's host is that subject's (the
+                // Rust implementation's node events name a project there and carry no
+                // data.host); from an older coordinator that does not say, data.host.
+                var host: String?
+                if event.eventType.category == .node {
+                    host = EventSubject.parse(subject)?.scope ?? LifecycleState.nodeHost(of: event)
+                    guard host != nil else {
+                        skipped += 1
+                        return
+                    }
+                }
+                try EventPublisher(connection: connection, host: host).publish(event)
             }
             try await connection.flush()
-        } catch let error as NATSError where error.code == .noResponders {
-            await connection.close()
-            throw CommandFailure("no coordinator is running (nobody answers \(QueryProtocol.historySubject))")
+            return end
         }
-        await connection.close()
-        printError("\(arguments.flag("republish") ? "re-published" : "replayed") \(Counted(count, "event"))")
+        let count = end.count - skipped
+        if skipped > 0 {
+            printError("replay: skipped \(skipped) node events whose host is not known (no subject, no data.host)")
+        }
+        printError("\(republish ? "re-published" : "replayed") \(Counted(count, "event"))")
         return 0
     }
 }
