@@ -1,6 +1,7 @@
 @testable import EnnioCoordinator
 import EnnioEvents
 import Dispatch
+import EnnioSync
 import Foundation
 import NATSClient
 @testable import NATSTestSupport
@@ -12,7 +13,7 @@ final class TestGate: Sendable {
     private let semaphore = DispatchSemaphore(value: 0)
     private let opened = Atomic<Bool>(false)
     let arrivals = Atomic<Int>(0)
-    private let waiters = Mutex<[CheckedContinuation<Void, Never>]>([])
+    private let waiters = Locked<[CheckedContinuation<Void, Never>]>([])
 
     /// Blocks the calling thread (never a task's: use `pass()` there) until the gate opens.
     func block() {
@@ -98,7 +99,7 @@ final class TestGate: Sendable {
     @Test func queriesRunOnAThreadOfTheirOwn() async throws {
         let server = try TestServer()
         let running = try await RunningCoordinator(server: server)
-        let threads = Mutex<[String]>([])
+        let threads = Locked<[String]>([])
         running.coordinator.hooks.withLock {
             $0.answeringQuery = { threads.withLock { $0.append(SerialWorker.current ?? "not a worker") } }
         }
