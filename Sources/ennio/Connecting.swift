@@ -5,10 +5,13 @@ import NATSClient
 /// Every command fails at once, with what to do, when no server answers (as the nats CLI
 /// does). After a connection was established, long-running commands (coordinator, agent, sub)
 /// reconnect without limit; the others stop at a lost connection.
-func connect(_ arguments: Arguments, name: String, longRunning: Bool = false) async throws -> NATSConnection {
+func connect(
+    _ arguments: Arguments, name: String, longRunning: Bool = false, configure: (inout NATSOptions) -> Void = { _ in }
+) async throws -> NATSConnection {
     let servers = arguments.servers()
     var options = NATSOptions(servers: servers)
     options.name = name
+    configure(&options)
     if longRunning { options.maxReconnectAttempts = -1 }
     do {
         return try await NATSConnection.connect(options)

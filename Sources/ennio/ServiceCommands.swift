@@ -34,7 +34,7 @@ func logToStandardError(_ line: String) {
 enum CoordinatorCommand {
     static let help = """
         usage: ennio coordinator [--db PATH] [--health-interval SECONDS] [--missed-health-checks N]
-                                 [--mode auto|core|jetstream] [--batch-size N] [--server URLS]
+                                 [--mode auto|core|jetstream] [--batch-size N] [--rebuild] [--server URLS]
                                  [--http [HOST:]PORT] [--http-token FILE] [--http-max-clients N]
 
         Subscribes to every event category, stores every event once in SQLite (default
@@ -49,6 +49,10 @@ enum CoordinatorCommand {
 
         --batch-size: most events per SQLite transaction (and per pull), default 8000. Under
         load bigger transactions store faster; at low rates a batch is what has arrived.
+
+        The session and node tables are kept in the database beside the history, in the same
+        transaction as each batch: a restart loads them instead of reading the history again.
+        --rebuild makes them again from the history alone (one pass over it) before starting.
 
         Fails at once, creating no database, when no server answers (or, with --mode jetstream,
         when the server has no JetStream); once connected it reconnects whenever the connection
@@ -67,11 +71,13 @@ enum CoordinatorCommand {
             return 0
         }
         let arguments = try Arguments(
-            raw, options: ["db", "health-interval", "missed-health-checks", "server", "mode", "batch-size", "http", "http-token", "http-max-clients"])
+            raw, options: ["db", "health-interval", "missed-health-checks", "server", "mode", "batch-size", "http", "http-token", "http-max-clients"],
+            flags: ["rebuild"])
         var options = CoordinatorOptions()
         options.defaultHealthInterval = try arguments.seconds("health-interval") ?? options.defaultHealthInterval
         options.missedHealthChecks = try arguments.integer("missed-health-checks", range: 1...1000) ?? options.missedHealthChecks
         options.batchSize = try arguments.integer("batch-size", range: 1...100_000) ?? options.batchSize
+        options.rebuildFromHistory = arguments.flag("rebuild")
         switch try arguments.durability() {
         case nil: options.mode = .automatic
         case true?: options.mode = .jetStream
@@ -90,7 +96,7 @@ enum CoordinatorCommand {
         let path = arguments.value("db") ?? "ennio-events.sqlite"
         // Connected and checked before the history is opened: a coordinator that cannot run
         // leaves no database file behind.
-        let connection = try await connect(arguments, name: "ennio coordinator", longRunning: true)
+        let connection = try await connect(arguments, name: "ennio coordinator", longRunning: true, configure: options.configure)
         if options.mode == .jetStream, connection.serverInfo?.jetStream != true {
             await connection.close()
             throw CommandFailure(
@@ -106,9 +112,13 @@ enum CoordinatorCommand {
         }
         let report = reportConnectionEvents(of: connection, as: "coordinator")
         defer { report.cancel() }
+        let started = ContinuousClock.now
         let coordinator = try Coordinator(connection: connection, store: store, options: options, log: logToStandardError)
-        let stored = try store.count()
-        printError("coordinator: history in \(path) (\(Counted(stored, "event"))), connected to \(connection.connectedServer?.description ?? "?")")
+        let loaded = ContinuousClock.now - started
+        // The last seq, not count(*), which reads an index the size of the history.
+        let stored = try store.lastSequence()
+        let milliseconds = Double(loaded.components.seconds) * 1000 + Double(loaded.components.attoseconds) / 1e15
+        printError("coordinator: history in \(path) (\(Counted(Int(stored), "event"))), state ready in \(String(format: "%.0f", milliseconds)) ms, connected to \(connection.connectedServer?.description ?? "?")")
         var api: HTTPAPI?
         if let httpOptions {
             do {
@@ -125,7 +135,7 @@ enum CoordinatorCommand {
         }
         api?.stop()
         let statistics = coordinator.statistics
-        printError("coordinator: stopping; received \(statistics.received), stored \(statistics.stored), duplicates \(statistics.duplicates), malformed \(statistics.malformed), mismatched \(statistics.mismatched)")
+        printError("coordinator: stopping; received \(statistics.received), stored \(statistics.stored), duplicates \(statistics.duplicates), malformed \(statistics.malformed), mismatched \(statistics.mismatched), store failures \(statistics.storeFailures), dropped \(statistics.dropped)")
         try? await connection.drain(timeout: .seconds(5))
         store.close()
         return 0
