@@ -13,10 +13,13 @@ final class RunningCoordinator: Sendable {
     let store: EventStore
     let task: Task<Void, any Error>
 
-    init(server: TestServer, databasePath: String = ":memory:", options: CoordinatorOptions = CoordinatorOptions()) async throws {
-        connection = try await NATSConnection.connect(to: server.url)
+    init(
+        server: TestServer, databasePath: String = ":memory:", options: CoordinatorOptions = CoordinatorOptions(),
+        log: @escaping @Sendable (String) -> Void = { _ in }, configure: (inout NATSOptions) -> Void = { _ in }
+    ) async throws {
+        connection = try await NATSConnection.connect(to: server, configure: configure)
         store = try EventStore(path: databasePath)
-        let coordinator = try Coordinator(connection: connection, store: store, options: options)
+        let coordinator = try Coordinator(connection: connection, store: store, options: options, log: log)
         self.coordinator = coordinator
         let (ready, signal) = AsyncStream<Void>.makeStream()
         task = Task { try await coordinator.run { signal.finish() } }
