@@ -140,7 +140,7 @@ import Testing
         #expect(readable.output.contains("2 events"))
 
         let sessions = try await EnnioProcess.run(["sessions", "--json"], environment: environment)
-        let sessionList = try JSONValue(parsing: sessions.output.split(separator: "\n").first { $0.hasPrefix("{") }.map(String.init) ?? "")
+        let sessionList = try jsonDocument(in: sessions.output, named: "sessions")
         #expect(sessionList["sessions"]?[0]?["session_id"]?.stringValue == "s-a")
         #expect(sessionList["sessions"]?[0]?["status"]?.stringValue == "ci_failed")
 
@@ -174,4 +174,17 @@ import Testing
         #expect(result.output.contains("the one session of blog reached a terminal state"))
         #expect(result.output.contains("demo: done"))
     }
+}
+
+/// The JSON document `{"<name>":[…]}` that `ennio sessions --json` or `nodes --json` printed, one
+/// row a line, among the other lines of `output`.
+func jsonDocument(in output: String, named name: String) throws -> JSONValue {
+    let lines = output.split(separator: "\n").map(String.init)
+    guard let start = lines.firstIndex(where: { $0.hasPrefix("{\"\(name)\":[") }) else { return .null }
+    var text = ""
+    for line in lines[start...] {
+        text += line
+        if line.hasSuffix("]}") { break }
+    }
+    return try JSONValue(parsing: text)
 }
