@@ -7,6 +7,9 @@
 #
 # Counts can be changed with PUB16_COUNT, PUB512_COUNT, PUBSUB_COUNT, REQ_COUNT, JS_COUNT,
 # EVENTS_COUNT, CODEC_COUNT, INGEST_COUNT, STORE_LARGE_COUNT and REDUCERS_COUNT. Raw RESULT lines are kept in $SCRATCH/bench-results.txt.
+# The coordinator at scale (`ennio bench scale`, once, after the rounds): SCALE_SIZES (events,
+# default 10000,100000,1000000,10000000; `none` to skip) and SCALE_SESSIONS (default
+# 1000,10000,100000). The largest size takes about 5 GB of temporary disk and several minutes.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -139,6 +142,13 @@ for round in $(seq 1 "$ROUNDS"); do
         FIGURE_AS=store_large run swift "$ennio" bench ingest --count "$STORE_LARGE_COUNT" --store-only
     fi
 done
+SCALE_SIZES="${SCALE_SIZES:-10000,100000,1000000,10000000}"
+SCALE_SESSIONS="${SCALE_SESSIONS:-1000,10000,100000}"
+if [[ "$SCALE_SIZES" != "none" ]]; then
+    echo "bench: the coordinator at scale (sizes $SCALE_SIZES)" >&2
+    round=1
+    run swift "$ennio" bench scale --sizes "$SCALE_SIZES" --sessions "$SCALE_SESSIONS" --server "$url"
+fi
 elapsed=$(( $(date +%s) - start_time ))
 
 python3 - "$results" "$ROUNDS" "$elapsed" "$STORE_LARGE_COUNT" <<'PY'
@@ -173,6 +183,8 @@ def number(value, unit):
         return "—"
     if unit in ("µs",):
         return f"{value:,.1f}"
+    if unit in ("ms", "s"):
+        return f"{value:,.2f}"
     if unit == "MiB":
         return f"{value / 1024:,.0f}"
     return f"{value:,.0f}"
@@ -213,12 +225,43 @@ for label, figure, key, unit, latency in rows:
     paired = paired_ratio(figure, key, latency)
     paired = f"{paired:.2f}" if paired is not None else "—"
     print(f"| {label} | {unit} | {number(swift, unit)} | {number(c, unit)} | {ratio} | {paired} |")
+def scale_table(prefix, keys):
+    """One column per size; the last, the largest figure over the smallest (1.00 is flat)."""
+    sizes = sorted({int(figure[len(prefix):]) for (client, figure, key) in values if client == "swift" and figure.startswith(prefix) and key != "max_rss_kb"})
+    if not sizes:
+        return
+    print()
+    print("| Figure | " + " | ".join(f"{size:,}" for size in sizes) + " | largest / smallest |")
+    print("| --- | " + " | ".join("---:" for _ in sizes) + " | ---: |")
+    for label, key, unit in keys:
+        row = [median("swift", f"{prefix}{size}", key) for size in sizes]
+        present = [value for value in row if value]
+        ratio = f"{max(present) / min(present):.2f}" if len(present) > 1 else "—"
+        print(f"| {label} ({unit}) | " + " | ".join(number(value, unit) if value is not None else "—" for value in row) + f" | {ratio} |")
+
+if any(figure.startswith("scale_") for (_, figure, _) in values):
+    print()
+    print("The coordinator at scale (`ennio bench scale`), by events stored:")
+    scale_table("scale_", [
+        ("restart until a query answers", "restart_ms", "ms"),
+        ("history, last 100 of a project, p50", "project_p50_us", "µs"),
+        ("history, last 100 of a project, p99", "project_p99_us", "µs"),
+        ("history, last 100 of a session, p50", "session_p50_us", "µs"),
+        ("history, last 100 of a session, p99", "session_p99_us", "µs"),
+        ("ingest, 80,000 more (store + checkpoint)", "ingest_events_per_sec", "events/s"),
+        ("rebuild from the history (linear by design)", "rebuild_s", "s"),
+    ])
+    print()
+    print("Terminal events in one project, by its number of sessions:")
+    scale_table("terminal_", [("one terminal event applied", "per_event_us", "µs")])
+
 print()
 print("Peak memory (max RSS, MiB, median of rounds):")
 print()
 print("| Run | Swift | C (libnats) |")
 print("| --- | ---: | ---: |")
-for figure in ["pub16", "pub512", "pubsub16", "req16", "js16", "events_pub", "codec_encode", "ingest", "store", "store_large"]:
+scale_runs = sorted({figure for (client, figure, key) in values if key == "max_rss_kb" and figure.startswith("scale_")})
+for figure in ["pub16", "pub512", "pubsub16", "req16", "js16", "events_pub", "codec_encode", "ingest", "store", "store_large"] + scale_runs:
     swift, c = median("swift", figure, "max_rss_kb"), median("c", figure, "max_rss_kb")
     if swift is None and c is None:
         continue

@@ -10,7 +10,7 @@ import Synchronization
 /// `RESULT <figure> <key>=<value> …`, which `scripts/bench.sh` collects.
 enum BenchCommand {
     static let help = """
-        usage: ennio bench <pub|sub|pubsub|req|js|events|ingest|sse|reducers> [options]
+        usage: ennio bench <pub|sub|pubsub|req|js|events|ingest|sse|reducers|scale> [options]
 
           pub     --count N --size S [--subject X]   publish N messages of S bytes, flush; msgs/s and MB/s
           sub     --count N [--subject X]            wait for N messages; msgs/s from the first to the last
@@ -34,6 +34,10 @@ enum BenchCommand {
           reducers --count N                         the rollout and run reducers alone, no server;
                                                      events/s for rollouts, runs and both
 
+          scale   [--sizes N,…] [--sessions N,…]     the coordinator as its history grows: restart,
+                                                     history pages, ingest, rebuild per size
+                                                     (`ennio bench scale --help`)
+
         Common options: --server URL (or NATS_URL; default nats://127.0.0.1:4222).
         Every figure is also printed as one line `RESULT <figure> key=value …`.
         """
@@ -44,6 +48,7 @@ enum BenchCommand {
             return raw.isEmpty ? 2 : 0
         }
         let mode = raw[0]
+        if mode == "scale" { return try await ScaleBench.run(Array(raw.dropFirst())) }
         let arguments = try Arguments(Array(raw.dropFirst()), options: ["count", "size", "subject", "server", "db", "mode", "clients", "rate"], flags: ["codec-only", "store-only"])
         let count = try arguments.integer("count", range: 1...1_000_000_000) ?? 100_000
         let size = try arguments.integer("size", range: 0...64 * 1024 * 1024) ?? 16
@@ -105,7 +110,7 @@ enum BenchCommand {
             try refuse(["db", "codec-only", "store-only", "size", "subject", "mode", "server"])
             reducers(count: count)
         default:
-            throw UsageError("unknown benchmark \(mode.debugDescription) (pub, sub, pubsub, req, js, events, ingest, sse, reducers)")
+            throw UsageError("unknown benchmark \(mode.debugDescription) (pub, sub, pubsub, req, js, events, ingest, sse, reducers, scale)")
         }
         return 0
     }

@@ -1,0 +1,233 @@
+import EnnioCoordinator
+import EnnioEvents
+import Foundation
+import NATSClient
+
+/// `ennio bench scale`: the coordinator's costs as its history grows (issue 16). One database
+/// grows through the sizes; at each: restart until a query is answered, history pages, ingest,
+/// and a rebuild from the history; then, apart, terminal events in a project of many sessions.
+///
+/// Events are generated into the store directly, in batches through the coordinator's own
+/// commit path (history and checkpointed state in one transaction), not over NATS: 10⁷ events
+/// take minutes, not hours.
+enum ScaleBench {
+    static let help = """
+        usage: ennio bench scale [--sizes N,N,…] [--sessions N,N,…] [--dir PATH] [--server URL]
+
+        Grows one history through --sizes (default 10000,100000,1000000,10000000 events; 1,000
+        sessions in 10 projects, 10 nodes) and at each size measures: restart until
+        `ennio.query.sessions` answers (open, load the checkpoint, subscribe, reply); history
+        p50/p99 for the last 100 events of one project and of one session (200 queries each, over
+        NATS); ingest of 80,000 more events (store + checkpoint, batches of 8,000, no NATS); a
+        rebuild of the tables from the history (which is linear). Then, for each of --sessions
+        (default 1000,10000,100000) sessions spawned in one project, the time to apply one
+        terminal event for each. Needs a nats-server (--server); the database is made in --dir
+        (default a temporary directory, removed after) and takes about 500 bytes an event.
+        """
+
+    static func run(_ raw: [String]) async throws -> Int32 {
+        if raw.contains("--help") || raw.contains("-h") {
+            print(help)
+            return 0
+        }
+        let arguments = try Arguments(raw, options: ["sizes", "sessions", "dir", "server"])
+        guard arguments.positionals.isEmpty else { throw UsageError("unexpected argument \(arguments.positionals[0].debugDescription)") }
+        func list(_ name: String, _ fallback: [Int]) throws -> [Int] {
+            guard let text = arguments.value(name) else { return fallback }
+            let values = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+            guard !values.isEmpty, values.allSatisfy({ ($0 ?? 0) > 0 }) else { throw UsageError("--\(name) must be whole numbers above 0, separated by commas") }
+            return values.compactMap { $0 }
+        }
+        let sizes = try list("sizes", [10_000, 100_000, 1_000_000, 10_000_000]).sorted()
+        let sessionCounts = try list("sessions", [1000, 10_000, 100_000])
+        let directory = arguments.value("dir") ?? FileManager.default.temporaryDirectory.appendingPathComponent("ennio-scale-\(getpid())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { if arguments.value("dir") == nil { try? FileManager.default.removeItem(atPath: directory) } }
+
+        let path = directory + "/scale.sqlite"
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+        var generator = Generator()
+        for size in sizes {
+            try grow(path, to: size, with: &generator)
+            try await measure(path, size: size, arguments: arguments, generator: &generator)
+        }
+        for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
+        for count in sessionCounts {
+            try terminal(directory: directory, sessions: count)
+        }
+        return 0
+    }
+
+    /// Makes events like a busy fleet's: 100 sessions in 10 projects, 10 nodes; so that a session has 100 events at the smallest size reporting, ids
+    /// random, timestamps increasing.
+    struct Generator {
+        var made = 0
+        let base = EventTimestamp.now().nanosecondsSinceEpoch - 10_000_000 * 1_000_000
+        static let types: [EventType] = [.sessionWorking, .statusChanged, .activityChanged, .ciPassing, .ciFailing, .prUpdated, .reviewPending]
+
+        static func project(_ number: Int) -> String { "project-\(number % 10)" }
+        static func session(_ number: Int) -> String { "session-\(number % 100)" }
+
+        mutating func next(_ count: Int) -> [(event: Event, subject: String)] {
+            (0..<count).map { _ in
+                let number = made
+                made += 1
+                let timestamp = EventTimestamp(nanosecondsSinceEpoch: base + Int64(number) * 1_000_000)
+                if number % 50 == 0 {
+                    let host = "host-\(number / 50 % 10)"
+                    let event = Event(
+                        type: .nodeHealthCheck, sessionId: "", projectId: "", timestamp: timestamp, message: "\(host) healthy",
+                        data: ["host": .string(host), "interval_seconds": 10, "load": [0.5, 0.4, 0.3]])
+                    return (event, "ennio.node.\(host).health_check")
+                }
+                let type = Self.types[number % Self.types.count]
+                let data: JSONValue = switch type {
+                case .statusChanged: ["from": "working", "to": "pr_open"]
+                case .activityChanged: ["prev": "idle", "next": "active"]
+                default: ["attempt": .int(Int64(number % 5)), "branch": "feature/scale"]
+                }
+                let event = Event(
+                    type: type, sessionId: Self.session(number), projectId: Self.project(number), timestamp: timestamp,
+                    message: "benchmark event \(number)", data: data)
+                return (event, (try? EventSubject.subject(for: event)) ?? "?")
+            }
+        }
+    }
+
+    static let batch = 8000
+
+    static func grow(_ path: String, to size: Int, with generator: inout Generator) throws {
+        let store = try EventStore(path: path)
+        defer { store.close() }
+        let state = try CheckpointedState(store: store, lifecycle: LifecycleState())
+        var stored = Int(try store.lastSequence())
+        let start = ContinuousClock.now
+        while stored < size {
+            let events = generator.next(min(batch, size - stored))
+            stored += try state.commit(events).stored.count
+        }
+        let elapsed = ContinuousClock.now - start
+        printError("bench scale: \(size) events stored (\(String(format: "%.1f", BenchCommand.seconds(elapsed))) s to grow)")
+    }
+
+    static func measure(_ path: String, size: Int, arguments: Arguments, generator: inout Generator) async throws {
+        // Restart: open, load, subscribe, answer the first query.
+        var natsOptions = NATSOptions(servers: arguments.servers())
+        natsOptions.name = "ennio bench scale client"
+        let client = try await NATSConnection.connect(natsOptions)
+        natsOptions.name = "ennio bench scale coordinator"
+        let clock = ContinuousClock()
+        let start = clock.now
+        let store = try EventStore(path: path)
+        let connection = try await NATSConnection.connect(natsOptions)
+        var options = CoordinatorOptions()
+        options.mode = .core
+        options.consumerName = "ennio-bench-scale"
+        let coordinator = try Coordinator(connection: connection, store: store, options: options)
+        let ready = AsyncStream<Void>.makeStream()
+        let running = Task { try await coordinator.run { ready.continuation.finish() } }
+        for await _ in ready.stream {}
+        _ = try await client.request(QueryProtocol.body(for: TableQuery(limit: 100)), to: QueryProtocol.sessionsSubject, timeout: .seconds(600))
+        let restart = clock.now - start
+        guard coordinator.state.loadReport.eventsRead == 0 else { throw BenchError("bench scale: the restart read the history") }
+
+        // History: the last 100 events of one project, of one session.
+        func latencies(_ query: HistoryQuery) async throws -> (p50: Double, p99: Double) {
+            var samples: [Double] = []
+            let body = QueryProtocol.body(for: query)
+            for round in 0..<220 {
+                let begin = clock.now
+                let reply = try await client.request(body, to: QueryProtocol.historySubject, timeout: .seconds(60))
+                if round >= 20 { samples.append(BenchCommand.seconds(clock.now - begin) * 1e6) }
+                if round == 0 {
+                    let page = try HistoryReply(parsing: reply.payload)
+                    guard page.events.count == 100 || page.part != nil else { throw BenchError("bench scale: a page of \(page.events.count) events") }
+                }
+            }
+            samples.sort()
+            return (samples[samples.count / 2], samples[samples.count * 99 / 100])
+        }
+        let project = try await latencies(HistoryQuery(projectId: Generator.project(3), order: .newestFirst, limit: 100))
+        let session = try await latencies(HistoryQuery(projectId: Generator.project(7), sessionId: Generator.session(7), order: .newestFirst, limit: 100))
+        running.cancel()
+        _ = try? await running.value
+        await connection.close()
+        await client.close()
+
+        store.close()
+
+        // A rebuild from the history alone.
+        let rebuildStart = clock.now
+        let rebuildStore = try EventStore(path: path)
+        defer { rebuildStore.close() }
+        let rebuilt = try CheckpointedState(store: rebuildStore, lifecycle: LifecycleState(), rebuild: true)
+        let rebuild = clock.now - rebuildStart
+        guard rebuilt.loadReport.eventsRead >= size else { throw BenchError("bench scale: the rebuild read \(rebuilt.loadReport.eventsRead) events, not \(size)") }
+
+        // Ingest: 80,000 more, through the same commit path (then grown on from there).
+        let extra = 80_000
+        var ingested = 0
+        var ingestTime = Duration.zero
+        while ingested < extra {
+            let events = generator.next(batch)
+            let rows = EventStore.Rows(events)
+            let begin = clock.now
+            ingested += try rebuilt.commit(rows, of: events).stored.count
+            ingestTime += clock.now - begin
+        }
+
+        let rate = Double(extra) / max(BenchCommand.seconds(ingestTime), 1e-9)
+        BenchCommand.report(
+            "scale_\(size)",
+            "\(size) events: restart \(String(format: "%.0f", BenchCommand.seconds(restart) * 1000)) ms; history of a project p50 \(String(format: "%.0f", project.p50)) µs p99 \(String(format: "%.0f", project.p99)) µs, of a session p50 \(String(format: "%.0f", session.p50)) µs p99 \(String(format: "%.0f", session.p99)) µs; ingest \(Int(rate)) events/s; rebuild \(String(format: "%.2f", BenchCommand.seconds(rebuild))) s",
+            [
+                ("restart_ms", BenchCommand.seconds(restart) * 1000), ("project_p50_us", project.p50), ("project_p99_us", project.p99),
+                ("session_p50_us", session.p50), ("session_p99_us", session.p99), ("ingest_events_per_sec", rate),
+                ("rebuild_s", BenchCommand.seconds(rebuild)),
+            ])
+    }
+
+    /// `sessions` sessions spawned in one project, then one terminal event each: the time the
+    /// terminal ones take to apply (through the commit path, as the coordinator applies them).
+    static func terminal(directory: String, sessions: Int) throws {
+        let path = directory + "/terminal-\(sessions).sqlite"
+        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
+        let store = try EventStore(path: path)
+        defer { store.close() }
+        let state = try CheckpointedState(store: store, lifecycle: LifecycleState())
+        let base = EventTimestamp.now().nanosecondsSinceEpoch
+        func events(_ type: EventType, from: Int, count: Int, offset: Int64) -> [(event: Event, subject: String)] {
+            (from..<(from + count)).map { number in
+                let event = Event(
+                    type: type, sessionId: "session-\(number)", projectId: "one-project",
+                    timestamp: EventTimestamp(nanosecondsSinceEpoch: base + offset + Int64(number) * 1000), message: "\(type.rawValue) \(number)")
+                return (event, (try? EventSubject.subject(for: event)) ?? "?")
+            }
+        }
+        var done = 0
+        while done < sessions {
+            let count = min(batch, sessions - done)
+            _ = try state.commit(events(.sessionSpawned, from: done, count: count, offset: 0))
+            done += count
+        }
+        let clock = ContinuousClock()
+        var elapsed = Duration.zero
+        var completions = 0
+        done = 0
+        while done < sessions {
+            let count = min(batch, sessions - done)
+            let batchEvents = events(.sessionExited, from: done, count: count, offset: 1_000_000_000_000)
+            let rows = EventStore.Rows(batchEvents)
+            let begin = clock.now
+            completions += try state.commit(rows, of: batchEvents).actions.count
+            elapsed += clock.now - begin
+            done += count
+        }
+        guard completions == 1 else { throw BenchError("bench scale: \(completions) all_complete for one project") }
+        let seconds = BenchCommand.seconds(elapsed)
+        BenchCommand.report(
+            "terminal_\(sessions)",
+            "\(sessions) terminal events in a project of \(sessions) sessions: \(String(format: "%.3f", seconds)) s, \(String(format: "%.2f", seconds / Double(sessions) * 1e6)) µs each",
+            [("apply_s", seconds), ("per_event_us", seconds / Double(sessions) * 1e6)])
+    }
+}
