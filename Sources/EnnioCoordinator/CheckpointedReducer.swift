@@ -51,6 +51,9 @@ protocol CheckpointedReducer: Sendable {
     static var version: Int { get }
     /// The tables its rows belong to (the `table_name` of `checkpoint_rows`).
     static var tables: [String] { get }
+    /// `nil` for a reducer whose state is in its rows; else the categories it replays at every
+    /// start instead (see the default below).
+    static var replayedCategories: [EventCategory]? { get }
 
     /// Applies one newly stored event; returns what the rules ask for.
     mutating func apply(_ event: StoredEvent) -> [LifecycleAction]

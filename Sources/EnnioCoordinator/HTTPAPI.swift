@@ -228,9 +228,17 @@ public final class HTTPAPI: Sendable {
         return .json(reply, status: Self.status(status))
     }
 
+    /// Sessions or nodes: a page, `after=` the previous reply's `next` (and `limit=`; for
+    /// sessions `project=`), as the NATS query answers it.
     private func answer(_ subject: String, _ request: HTTPRequest) throws -> HTTPResponse {
-        _ = try Self.parameters(request, known: [])
-        let (reply, status) = coordinator.answer(query: subject, body: [])
+        let known: Set<String> = subject == QueryProtocol.sessionsSubject ? ["after", "limit", "project"] : ["after", "limit"]
+        let parameters = try Self.parameters(request, known: known)
+        var object: [String: JSONValue] = [:]
+        if let after = parameters["after"] { object["after"] = .string(after) }
+        if let project = parameters["project"] { object["project_id"] = .string(project) }
+        if let limit = parameters["limit"] { object["limit"] = Int64(limit).map(JSONValue.int) ?? .string(limit) }
+        let body = object.isEmpty ? [] : Array(JSONValue.object(object).jsonString.utf8)
+        let (reply, status) = coordinator.answer(query: subject, body: body)
         return .json(reply, status: Self.status(status))
     }
 

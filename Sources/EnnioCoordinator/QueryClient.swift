@@ -85,14 +85,23 @@ public struct QueryClient: Sendable {
     }
 
     private func rows(of subject: String, named name: String, query: TableQuery, each: (JSONValue) async throws -> Void) async throws {
-        var query = query
-        while true {
-            let message = try await connection.request(QueryProtocol.body(for: query), to: subject, timeout: timeout)
-            let reply = try JSONValue(parsing: message.payload)
+        try await pages(of: subject, query: query) { bytes in
+            let reply = try JSONValue(parsing: bytes)
             try QueryProtocol.throwIfError(reply)
             guard let rows = reply[name]?.arrayValue else { throw HistoryQueryError("the reply has no \(name)") }
             for row in rows { try await each(row) }
-            guard let next = reply["next"]?.stringValue else { return }
+            return reply["next"]?.stringValue
+        }
+    }
+
+    /// Asks for a sessions or nodes table (`subject`) page after page: `each` gets every reply
+    /// as it came and returns its `next` (`nil` after the last page), for readers that check
+    /// replies their own way.
+    public func pages(of subject: String, query: TableQuery, each: ([UInt8]) async throws -> String?) async throws {
+        var query = query
+        while true {
+            let message = try await connection.request(QueryProtocol.body(for: query), to: subject, timeout: timeout)
+            guard let next = try await each(message.payload) else { return }
             guard next != query.after else { throw HistoryQueryError("the coordinator's reply does not move on from \(next)") }
             query.after = next
         }

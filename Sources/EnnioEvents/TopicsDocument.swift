@@ -316,7 +316,7 @@ public enum TopicsDocument {
         add("| --- | --- |")
         add("| `GET /api/events?project=&session=&type=&category=&min_priority=&since=&until=&limit=&after=&order=` | a page of history, as `ennio.query.history` answers it; every parameter optional (`type` is an `event_type`); the next page: `after=` the reply's `next` (percent-encoded) |")
         add("| `GET /api/events/stream?project=&session=&type=&category=&min_priority=&after=&backlog=` | `text/event-stream`: each event stored from now on that matches, as one message, `id:` its cursor and `data:` its JSON; with `Last-Event-ID` (or `after`) first every matching event stored after that one, in the order stored, then the live tail, none missing and none twice; `backlog=N` (up to 1000, without a cursor) starts with the last N |")
-        add("| `GET /api/sessions`, `GET /api/nodes` | as `ennio.query.sessions` and `ennio.query.nodes` answer |")
+        add("| `GET /api/sessions?project=&after=&limit=`, `GET /api/nodes?after=&limit=` | a page, as `ennio.query.sessions` and `ennio.query.nodes` answer it; the next: `after=` the reply's `next` |")
         add("| `GET /api/rollouts?channel=&state=&rollout_id=&limit=&offset=` | as `ennio.query.rollouts` answers that body |")
         add("| `GET /api/runs?project_id=&status=&op_id=&limit=&offset=` | as `ennio.query.runs` answers that body |")
         add("| `GET /api/stats` | `{\"received\",\"stored\",\"duplicates\",\"malformed\",\"mismatched\",\"stored_by_category\":{\"ci\":n,…},\"streams\"}`, counted since the coordinator started |")

@@ -18,12 +18,13 @@ enum QueryCommands {
         usage: ennio sessions [--project P] [--json] [--server URLS]
 
         The coordinator's table of sessions (of one project with --project), page after page as
-        it arrives; --json prints {"sessions":[…]}, one session a line, as they arrive.
+        it arrives; --json prints each reply, one JSON object a line, as it arrives (a table larger
+        than one reply comes as several).
         """
     static let nodesHelp = """
         usage: ennio nodes [--json] [--server URLS]
 
-        The coordinator's table of nodes; --json prints {"nodes":[…]}, one node a line.
+        The coordinator's table of nodes; --json prints each reply, one JSON object a line.
         """
 
     static func history(_ raw: [String]) async throws -> Int32 {
@@ -95,25 +96,19 @@ enum QueryCommands {
             return 0
         }
         let arguments = try Arguments(raw, options: ["project", "server", "timeout"], flags: ["json"])
-        let json = arguments.flag("json") ? JSONListPrinter(name: "sessions") : nil
-        if json == nil { printLine("PROJECT              SESSION              STATUS             ACTIVITY     TERMINAL  LAST EVENT") }
+        let json = arguments.flag("json")
+        if !json { printLine("PROJECT              SESSION              STATUS             ACTIVITY     TERMINAL  LAST EVENT") }
         var count = 0
-        try await asking(QueryProtocol.sessionsSubject, arguments: arguments) { client in
-            try await client.sessions(TableQuery(projectId: arguments.value("project"))) { row in
-                let session = try QueryReplies.session(row, at: "sessions[\(count)]")
-                count += 1
-                if let json {
-                    json.print(row)
-                    return
-                }
-                let columns = [
-                    (session.projectId, 20), (session.sessionId, 20), (session.status ?? "-", 18), (session.activity ?? "-", 12),
-                    (session.terminal ? "yes" : "no", 9),
-                ]
-                printLine(columns.map { column($0.0, width: $0.1) }.joined(separator: " ") + " " + TerminalText(session.lastEventType).description + " " + TerminalText(session.lastEventAt).description)
-            }
+        try await rows(QueryProtocol.sessionsSubject, named: "sessions", query: TableQuery(projectId: arguments.value("project")), json: json, arguments: arguments) { row in
+            let session = try QueryReplies.session(row, at: "sessions[\(count)]")
+            count += 1
+            let columns = [
+                (session.projectId, 20), (session.sessionId, 20), (session.status ?? "-", 18), (session.activity ?? "-", 12),
+                (session.terminal ? "yes" : "no", 9),
+            ]
+            printLine(columns.map { column($0.0, width: $0.1) }.joined(separator: " ") + " " + TerminalText(session.lastEventType).description + " " + TerminalText(session.lastEventAt).description)
         }
-        if let json { json.finish() } else { printError("\(Counted(count, "session"))") }
+        if !json { printError("\(Counted(count, "session"))") }
         return 0
     }
 
@@ -123,24 +118,40 @@ enum QueryCommands {
             return 0
         }
         let arguments = try Arguments(raw, options: ["server", "timeout"], flags: ["json"])
-        let json = arguments.flag("json") ? JSONListPrinter(name: "nodes") : nil
-        if json == nil { printLine("HOST                 CONNECTED  LAST SEEN  LOAD") }
+        let json = arguments.flag("json")
+        if !json { printLine("HOST                 CONNECTED  LAST SEEN  LOAD") }
         var count = 0
-        try await asking(QueryProtocol.nodesSubject, arguments: arguments) { client in
-            try await client.nodes { row in
-                let node = try QueryReplies.node(row, at: "nodes[\(count)]")
-                count += 1
-                if let json {
-                    json.print(row)
-                    return
+        try await rows(QueryProtocol.nodesSubject, named: "nodes", query: TableQuery(), json: json, arguments: arguments) { row in
+            let node = try QueryReplies.node(row, at: "nodes[\(count)]")
+            count += 1
+            let load = node.load.isEmpty ? "-" : node.load.map { String($0) }.joined(separator: " ")
+            let seen = node.secondsSinceLastSeen.map { "\($0)s ago" } ?? "-"
+            printLine(column(node.host, width: 20) + " " + column(node.connected ? "yes" : "no", width: 10) + " " + column(seen, width: 10) + " " + load)
+        }
+        if !json { printError("\(Counted(count, "node"))") }
+        return 0
+    }
+
+    /// Reads a sessions or nodes table page after page, each reply checked as
+    /// ``QueryReplies`` does (an answerer may send anything): with `json`, each reply printed as
+    /// one line of exact JSON, else every row handed to `each`.
+    static func rows(
+        _ subject: String, named name: String, query: TableQuery, json: Bool, arguments: Arguments, each: (JSONValue) throws -> Void
+    ) async throws {
+        try await asking(subject, arguments: arguments) { client in
+            try await client.pages(of: subject, query: query) { bytes in
+                let reply = try QueryReplies.document(bytes)
+                let rows = try QueryReplies.list(name, in: reply)
+                if json {
+                    printLine(reply.jsonString)
+                } else {
+                    for row in rows { try each(row) }
                 }
-                let load = node.load.isEmpty ? "-" : node.load.map { String($0) }.joined(separator: " ")
-                let seen = node.secondsSinceLastSeen.map { "\($0)s ago" } ?? "-"
-                printLine(column(node.host, width: 20) + " " + column(node.connected ? "yes" : "no", width: 10) + " " + column(seen, width: 10) + " " + load)
+                guard let next = reply["next"], !next.isNull else { return nil }
+                guard let text = next.stringValue else { throw QueryReplyError("the reply's next is not a string") }
+                return text
             }
         }
-        if let json { json.finish() } else { printError("\(Counted(count, "node"))") }
-        return 0
     }
 
     /// A table cell: the text escaped, padded to `width` (a longer text is kept whole).
@@ -177,24 +188,6 @@ enum QueryCommands {
     }
 }
 
-/// Prints `{"<name>":[` … `]}` with one row a line as the rows arrive: one JSON document, streamed.
-final class JSONListPrinter {
-    private let name: String
-    private var rows = 0
-
-    init(name: String) {
-        self.name = name
-    }
-
-    func print(_ row: JSONValue) {
-        printLine((rows == 0 ? "{\"\(name)\":[" : ",") + row.jsonString)
-        rows += 1
-    }
-
-    func finish() {
-        printLine(rows == 0 ? "{\"\(name)\":[]}" : "]}")
-    }
-}
 
 
 /// A failure to report to the user as it is: exit code 1.

@@ -81,7 +81,7 @@ enum QueryReplies {
         return Node(host: try member.string("host"), connected: try member.bool("connected"), secondsSinceLastSeen: silence, load: load)
     }
 
-    private static func list(_ key: String, in reply: JSONValue) throws(QueryReplyError) -> [JSONValue] {
+    static func list(_ key: String, in reply: JSONValue) throws(QueryReplyError) -> [JSONValue] {
         guard let rows = reply[key]?.arrayValue else { throw QueryReplyError("the reply has no list \"\(key)\"") }
         for (index, row) in rows.enumerated() where row.objectValue == nil {
             throw QueryReplyError("\(key)[\(index)] is not an object")

@@ -224,7 +224,7 @@ private func ordered(_ events: [Event]) -> [Event] {
         let names = try store.withDatabase { database in
             try database.rows("SELECT name FROM sqlite_master WHERE type = 'index' ORDER BY name") { $0.string(at: 0) ?? "?" }
         }
-        #expect(names == ["events_key", "events_project", "events_session"], "no automatic index on id is left")
+        #expect(names == ["events_families", "events_key", "events_project", "events_session"], "no automatic index on id is left")
         // Numbered in the order they were stored.
         let order = try store.withDatabase { try $0.rows("SELECT id FROM events ORDER BY seq") { $0.string(at: 0) ?? "" } }
         #expect(order == events.map(\.id))
@@ -453,6 +453,7 @@ private func ordered(_ events: [Event]) -> [Event] {
             }
         }
         #expect(indexes == [
+            "events_families: CREATE INDEX events_families ON events (seq) WHERE category IN ('rollout', 'run')",
             "events_key: CREATE UNIQUE INDEX events_key ON events (timestamp_ns, id)",
             "events_project: CREATE INDEX events_project ON events (project_id, timestamp_ns, id)",
             "events_session: CREATE INDEX events_session ON events (session_id, timestamp_ns, id)",
@@ -468,6 +469,13 @@ private func ordered(_ events: [Event]) -> [Event] {
         let byTime = try plan(HistoryQuery(since: instant(1)))
         #expect(byTime.contains { $0.contains("events_key") }, "\(byTime)")
         #expect(!byTime.contains { $0.contains("TEMP B-TREE") }, "pages come in key order, unsorted: \(byTime)")
+        // The rollout and run reducers' replay at start walks their partial index, not the history.
+        let replay = try store.withDatabase { database in
+            try database.rows(
+                "EXPLAIN QUERY PLAN SELECT \(EventStore.rowColumns) FROM events WHERE \(EventStore.familiesCondition) AND seq > ? ORDER BY seq LIMIT ?",
+                binding: [.integer(0), .integer(10)]) { $0.string(at: 3) ?? "" }
+        }
+        #expect(replay.contains { $0.contains("events_families") }, "\(replay)")
         // A page after a cursor continues along an index, never sorting or scanning from the start.
         let cursor = HistoryCursor(timestampNanoseconds: 5, id: "x")
         for query in [

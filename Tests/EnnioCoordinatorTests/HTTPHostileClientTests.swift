@@ -38,7 +38,7 @@ import Testing
         try await system.publish(events)
         #expect(system.running.coordinator.statistics.stored == 2000)
         let reply = try await system.client.request(QueryProtocol.body(for: HistoryQuery(projectId: "p1", limit: 5)), to: QueryProtocol.historySubject, timeout: .seconds(10))
-        #expect(try QueryProtocol.page(from: reply.payload).events.count == 5)
+        #expect(try HistoryReply(parsing: reply.payload).events.count == 5)
         #expect(try await system.json("/api/events?project=p1&limit=5").eventIDs == events.filter { $0.projectId == "p1" }.prefix(5).map(\.id))
         #expect(try await system.json("/api/sessions")["sessions"]?.arrayValue?.count == 6, "three sessions in each of two projects")
         for event in events where event.projectId == "p0" {

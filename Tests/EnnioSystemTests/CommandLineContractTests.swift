@@ -207,7 +207,8 @@ import Testing
         ("ennio.query.sessions", ["sessions", "--json"], #"[1,2]"#, "not a JSON object"),
         ("ennio.query.sessions", ["sessions"], #"{"error":{"code":500,"description":"bad\nline \u001b[2J"}}"#, #"bad\nline \u{1B}[2J"#),
         ("ennio.query.history", ["history"], #"{"events":[{"id":1}],"count":1,"next_offset":null}"#, "cannot decode event"),
-        ("ennio.query.history", ["replay"], #"{"events":[],"count":0,"next_offset":0}"#, "does not move past 0"),
+        ("ennio.query.history", ["replay"], #"{"events":[],"subjects":[],"count":0,"next":"5:x"}"#, "does not move on from 5:x"),
+        ("ennio.query.history", ["history"], #"{"events":[],"subjects":[],"count":0,"next":"not a cursor"}"#, "not a cursor"),
     ] as [(String, [String], String, String)])
     func aRogueReplyIsAnErrorNotACrash(subject: String, arguments: [String], reply: String, message: String) async throws {
         let server = try TestServer()

@@ -176,15 +176,13 @@ import Testing
     }
 }
 
-/// The JSON document `{"<name>":[…]}` that `ennio sessions --json` or `nodes --json` printed, one
-/// row a line, among the other lines of `output`.
+/// The rows of a table that `ennio sessions --json` or `nodes --json` printed, one reply a line,
+/// among the other lines of `output`, as one document `{"<name>":[…]}`.
 func jsonDocument(in output: String, named name: String) throws -> JSONValue {
-    let lines = output.split(separator: "\n").map(String.init)
-    guard let start = lines.firstIndex(where: { $0.hasPrefix("{\"\(name)\":[") }) else { return .null }
-    var text = ""
-    for line in lines[start...] {
-        text += line
-        if line.hasSuffix("]}") { break }
+    var rows: [JSONValue] = []
+    for line in output.split(separator: "\n") where line.hasPrefix("{") {
+        guard let page = try JSONValue(parsing: String(line))[name]?.arrayValue else { continue }
+        rows += page
     }
-    return try JSONValue(parsing: text)
+    return [name: .array(rows)]
 }

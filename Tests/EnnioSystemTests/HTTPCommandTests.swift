@@ -24,7 +24,7 @@ import Testing
 
         #expect(try await HTTPTestClient(port: port).get("/api/sessions").status == 401)
         let sessions = try await HTTPTestClient(port: port).get("/api/sessions", headers: ["Authorization": "Bearer \(token)"])
-        #expect(sessions.status == 200 && sessions.text == #"{"sessions":[]}"#)
+        #expect(sessions.status == 200 && sessions.text == #"{"sessions":[],"count":0,"next":null}"#)
         #expect(try await HTTPTestClient(port: port).get("/").text.contains("<title>Ennio fleet</title>"))
         let commandLine = (try? String(contentsOfFile: "/proc/\(coordinator.process.pid)/cmdline", encoding: .utf8)) ?? ""
         #expect(!commandLine.contains(token))
