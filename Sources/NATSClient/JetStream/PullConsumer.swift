@@ -81,7 +81,7 @@ public struct PullConsumer: Sendable {
 
     /// The subscription's next message, or `nil` when none arrives within `limit`. (The
     /// subscription keeps its queue itself; a fresh iterator continues where the last one was.)
-    private static func next(_ subscription: NATSSubscription, within limit: Duration) async throws -> NATSMessage? {
+    static func next(_ subscription: NATSSubscription, within limit: Duration) async throws -> NATSMessage? {
         // Already queued (the usual case inside a batch): no timer, no child tasks.
         if let ready = subscription.state.pollQueued() { return ready }
         return try await withThrowingTaskGroup(of: NATSMessage?.self) { group in
