@@ -24,13 +24,13 @@ import Testing
         }
         var received: [String] = []
         while !published.withLock({ $0 }) {
-            if let message = try await PullConsumer.next(subscription, within: .microseconds(20)) {
+            if case .message(let message) = await subscription.next(within: .microseconds(20)) {
                 received.append(message.string)
             }
         }
         try await publisher.value
         // The last flush has returned: every message the server sent is queued by now.
-        while subscription.pendingCount > 0, let message = try await PullConsumer.next(subscription, within: .seconds(5)) {
+        while subscription.pendingCount > 0, case .message(let message) = await subscription.next(within: .seconds(5)) {
             received.append(message.string)
         }
         let lost = Set((0..<total).map(String.init)).subtracting(received)

@@ -57,7 +57,12 @@ public struct PullConsumer: Sendable {
         let watchdog = idleHeartbeat.map { $0 * 2 } ?? (expires + .seconds(5))
         var messages: [JetStreamMessage] = []
         while messages.count < batch {
-            guard let next = try await Self.next(subscription, within: watchdog) else {
+            let next: NATSMessage
+            switch await subscription.next(within: watchdog) {
+            case .message(let message): next = message
+            case .timedOut: return Batch(messages: messages, endReason: .missedHeartbeats)
+            case .ended:
+                try Task.checkCancellation()
                 return Batch(messages: messages, endReason: .missedHeartbeats)
             }
             if let status = next.status, next.payload.isEmpty || status != 200 {
@@ -77,26 +82,6 @@ public struct PullConsumer: Sendable {
             messages.append(message)
         }
         return Batch(messages: messages, endReason: .batchComplete)
-    }
-
-    /// The subscription's next message, or `nil` when none arrives within `limit`. (The
-    /// subscription keeps its queue itself; a fresh iterator continues where the last one was.)
-    static func next(_ subscription: NATSSubscription, within limit: Duration) async throws -> NATSMessage? {
-        // Already queued (the usual case inside a batch): no timer, no child tasks.
-        if let ready = subscription.state.pollQueued() { return ready }
-        return try await withThrowingTaskGroup(of: NATSMessage?.self) { group in
-            group.addTask {
-                var iterator = subscription.makeAsyncIterator()
-                return await iterator.next()
-            }
-            group.addTask {
-                try await Task.sleep(for: limit)
-                return nil
-            }
-            let first = try await group.next() ?? nil
-            group.cancelAll()
-            return first
-        }
     }
 
     /// Messages as they come, pulling batches of `batch` one after another, until the calling
