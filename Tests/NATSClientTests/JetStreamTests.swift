@@ -145,6 +145,36 @@ import Testing
         await connection.close()
     }
 
+    @Test func theContinuousSequenceHoldsABoundedNumberOfMessagesForAConsumerThatDoesNotRead() async throws {
+        let (server, directory) = try jetStreamServer()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let connection = try await NATSConnection.connect(to: server)
+        let js = JetStream(connection: connection)
+        _ = try await js.createStream(StreamConfig(name: "BOUND", subjects: ["bound"], storage: .memory))
+        _ = try await js.publishAll((0..<1000).map { ("bound", Array("\($0)".utf8), nil) })
+        var config = ConsumerConfig(durableName: "lazy")
+        config.maxAckPending = 10_000
+        _ = try await js.createConsumer(stream: "BOUND", config: config)
+
+        let sequence = js.pullConsumer(stream: "BOUND", consumer: "lazy").messages(batch: 20, expires: .seconds(1))
+        var iterator = sequence.makeAsyncIterator()
+        let first = try await iterator.next()
+        #expect(first?.metadata.streamSequence == 1)
+        // The reader holds on to the first message and takes no more. Whatever the sequence has
+        // pulled is delivered and unacknowledged: over two pull expiries it must stay within
+        // the sequence's buffer (20 here, plus the message taken), not run through the stream.
+        var most = 0
+        let until = ContinuousClock.now + .seconds(2)
+        while ContinuousClock.now < until {
+            most = max(most, try await js.consumerInfo(stream: "BOUND", consumer: "lazy").numAckPending)
+            if most > 1000 - 1 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(most <= 21, "\(most) messages pulled for a reader that took one")
+        _ = iterator
+        await connection.close()
+    }
+
     @Test func metadataParsesBothReplySubjectForms() {
         let old = JetStreamMetadata(replySubject: "$JS.ACK.ORDERS.workers.3.1042.17.1772738703123456789.9")
         #expect(old?.stream == "ORDERS")
