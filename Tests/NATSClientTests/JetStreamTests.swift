@@ -133,7 +133,7 @@ import Testing
         }
         let received = try await within(.seconds(60), "300 messages") { () -> [String] in
             var all: [String] = []
-            for try await message in js.pullConsumer(stream: "FLOW", consumer: "reader").messages(batch: 50, expires: .seconds(1)) {
+            for try await message in try js.pullConsumer(stream: "FLOW", consumer: "reader").consume(maxMessages: 50, expires: .seconds(1)) {
                 all.append(String(decoding: message.payload, as: UTF8.self))
                 try message.ack()
                 if all.count == 300 { break }
@@ -156,7 +156,7 @@ import Testing
         config.maxAckPending = 10_000
         _ = try await js.createConsumer(stream: "BOUND", config: config)
 
-        let sequence = js.pullConsumer(stream: "BOUND", consumer: "lazy").messages(batch: 20, expires: .seconds(1))
+        let sequence = try js.pullConsumer(stream: "BOUND", consumer: "lazy").consume(maxMessages: 20, expires: .seconds(1))
         var iterator = sequence.makeAsyncIterator()
         let first = try await iterator.next()
         #expect(first?.metadata.streamSequence == 1)

@@ -128,6 +128,17 @@ public struct JetStream: Sendable {
         public static let messageID = "Nats-Msg-Id"
         public static let expectedStream = "Nats-Expected-Stream"
         public static let expectedLastSequence = "Nats-Expected-Last-Sequence"
+        /// Accept the message only if the last one on its subject has this sequence (0: none).
+        public static let expectedLastSubjectSequence = "Nats-Expected-Last-Subject-Sequence"
+        /// `sub`: the message replaces every earlier one on its subject; `all`: on the stream.
+        public static let rollup = "Nats-Rollup"
+        /// How long this message lives (`30s`, `1h`, `never`), on streams that allow message TTLs.
+        public static let ttl = "Nats-TTL"
+        /// Why the server placed a marker: `MaxAge`, `Purge` or `Remove`.
+        public static let markerReason = "Nats-Marker-Reason"
+        /// On a status ending a pull request: the messages and bytes it still owed.
+        public static let pendingMessages = "Nats-Pending-Messages"
+        public static let pendingBytes = "Nats-Pending-Bytes"
     }
 
     /// Publishes to a stream and waits for its acknowledgement.

@@ -1,4 +1,3 @@
-import Foundation
 import NATSProtocol
 
 /// Fetches messages from a pull consumer.
@@ -31,6 +30,21 @@ public struct PullConsumer: Sendable {
         public var endReason: EndReason
     }
 
+    /// Where pull requests go: `$JS.API.CONSUMER.MSG.NEXT.<stream>.<consumer>`.
+    var requestSubject: String { "\(jetStream.prefix).CONSUMER.MSG.NEXT.\(stream).\(consumer)" }
+
+    /// A pull request: `{"batch":…,"expires":…}`, or `"no_wait"` when `expires` is `nil`.
+    static func requestBody(batch: Int, expires: Duration?, idleHeartbeat: Duration?) -> [UInt8] {
+        var body = "{\"batch\":\(batch)"
+        if let expires {
+            body += ",\"expires\":\(nanosecondsOf(expires))"
+        } else {
+            body += ",\"no_wait\":true"
+        }
+        if let idleHeartbeat { body += ",\"idle_heartbeat\":\(nanosecondsOf(idleHeartbeat))" }
+        return Array((body + "}").utf8)
+    }
+
     /// Fetches up to `batch` messages, waiting at most `expires`.
     public func fetch(
         batch: Int,
@@ -42,15 +56,11 @@ public struct PullConsumer: Sendable {
         let inbox = "\(connection.options.inboxPrefix).\(Nuid.next())"
         let subscription = try connection.subscribe(to: inbox)
         defer { try? subscription.unsubscribe() }
-        var request: [String: Any] = ["batch": batch]
-        if noWait {
-            request["no_wait"] = true
-        } else {
-            request["expires"] = nanosecondsOf(expires)
-        }
-        if let idleHeartbeat { request["idle_heartbeat"] = nanosecondsOf(idleHeartbeat) }
-        let body = try JSONSerialization.data(withJSONObject: request)
-        try connection.publish(Array(body), to: "\(jetStream.prefix).CONSUMER.MSG.NEXT.\(stream).\(consumer)", replyTo: inbox)
+        try connection.publish(
+            Self.requestBody(batch: batch, expires: noWait ? nil : expires, idleHeartbeat: idleHeartbeat),
+            to: requestSubject,
+            replyTo: inbox
+        )
 
         // A safety net past the server's own expiry; heartbeats, when asked for, detect a
         // silent server sooner.
@@ -82,27 +92,5 @@ public struct PullConsumer: Sendable {
             messages.append(message)
         }
         return Batch(messages: messages, endReason: .batchComplete)
-    }
-
-    /// Messages as they come, pulling batches of `batch` one after another, until the calling
-    /// task is cancelled. A consumer that disappears (409) ends the sequence with an error.
-    public func messages(batch: Int = 256, expires: Duration = .seconds(5)) -> AsyncThrowingStream<JetStreamMessage, any Error> {
-        AsyncThrowingStream { continuation in
-            let task = Task {
-                do {
-                    while !Task.isCancelled {
-                        let result = try await fetch(batch: batch, expires: expires)
-                        for message in result.messages { continuation.yield(message) }
-                        if case .conflict(let reason) = result.endReason, reason.lowercased().contains("deleted") {
-                            throw JetStreamError(code: 409, errorCode: 0, description: reason)
-                        }
-                    }
-                    continuation.finish()
-                } catch {
-                    continuation.finish(throwing: error)
-                }
-            }
-            continuation.onTermination = { _ in task.cancel() }
-        }
     }
 }
