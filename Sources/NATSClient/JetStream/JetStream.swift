@@ -102,13 +102,13 @@ public struct JetStream: Sendable {
     // MARK: - Consumers
 
     /// Creates (or, with the same configuration, finds) a consumer; durable when the config
-    /// has a `durableName`, ephemeral otherwise.
+    /// has a `durableName`, ephemeral otherwise (named when it has a `name`).
     public func createConsumer(stream: String, config: ConsumerConfig) async throws -> ConsumerInfo {
         struct Request: Encodable {
             var stream_name: String
             var config: ConsumerConfig
         }
-        let api = config.durableName.map { "CONSUMER.CREATE.\(stream).\($0)" } ?? "CONSUMER.CREATE.\(stream)"
+        let api = (config.durableName ?? config.name).map { "CONSUMER.CREATE.\(stream).\($0)" } ?? "CONSUMER.CREATE.\(stream)"
         return try await request(api, body: Request(stream_name: stream, config: config), as: ConsumerInfo.self)
     }
 

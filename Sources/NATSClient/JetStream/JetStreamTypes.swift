@@ -18,7 +18,29 @@ public struct StreamConfig: Codable, Sendable, Hashable {
     /// The de-duplication window for `Nats-Msg-Id`, in nanoseconds (server default 2 minutes).
     public var duplicateWindow: Int64?
     public var replicas: Int = 1
+    /// `old` drops the oldest messages at a limit; `new` refuses new ones.
     public var discard: String = "old"
+    public var description: String?
+    /// Messages kept per subject (`-1`: no limit); a KV bucket's history.
+    public var maxMessagesPerSubject: Int64?
+    /// The largest message the stream accepts, in bytes (`-1`: the server's limit).
+    public var maxMessageSize: Int32?
+    /// Whether a `Nats-Rollup` header may replace earlier messages.
+    public var allowRollup: Bool?
+    public var denyDelete: Bool?
+    public var denyPurge: Bool?
+    /// Whether `$JS.API.DIRECT.GET` answers for this stream (from any replica).
+    public var allowDirect: Bool?
+    /// Whether a message may carry its own lifetime (`Nats-TTL`); nats-server 2.11 and later.
+    public var allowMessageTTL: Bool?
+    /// How long the marker the server leaves when a subject's last message ages out lives, in
+    /// nanoseconds (needs `allowMessageTTL`).
+    public var subjectDeleteMarkerTTL: Int64?
+    /// `s2` or `none`.
+    public var compression: String?
+    public var metadata: [String: String]?
+    /// A sealed stream accepts no changes at all.
+    public var sealed: Bool?
 
     public init(name: String, subjects: [String], storage: StorageType = .file) {
         self.name = name
@@ -27,12 +49,20 @@ public struct StreamConfig: Codable, Sendable, Hashable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case name, subjects, storage, retention, discard
+        case name, subjects, storage, retention, discard, description, compression, metadata, sealed
         case replicas = "num_replicas"
         case maxMessages = "max_msgs"
         case maxBytes = "max_bytes"
         case maxAge = "max_age"
         case duplicateWindow = "duplicate_window"
+        case maxMessagesPerSubject = "max_msgs_per_subject"
+        case maxMessageSize = "max_msg_size"
+        case allowRollup = "allow_rollup_hdrs"
+        case denyDelete = "deny_delete"
+        case denyPurge = "deny_purge"
+        case allowDirect = "allow_direct"
+        case allowMessageTTL = "allow_msg_ttl"
+        case subjectDeleteMarkerTTL = "subject_delete_marker_ttl"
     }
 }
 
@@ -86,6 +116,21 @@ public struct ConsumerConfig: Codable, Sendable, Hashable {
     public var maxAckPending: Int?
     /// Ephemeral consumers are removed after this much inactivity, in nanoseconds.
     public var inactiveThreshold: Int64?
+    /// Several filter subjects (nats-server 2.10 and later), instead of `filterSubject`.
+    public var filterSubjects: [String]?
+    /// RFC 3339 time to start from, with ``DeliverPolicy/byStartTime``.
+    public var optStartTime: String?
+    /// A push consumer: where the server sends the messages.
+    public var deliverSubject: String?
+    /// A push consumer sends `$JS.FC` flow-control requests and waits for their answers.
+    public var flowControl: Bool?
+    /// A consumer with nothing to send says it is alive this often, in nanoseconds.
+    public var idleHeartbeat: Int64?
+    /// Deliver headers (and `Nats-Msg-Size`) without payloads.
+    public var headersOnly: Bool?
+    /// Keep the consumer's state in memory, whatever the stream's storage.
+    public var memoryStorage: Bool?
+    public var replicas: Int?
 
     public init(durableName: String? = nil, ackPolicy: AckPolicy = .explicit, ackWait: Duration? = nil) {
         self.durableName = durableName
@@ -104,6 +149,14 @@ public struct ConsumerConfig: Codable, Sendable, Hashable {
         case filterSubject = "filter_subject"
         case maxAckPending = "max_ack_pending"
         case inactiveThreshold = "inactive_threshold"
+        case filterSubjects = "filter_subjects"
+        case optStartTime = "opt_start_time"
+        case deliverSubject = "deliver_subject"
+        case flowControl = "flow_control"
+        case idleHeartbeat = "idle_heartbeat"
+        case headersOnly = "headers_only"
+        case memoryStorage = "mem_storage"
+        case replicas = "num_replicas"
     }
 }
 

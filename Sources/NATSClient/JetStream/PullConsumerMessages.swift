@@ -29,7 +29,7 @@ public struct PullConsumerMessages: AsyncSequence, Sendable {
 
     public func makeAsyncIterator() -> Iterator { Iterator(run: run) }
 
-    public struct Iterator: AsyncIteratorProtocol {
+    public struct Iterator: AsyncIteratorProtocol, Sendable {
         let run: Run
 
         public mutating func next() async throws -> JetStreamMessage? {

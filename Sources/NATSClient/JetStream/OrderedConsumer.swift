@@ -1,0 +1,269 @@
+import EnnioSync
+public import Foundation
+
+/// How an ordered consumer reads its stream.
+public struct OrderedConsumerConfig: Sendable, Hashable {
+    /// Only messages on these subjects (wildcards allowed); every message when empty.
+    public var filterSubjects: [String] = []
+    /// Where the first consumer starts; later ones start after the last message handed over.
+    public var deliverPolicy: DeliverPolicy = .all
+    /// The first stream sequence, with ``DeliverPolicy/byStartSequence``.
+    public var startSequence: UInt64?
+    /// The first time, with ``DeliverPolicy/byStartTime``.
+    public var startTime: Date?
+    /// Headers only (with `Nats-Msg-Size`), no payloads.
+    public var headersOnly = false
+    /// How often the server says it is alive when it has nothing to send; two silent intervals
+    /// and the consumer is made again.
+    public var idleHeartbeat: Duration = .seconds(5)
+    /// The server removes a consumer that nobody listens to after this long.
+    public var inactiveThreshold: Duration = .seconds(300)
+
+    public init(filterSubjects: [String] = [], deliverPolicy: DeliverPolicy = .all, startSequence: UInt64? = nil, headersOnly: Bool = false) {
+        self.filterSubjects = filterSubjects
+        self.deliverPolicy = deliverPolicy
+        self.startSequence = startSequence
+        self.headersOnly = headersOnly
+    }
+}
+
+/// An ordered consumer (ADR-17): every message of a stream (or of some of its subjects) once
+/// and in order, read through ephemeral push consumers that it makes, watches and replaces.
+///
+/// Each consumer delivers to a private inbox with flow control and idle heartbeats. A gap in
+/// the consumer sequence, a heartbeat reporting messages that never arrived, a status such as
+/// "consumer deleted", or two heartbeat intervals of silence (a deleted consumer, a server
+/// restart) make it delete that consumer and create a new one starting at the stream sequence
+/// after the last message handed over — retrying while the server is away.
+///
+/// Back-pressure: flow-control requests are answered when the reader reaches them, so the
+/// server sends ahead of the reader only as much as its flow-control window allows.
+/// The work happens in the reader's task, inside `next()`; iterate once, from one task. The
+/// sequence ends when the calling task is cancelled, ``stop()`` is called or the connection
+/// closes, and with an error when the stream is gone.
+public final class OrderedConsumer: AsyncSequence, Sendable {
+    public typealias Element = JetStreamMessage
+    public typealias Failure = any Error
+
+    public let jetStream: JetStream
+    public let stream: String
+    public let config: OrderedConsumerConfig
+    /// Messages the first consumer had to deliver when it was made (its `num_pending`).
+    public let initialPending: UInt64
+
+    private struct Run {
+        var state: OrderedConsumerState
+        var subscription: NATSSubscription?
+        var stopped = false
+    }
+
+    private let run: Locked<Run>
+
+    /// Consumers made after the first one.
+    public var recreations: Int { run.withLock { $0.state.recreations } }
+    /// The current consumer's name.
+    public var consumerName: String? { run.withLock { $0.state.consumerName } }
+    /// Messages and bytes received from the server and not yet taken by the reader, and
+    /// messages the current subscription dropped because its queue was full.
+    var buffered: (messages: Int, bytes: Int, dropped: UInt64) {
+        guard let subscription = run.withLock({ $0.subscription }) else { return (0, 0, 0) }
+        return (subscription.pendingCount, subscription.pendingBytes, subscription.droppedCount)
+    }
+    /// Flow-control requests answered.
+    var flowControlAnswers: Int { run.withLock { $0.state.answers } }
+    /// The stream sequence of the last message handed over (0 before the first).
+    public var lastStreamSequence: UInt64 { run.withLock { $0.state.streamSequence } }
+
+    private init(jetStream: JetStream, stream: String, config: OrderedConsumerConfig, run: Run, initialPending: UInt64) {
+        self.jetStream = jetStream
+        self.stream = stream
+        self.config = config
+        self.run = Locked(run)
+        self.initialPending = initialPending
+    }
+
+    deinit {
+        let (subscription, name) = run.withLock { ($0.subscription, $0.state.consumerName) }
+        try? subscription?.unsubscribe()
+        if let name { deleteQuietly(name) }
+    }
+
+    /// Makes the first consumer.
+    /// - Throws: ``JetStreamError`` (no such stream, a configuration the server refuses),
+    ///   ``NATSError``.
+    static func start(jetStream: JetStream, stream: String, config: OrderedConsumerConfig) async throws -> OrderedConsumer {
+        if config.deliverPolicy == .byStartSequence, config.startSequence == nil {
+            throw NATSError(.invalidArgument, "deliver policy by_start_sequence needs a start sequence")
+        }
+        if config.deliverPolicy == .byStartTime, config.startTime == nil {
+            throw NATSError(.invalidArgument, "deliver policy by_start_time needs a start time")
+        }
+        var state = OrderedConsumerState(idleHeartbeat: config.idleHeartbeat, now: .now)
+        let (subscription, info) = try await makeConsumer(jetStream: jetStream, stream: stream, config: config, resumeSequence: nil)
+        state.consumerCreated(name: info.name, deliveredStreamSequence: info.delivered.streamSequence, startsAtPolicy: startsAtPolicy(config), now: .now)
+        return OrderedConsumer(
+            jetStream: jetStream, stream: stream, config: config,
+            run: Run(state: state, subscription: subscription), initialPending: info.numPending
+        )
+    }
+
+    /// Whether the start cannot be written as a stream sequence before the first message.
+    private static func startsAtPolicy(_ config: OrderedConsumerConfig) -> Bool {
+        config.deliverPolicy == .last || config.deliverPolicy == .lastPerSubject
+    }
+
+    /// Subscribes to a new inbox and creates a consumer delivering to it.
+    private static func makeConsumer(
+        jetStream: JetStream,
+        stream: String,
+        config: OrderedConsumerConfig,
+        resumeSequence: UInt64?
+    ) async throws -> (NATSSubscription, ConsumerInfo) {
+        let connection = jetStream.connection
+        let subscription = try connection.subscribe(to: "\(connection.options.inboxPrefix).\(Nuid.next())")
+        var consumer = ConsumerConfig(ackPolicy: .none, ackWait: .seconds(22 * 3600))
+        consumer.name = Nuid.next()
+        consumer.deliverSubject = subscription.subject
+        if let resumeSequence {
+            consumer.deliverPolicy = .byStartSequence
+            consumer.optStartSequence = resumeSequence
+        } else {
+            consumer.deliverPolicy = config.deliverPolicy
+            consumer.optStartSequence = config.startSequence
+            consumer.optStartTime = config.startTime.map { RFC3339Time.format(nanoseconds: Int64($0.timeIntervalSince1970 * 1e9)) }
+        }
+        if config.filterSubjects.count == 1 {
+            consumer.filterSubject = config.filterSubjects[0]
+        } else if !config.filterSubjects.isEmpty {
+            consumer.filterSubjects = config.filterSubjects
+        }
+        consumer.maxDeliver = 1
+        consumer.flowControl = true
+        consumer.idleHeartbeat = nanosecondsOf(config.idleHeartbeat)
+        consumer.headersOnly = config.headersOnly ? true : nil
+        consumer.memoryStorage = true
+        consumer.replicas = 1
+        consumer.inactiveThreshold = nanosecondsOf(config.inactiveThreshold)
+        do {
+            return (subscription, try await jetStream.createConsumer(stream: stream, config: consumer))
+        } catch {
+            try? subscription.unsubscribe()
+            throw error
+        }
+    }
+
+    /// Ends the sequence and deletes the current consumer (without waiting for the server).
+    public func stop() {
+        let (subscription, name) = run.withLock { run -> (NATSSubscription?, String?) in
+            guard !run.stopped else { return (nil, nil) }
+            run.stopped = true
+            return (run.subscription, run.state.consumerName)
+        }
+        try? subscription?.unsubscribe()
+        if let name { deleteQuietly(name) }
+    }
+
+    /// Asks the server to delete a consumer and does not wait for its answer.
+    private func deleteQuietly(_ name: String) {
+        let connection = jetStream.connection
+        try? connection.publish(
+            [UInt8](),
+            to: "\(jetStream.prefix).CONSUMER.DELETE.\(stream).\(name)",
+            replyTo: "\(connection.options.inboxPrefix).\(Nuid.next())"
+        )
+    }
+
+    public func makeAsyncIterator() -> Iterator { Iterator(consumer: self) }
+
+    public struct Iterator: AsyncIteratorProtocol, Sendable {
+        let consumer: OrderedConsumer
+
+        public mutating func next() async throws -> JetStreamMessage? {
+            try await consumer.next()
+        }
+    }
+
+    func next() async throws -> JetStreamMessage? {
+        let connection = jetStream.connection
+        while true {
+            guard !Task.isCancelled, let (subscription, limit) = run.withLock({ run -> (NATSSubscription, Duration)? in
+                guard !run.stopped, let subscription = run.subscription else { return nil }
+                return (subscription, run.state.waitLimit(now: .now))
+            }) else { return nil }
+            if subscription.droppedCount > 0, subscription.pendingCount == 0 {
+                // Its queue overflowed (a reader slower than the server's flow-control
+                // window): what is left has been read, and the gap is certain.
+                try await recreate()
+                continue
+            }
+            switch await subscription.next(within: limit) {
+            case .message(let message):
+                let incoming = OrderedConsumerState.classify(message)
+                switch run.withLock({ $0.state.received(incoming, now: .now) }) {
+                case .deliver:
+                    if let delivered = JetStreamMessage(message: message, connection: connection) { return delivered }
+                case .answer(let reply):
+                    try? connection.publish([UInt8](), to: reply)
+                case .recreate:
+                    try await recreate()
+                case .ignore:
+                    continue
+                }
+            case .timedOut:
+                if run.withLock({ $0.state.silenceMeansLost(now: .now) }) { try await recreate() }
+            case .ended:
+                // Unsubscribed by stop(), the task cancelled, or the connection closed.
+                return nil
+            }
+        }
+    }
+
+    /// Replaces the current consumer by one starting after the last message handed over,
+    /// trying again (up to 2 s apart) while the server cannot make it.
+    private func recreate() async throws {
+        let (old, name, resume) = run.withLock { run in
+            defer { run.subscription = nil }
+            return (run.subscription, run.state.consumerName, run.state.resumeSequence)
+        }
+        try? old?.unsubscribe()
+        if let name { deleteQuietly(name) }
+        var delay = Duration.milliseconds(100)
+        while true {
+            if Task.isCancelled || jetStream.connection.status == .closed || run.withLock({ $0.stopped }) { return }
+            do {
+                let (subscription, info) = try await Self.makeConsumer(jetStream: jetStream, stream: stream, config: config, resumeSequence: resume)
+                let kept = run.withLock { run -> Bool in
+                    guard !run.stopped else { return false }
+                    run.subscription = subscription
+                    run.state.consumerCreated(
+                        name: info.name, deliveredStreamSequence: info.delivered.streamSequence,
+                        startsAtPolicy: resume == nil && Self.startsAtPolicy(config), now: .now
+                    )
+                    return true
+                }
+                if !kept {
+                    try? subscription.unsubscribe()
+                    deleteQuietly(info.name)
+                }
+                return
+            } catch let error as JetStreamError where error.errorCode == JetStreamError.streamNotFound {
+                throw error
+            } catch let error as NATSError where error.code == .connectionClosed {
+                return
+            } catch {
+                // The server is away or busy (a restart, a reconnect, a leader election).
+                try? await Task.sleep(for: delay)
+                delay = Swift.min(delay * 2, .seconds(2))
+            }
+        }
+    }
+}
+
+extension JetStream {
+    /// An ordered consumer on `stream`: every message (of `config.filterSubjects`) once and in
+    /// order, surviving the loss of its consumer and server restarts.
+    /// - Throws: ``JetStreamError`` when the first consumer cannot be made (no such stream, …).
+    public func orderedConsumer(stream: String, config: OrderedConsumerConfig = OrderedConsumerConfig()) async throws -> OrderedConsumer {
+        try await OrderedConsumer.start(jetStream: self, stream: stream, config: config)
+    }
+}
