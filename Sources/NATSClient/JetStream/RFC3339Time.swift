@@ -24,7 +24,7 @@ enum RFC3339Time {
         }
         guard let year = number(4), take("-"), let month = number(2), take("-"), let day = number(2), take("Tt "),
             let hour = number(2), take(":"), let minute = number(2), take(":"), let second = number(2),
-            (1...12).contains(month), (1...31).contains(day), hour < 24, minute < 60, second <= 60
+            (1...12).contains(month), day >= 1, day <= daysIn(month: month, year: year), hour < 24, minute < 60, second < 60
         else { return nil }
         var fraction: Int64 = 0
         if take(".") {
@@ -70,6 +70,14 @@ enum RFC3339Time {
             text += "." + digits
         }
         return text + "Z"
+    }
+
+    private static func daysIn(month: Int, year: Int) -> Int {
+        switch month {
+        case 2: return year % 4 == 0 && (year % 100 != 0 || year % 400 == 0) ? 29 : 28
+        case 4, 6, 9, 11: return 30
+        default: return 31
+        }
     }
 
     /// Days from 1970-01-01 to a date of the proleptic Gregorian calendar (H. Hinnant's algorithm).
