@@ -1,0 +1,99 @@
+import Foundation
+@testable import NATSClient
+@testable import NATSTestSupport
+import Testing
+
+/// `consume()` against a real server: the continuous pull through restarts and deletions.
+@Suite struct ConsumeTests {
+    @Test func aDeletedConsumerEndsTheSequenceWithAnError() async throws {
+        let (server, directory) = try jetStreamServer()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let connection = try await NATSConnection.connect(to: server)
+        let js = JetStream(connection: connection)
+        _ = try await js.createStream(StreamConfig(name: "CD", subjects: ["cd"], storage: .memory))
+        _ = try await js.createConsumer(stream: "CD", config: ConsumerConfig(durableName: "doomed"))
+        _ = try await js.publish(Array("one".utf8), to: "cd")
+        let messages = try js.pullConsumer(stream: "CD", consumer: "doomed").consume(maxMessages: 10, expires: .seconds(5))
+        var iterator = messages.makeAsyncIterator()
+        #expect(try await iterator.next()?.payload == Array("one".utf8))
+        try await js.deleteConsumer(stream: "CD", consumer: "doomed")
+        await #expect {
+            try await within(.seconds(20), "the error") { [iterator] in
+                var iterator = iterator
+                while try await iterator.next() != nil {}
+            }
+        } throws: { ($0 as? JetStreamError)?.code == 409 }
+        await connection.close()
+    }
+
+    @Test func itGoesOnAfterAServerRestart() async throws {
+        let (server, directory) = try jetStreamServer()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let connection = try await NATSConnection.connect(to: server) {
+            $0.reconnectWait = .milliseconds(100)
+            $0.maxReconnectAttempts = -1
+        }
+        let js = JetStream(connection: connection)
+        _ = try await js.createStream(StreamConfig(name: "CR", subjects: ["cr"], storage: .file))
+        _ = try await js.createConsumer(stream: "CR", config: ConsumerConfig(durableName: "durable"))
+        _ = try await js.publishAll((0..<50).map { ("cr", Array("\($0)".utf8), nil) })
+        let messages = try js.pullConsumer(stream: "CR", consumer: "durable")
+            .consume(maxMessages: 20, expires: .seconds(2), idleHeartbeat: .milliseconds(250))
+        var iterator = messages.makeAsyncIterator()
+        var received: [String] = []
+        while received.count < 50, let message = try await iterator.next() {
+            received.append(String(decoding: message.payload, as: UTF8.self))
+            try await message.ackSync()
+        }
+        // A clean shutdown ends the waiting request with "409 Server Shutdown"; the sequence
+        // asks again once reconnected.
+        server.stop()
+        let restarted = try jetStreamServer(port: server.port, storeDirectory: directory).0
+        try await within(.seconds(30), "publishing after the restart") {
+            while true {
+                do {
+                    _ = try await js.publish(Array("50".utf8), to: "cr")
+                    return
+                } catch {
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
+        }
+        try await within(.seconds(30), "the message published after the restart") { [iterator] in
+            var iterator = iterator
+            let message = try #require(try await iterator.next())
+            #expect(String(decoding: message.payload, as: UTF8.self) == "50")
+            try message.ack()
+        }
+        #expect(received == (0..<50).map(String.init))
+        withExtendedLifetime(restarted) {}
+        await connection.close()
+    }
+
+    @Test func aSilentServerIsAskedAgainAfterTwoHeartbeatIntervals() async throws {
+        let (server, directory) = try jetStreamServer()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let connection = try await NATSConnection.connect(to: server)
+        let js = JetStream(connection: connection)
+        _ = try await js.createStream(StreamConfig(name: "CS", subjects: ["cs"], storage: .memory))
+        _ = try await js.createConsumer(stream: "CS", config: ConsumerConfig(durableName: "durable"))
+        let messages = try js.pullConsumer(stream: "CS", consumer: "durable")
+            .consume(maxMessages: 20, expires: .seconds(30), idleHeartbeat: .milliseconds(250))
+        let reader = Task {
+            for try await message in messages {
+                try message.ack()
+                return String(decoding: message.payload, as: UTF8.self)
+            }
+            return ""
+        }
+        // Frozen, the server sends no heartbeats: the reader notices and asks again.
+        server.pause()
+        try await within(.seconds(20), "missed heartbeats") {
+            while messages.missedHeartbeats == 0 { try await Task.sleep(for: .milliseconds(10)) }
+        }
+        server.resume()
+        _ = try await js.publish(Array("after".utf8), to: "cs")
+        #expect(try await within(.seconds(20), "the message") { try await reader.value } == "after")
+        await connection.close()
+    }
+}
