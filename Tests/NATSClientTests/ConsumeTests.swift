@@ -49,16 +49,7 @@ import Testing
         // asks again once reconnected.
         server.stop()
         let restarted = try jetStreamServer(port: server.port, storeDirectory: directory).0
-        try await within(.seconds(30), "publishing after the restart") {
-            while true {
-                do {
-                    _ = try await js.publish(Array("50".utf8), to: "cr")
-                    return
-                } catch {
-                    try await Task.sleep(for: .milliseconds(100))
-                }
-            }
-        }
+        try await js.publishWhenBack(Array("50".utf8), to: "cr")
         try await within(.seconds(30), "the message published after the restart") { [iterator] in
             var iterator = iterator
             let message = try #require(try await iterator.next())

@@ -90,17 +90,7 @@ import Testing
         var received = try await Self.take(100, from: &iterator)
         server.stop()
         let restarted = try jetStreamServer(port: server.port, storeDirectory: directory).0
-        // Publish the next 300 once JetStream answers again.
-        try await within(.seconds(30), "publishing after the restart") {
-            while true {
-                do {
-                    _ = try await js.publish(Array("300".utf8), to: "rst")
-                    return
-                } catch {
-                    try await Task.sleep(for: .milliseconds(100))
-                }
-            }
-        }
+        try await js.publishWhenBack(Array("300".utf8), to: "rst")
         try await Self.publish(301..<600, to: "rst", js)
         received += try await Self.take(500, from: &iterator)
         #expect(received == Self.strings(0..<600), "nothing missing, nothing twice")

@@ -74,3 +74,20 @@ func expectNATSError<T>(
         Issue.record("expected NATSError \(code), got \(error)", sourceLocation: sourceLocation)
     }
 }
+
+extension JetStream {
+    /// Publishes once JetStream answers again — after a server restart, while the connection
+    /// reconnects and the server recovers its streams — trying every 100 ms for at most `limit`.
+    @discardableResult
+    func publishWhenBack(_ payload: [UInt8], to subject: String, within limit: Duration = .seconds(30)) async throws -> PubAck {
+        try await NATSTestSupport.within(limit, "JetStream to answer again") {
+            while true {
+                do {
+                    return try await publish(payload, to: subject)
+                } catch {
+                    try await Task.sleep(for: .milliseconds(100))
+                }
+            }
+        }
+    }
+}
