@@ -24,16 +24,8 @@ import Testing
         }
     }
 
-    /// Asserts that `body` throws a ``KeyValueError`` with `code`.
     func expectKeyValueError<T>(_ code: KeyValueError.Code, sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> T) async {
-        do {
-            _ = try await body()
-            Issue.record("expected KeyValueError \(code), nothing was thrown", sourceLocation: sourceLocation)
-        } catch let error as KeyValueError {
-            #expect(error.code == code, "got \(error)", sourceLocation: sourceLocation)
-        } catch {
-            Issue.record("expected KeyValueError \(code), got \(error)", sourceLocation: sourceLocation)
-        }
+        await expectError(KeyValueError.self, code, sourceLocation: sourceLocation, body)
     }
 
     /// The next `count` updates of a watcher.

@@ -59,20 +59,39 @@ extension NATSConnection {
     }
 }
 
+/// An error struct with a typed code, as the client's errors are.
+protocol CodedError: Error {
+    associatedtype Code: Equatable & CustomStringConvertible
+    var code: Code { get }
+}
+
+extension NATSError: CodedError {}
+extension KeyValueError: CodedError {}
+
+/// Asserts that `body` throws an `E` with `code`.
+func expectError<E: CodedError, T>(
+    _ type: E.Type,
+    _ code: E.Code,
+    sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: () async throws -> T
+) async {
+    do {
+        _ = try await body()
+        Issue.record("expected \(E.self) \(code), but nothing was thrown", sourceLocation: sourceLocation)
+    } catch let error as E {
+        #expect(error.code == code, "got \(error)", sourceLocation: sourceLocation)
+    } catch {
+        Issue.record("expected \(E.self) \(code), got \(error)", sourceLocation: sourceLocation)
+    }
+}
+
 /// Asserts that `body` throws a ``NATSError`` with `code`.
 func expectNATSError<T>(
     _ code: NATSError.Code,
     sourceLocation: SourceLocation = #_sourceLocation,
     _ body: () async throws -> T
 ) async {
-    do {
-        _ = try await body()
-        Issue.record("expected NATSError \(code), but nothing was thrown", sourceLocation: sourceLocation)
-    } catch let error as NATSError {
-        #expect(error.code == code, "got \(error)", sourceLocation: sourceLocation)
-    } catch {
-        Issue.record("expected NATSError \(code), got \(error)", sourceLocation: sourceLocation)
-    }
+    await expectError(NATSError.self, code, sourceLocation: sourceLocation, body)
 }
 
 extension JetStream {
