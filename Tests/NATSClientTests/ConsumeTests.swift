@@ -26,6 +26,34 @@ import Testing
         await connection.close()
     }
 
+    @Test func aConsumerDeletedBetweenPullsEndsTheSequenceWithAnError() async throws {
+        let (server, directory) = try jetStreamServer()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let connection = try await NATSConnection.connect(to: server)
+        let js = JetStream(connection: connection)
+        _ = try await js.createStream(StreamConfig(name: "CG", subjects: ["cg"], storage: .memory))
+        _ = try await js.createConsumer(stream: "CG", config: ConsumerConfig(durableName: "gone"))
+        _ = try await js.publishAll((0..<20).map { ("cg", Array("\($0)".utf8), nil) })
+        let messages = try js.pullConsumer(stream: "CG", consumer: "gone").consume(maxMessages: 10, expires: .seconds(5))
+        var iterator = messages.makeAsyncIterator()
+        _ = try await iterator.next()
+        // The first request's ten messages have all been delivered: no request waits at the
+        // server to be told of the deletion. The next request finds no consumer at all.
+        try await within(.seconds(20), "the buffer to fill") {
+            while try await js.consumerInfo(stream: "CG", consumer: "gone").delivered.streamSequence < 10 {
+                try await Task.sleep(for: .milliseconds(5))
+            }
+        }
+        try await js.deleteConsumer(stream: "CG", consumer: "gone")
+        await #expect {
+            try await within(.seconds(20), "the error") { [iterator] in
+                var iterator = iterator
+                while try await iterator.next() != nil {}
+            }
+        } throws: { ($0 as? JetStreamError)?.errorCode == JetStreamError.consumerNotFound }
+        await connection.close()
+    }
+
     @Test func itGoesOnAfterAServerRestart() async throws {
         let (server, directory) = try jetStreamServer()
         defer { try? FileManager.default.removeItem(atPath: directory) }

@@ -25,13 +25,19 @@ import Testing
 
     static func strings(_ range: Range<Int>) -> [String] { range.map(String.init) }
 
-    static var quick: OrderedConsumerConfig {
+    static var quick: OrderedConsumerConfig { quick(.push) }
+
+    /// Heartbeats every half second, so that a lost consumer is noticed within a second.
+    static func quick(_ delivery: OrderedConsumerConfig.Delivery) -> OrderedConsumerConfig {
         var config = OrderedConsumerConfig()
         config.idleHeartbeat = .milliseconds(500)
+        config.delivery = delivery
         return config
     }
 
-    @Test func everyMessageArrivesOnceInOrderThenNewOnesFollow() async throws {
+    static let deliveries: [OrderedConsumerConfig.Delivery] = [.push, .pull(buffer: 64)]
+
+    @Test(arguments: deliveries) func everyMessageArrivesOnceInOrderThenNewOnesFollow(delivery: OrderedConsumerConfig.Delivery) async throws {
         let (server, directory) = try jetStreamServer()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let connection = try await NATSConnection.connect(to: server)
@@ -39,7 +45,7 @@ import Testing
         _ = try await js.createStream(StreamConfig(name: "ORD", subjects: ["ord.>"], storage: .memory))
         try await Self.publish(0..<1000, to: "ord.a", js)
 
-        let consumer = try await js.orderedConsumer(stream: "ORD")
+        let consumer = try await js.orderedConsumer(stream: "ORD", config: Self.quick(delivery))
         #expect(consumer.initialPending == 1000)
         var iterator = consumer.makeAsyncIterator()
         #expect(try await Self.take(1000, from: &iterator) == Self.strings(0..<1000))
@@ -53,7 +59,7 @@ import Testing
         await connection.close()
     }
 
-    @Test func itSurvivesTheDeletionOfItsConsumer() async throws {
+    @Test(arguments: deliveries) func itSurvivesTheDeletionOfItsConsumer(delivery: OrderedConsumerConfig.Delivery) async throws {
         let (server, directory) = try jetStreamServer()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let connection = try await NATSConnection.connect(to: server)
@@ -61,7 +67,7 @@ import Testing
         _ = try await js.createStream(StreamConfig(name: "DEL", subjects: ["del"], storage: .memory))
         try await Self.publish(0..<300, to: "del", js)
 
-        let consumer = try await js.orderedConsumer(stream: "DEL", config: Self.quick)
+        let consumer = try await js.orderedConsumer(stream: "DEL", config: Self.quick(delivery))
         var iterator = consumer.makeAsyncIterator()
         var received = try await Self.take(100, from: &iterator)
         let first = try #require(consumer.consumerName)
@@ -74,7 +80,7 @@ import Testing
         await connection.close()
     }
 
-    @Test func itSurvivesAServerRestartWithAFileStore() async throws {
+    @Test(arguments: deliveries) func itSurvivesAServerRestartWithAFileStore(delivery: OrderedConsumerConfig.Delivery) async throws {
         let (server, directory) = try jetStreamServer()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let connection = try await NATSConnection.connect(to: server) {
@@ -85,7 +91,7 @@ import Testing
         _ = try await js.createStream(StreamConfig(name: "RST", subjects: ["rst"], storage: .file))
         try await Self.publish(0..<300, to: "rst", js)
 
-        let consumer = try await js.orderedConsumer(stream: "RST", config: Self.quick)
+        let consumer = try await js.orderedConsumer(stream: "RST", config: Self.quick(delivery))
         var iterator = consumer.makeAsyncIterator()
         var received = try await Self.take(100, from: &iterator)
         server.stop()
@@ -177,14 +183,14 @@ import Testing
         await connection.close()
     }
 
-    @Test func deliverNewResumesAtItsStartWhenLostBeforeItsFirstMessage() async throws {
+    @Test(arguments: deliveries) func deliverNewResumesAtItsStartWhenLostBeforeItsFirstMessage(delivery: OrderedConsumerConfig.Delivery) async throws {
         let (server, directory) = try jetStreamServer()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let connection = try await NATSConnection.connect(to: server)
         let js = JetStream(connection: connection)
         _ = try await js.createStream(StreamConfig(name: "NEW", subjects: ["new"], storage: .memory))
         try await Self.publish(0..<10, to: "new", js)
-        var config = Self.quick
+        var config = Self.quick(delivery)
         config.deliverPolicy = .new
         let consumer = try await js.orderedConsumer(stream: "NEW", config: config)
         try await js.deleteConsumer(stream: "NEW", consumer: try #require(consumer.consumerName))
@@ -196,14 +202,14 @@ import Testing
         await connection.close()
     }
 
-    @Test func aDeletedStreamEndsTheSequenceWithAnError() async throws {
+    @Test(arguments: deliveries) func aDeletedStreamEndsTheSequenceWithAnError(delivery: OrderedConsumerConfig.Delivery) async throws {
         let (server, directory) = try jetStreamServer()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let connection = try await NATSConnection.connect(to: server)
         let js = JetStream(connection: connection)
         _ = try await js.createStream(StreamConfig(name: "GONE", subjects: ["gone"], storage: .memory))
         try await Self.publish(0..<3, to: "gone", js)
-        let consumer = try await js.orderedConsumer(stream: "GONE", config: Self.quick)
+        let consumer = try await js.orderedConsumer(stream: "GONE", config: Self.quick(delivery))
         var iterator = consumer.makeAsyncIterator()
         #expect(try await Self.take(3, from: &iterator) == ["0", "1", "2"])
         try await js.deleteStream("GONE")

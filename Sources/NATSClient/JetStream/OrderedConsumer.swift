@@ -18,6 +18,17 @@ public struct OrderedConsumerConfig: Sendable, Hashable {
     public var idleHeartbeat: Duration = .seconds(5)
     /// The server removes a consumer that nobody listens to after this long.
     public var inactiveThreshold: Duration = .seconds(300)
+    /// How the messages come: pushed, with flow control, or pulled.
+    public var delivery: Delivery = .push
+
+    public enum Delivery: Sendable, Hashable {
+        /// A push consumer: the server sends ahead as far as its flow-control window allows
+        /// (2 MiB at first, growing up to 32 MiB while the reader keeps up).
+        case push
+        /// A pull consumer: at most `buffer` messages are asked for ahead of the reader, which
+        /// bounds the memory exactly (an object store's reader uses this).
+        case pull(buffer: Int)
+    }
 
     public init(filterSubjects: [String] = [], deliverPolicy: DeliverPolicy = .all, startSequence: UInt64? = nil, headersOnly: Bool = false) {
         self.filterSubjects = filterSubjects
@@ -54,6 +65,9 @@ public final class OrderedConsumer: AsyncSequence, Sendable {
     private struct Run {
         var state: OrderedConsumerState
         var subscription: NATSSubscription?
+        /// The bookkeeping of the pull requests, for ``OrderedConsumerConfig/Delivery/pull(buffer:)``;
+        /// started afresh with each consumer.
+        var pull: PullConsumeState?
         var stopped = false
     }
 
@@ -98,13 +112,22 @@ public final class OrderedConsumer: AsyncSequence, Sendable {
         if config.deliverPolicy == .byStartTime, config.startTime == nil {
             throw NATSError(.invalidArgument, "deliver policy by_start_time needs a start time")
         }
+        if case .pull(let buffer) = config.delivery, buffer < 1 {
+            throw NATSError(.invalidArgument, "a pulled ordered consumer needs a buffer of at least one message")
+        }
         var state = OrderedConsumerState(idleHeartbeat: config.idleHeartbeat, now: .now)
         let (subscription, info) = try await makeConsumer(jetStream: jetStream, stream: stream, config: config, resumeSequence: nil)
         state.consumerCreated(name: info.name, deliveredStreamSequence: info.delivered.streamSequence, startsAtPolicy: startsAtPolicy(config), now: .now)
         return OrderedConsumer(
             jetStream: jetStream, stream: stream, config: config,
-            run: Run(state: state, subscription: subscription), initialPending: info.numPending
+            run: Run(state: state, subscription: subscription, pull: pullState(config)), initialPending: info.numPending
         )
+    }
+
+    /// Fresh pull bookkeeping for a new consumer, when pulling.
+    private static func pullState(_ config: OrderedConsumerConfig) -> PullConsumeState? {
+        guard case .pull(let buffer) = config.delivery else { return nil }
+        return PullConsumeState(maxMessages: buffer, expires: .seconds(30), idleHeartbeat: config.idleHeartbeat)
     }
 
     /// Whether the start cannot be written as a stream sequence before the first message.
@@ -123,7 +146,11 @@ public final class OrderedConsumer: AsyncSequence, Sendable {
         let subscription = try connection.subscribe(to: "\(connection.options.inboxPrefix).\(Nuid.next())")
         var consumer = ConsumerConfig(ackPolicy: .none, ackWait: .seconds(22 * 3600))
         consumer.name = Nuid.next()
-        consumer.deliverSubject = subscription.subject
+        if config.delivery == .push {
+            consumer.deliverSubject = subscription.subject
+            consumer.flowControl = true
+            consumer.idleHeartbeat = nanosecondsOf(config.idleHeartbeat)
+        }
         if let resumeSequence {
             consumer.deliverPolicy = .byStartSequence
             consumer.optStartSequence = resumeSequence
@@ -138,8 +165,6 @@ public final class OrderedConsumer: AsyncSequence, Sendable {
             consumer.filterSubjects = config.filterSubjects
         }
         consumer.maxDeliver = 1
-        consumer.flowControl = true
-        consumer.idleHeartbeat = nanosecondsOf(config.idleHeartbeat)
         consumer.headersOnly = config.headersOnly ? true : nil
         consumer.memoryStorage = true
         consumer.replicas = 1
@@ -186,10 +211,20 @@ public final class OrderedConsumer: AsyncSequence, Sendable {
     func next() async throws -> JetStreamMessage? {
         let connection = jetStream.connection
         while true {
-            guard !Task.isCancelled, let (subscription, limit) = run.withLock({ run -> (NATSSubscription, Duration)? in
-                guard !run.stopped, let subscription = run.subscription else { return nil }
-                return (subscription, run.state.waitLimit(now: .now))
+            guard !Task.isCancelled, let (subscription, name, wait) = run.withLock({ run -> (NATSSubscription, String, PullConsumeState.ReaderAction)? in
+                guard !run.stopped, let subscription = run.subscription, let name = run.state.consumerName else { return nil }
+                let wait = run.pull?.readerWaiting(now: .now) ?? .wait(run.state.waitLimit(now: .now))
+                return (subscription, name, wait)
             }) else { return nil }
+            let limit: Duration
+            switch wait {
+            case .pull(let batch):
+                let body = PullConsumer.requestBody(batch: batch, expires: .seconds(30), idleHeartbeat: config.idleHeartbeat)
+                try connection.publish(body, to: "\(jetStream.prefix).CONSUMER.MSG.NEXT.\(stream).\(name)", replyTo: subscription.subject)
+                continue
+            case .wait(let duration):
+                limit = duration
+            }
             if subscription.droppedCount > 0, subscription.pendingCount == 0 {
                 // Its queue overflowed (a reader slower than the server's flow-control
                 // window): what is left has been read, and the gap is certain.
@@ -198,8 +233,15 @@ public final class OrderedConsumer: AsyncSequence, Sendable {
             }
             switch await subscription.next(within: limit) {
             case .message(let message):
+                if let pulled = try pullStatus(message) {
+                    if pulled == .recreate { try await recreate() }
+                    continue
+                }
                 let incoming = OrderedConsumerState.classify(message)
-                switch run.withLock({ $0.state.received(incoming, now: .now) }) {
+                switch run.withLock({ run in
+                    if case .message = incoming { run.pull?.messageReceived(now: .now) }
+                    return run.state.received(incoming, now: .now)
+                }) {
                 case .deliver:
                     if let delivered = JetStreamMessage(message: message, connection: connection) { return delivered }
                 case .answer(let reply):
@@ -210,12 +252,35 @@ public final class OrderedConsumer: AsyncSequence, Sendable {
                     continue
                 }
             case .timedOut:
-                if run.withLock({ $0.state.silenceMeansLost(now: .now) }) { try await recreate() }
+                let lost = run.withLock { run -> Bool in
+                    if run.pull != nil { return run.pull?.waitTimedOut(now: .now) ?? true }
+                    return run.state.silenceMeansLost(now: .now)
+                }
+                if lost { try await recreate() }
             case .ended:
                 // Unsubscribed by stop(), the task cancelled, or the connection closed.
                 return nil
             }
         }
+    }
+
+    /// What a status message means when pulling: `nil` when not pulling or not a status
+    /// (the message goes on to the ordering rules), `.recreate` when the consumer is gone or
+    /// JetStream does not answer, `.ignore` otherwise.
+    /// - Throws: ``JetStreamError`` for a status that no new consumer would fix (a bad request).
+    private func pullStatus(_ message: NATSMessage) throws -> OrderedConsumerState.Action? {
+        guard let status = message.status, message.payload.isEmpty || status != 200, run.withLock({ $0.pull != nil }) else { return nil }
+        if status == 100 {
+            run.withLock { $0.pull?.heartbeatReceived(now: .now) }
+            return .ignore
+        }
+        let description = message.headers?.statusDescription ?? ""
+        if status == 503 || (status == 409 && description.lowercased().contains("consumer deleted")) { return .recreate }
+        let pending = message.headers?[JetStream.Header.pendingMessages].flatMap { Int($0) }
+        if case .fail(let error)? = run.withLock({ $0.pull?.statusReceived(code: status, description: description, pendingMessages: pending, now: .now) }) {
+            throw error
+        }
+        return .ignore
     }
 
     /// Replaces the current consumer by one starting after the last message handed over,
@@ -235,6 +300,7 @@ public final class OrderedConsumer: AsyncSequence, Sendable {
                 let kept = run.withLock { run -> Bool in
                     guard !run.stopped else { return false }
                     run.subscription = subscription
+                    run.pull = Self.pullState(config)
                     run.state.consumerCreated(
                         name: info.name, deliveredStreamSequence: info.delivered.streamSequence,
                         startsAtPolicy: resume == nil && Self.startsAtPolicy(config), now: .now

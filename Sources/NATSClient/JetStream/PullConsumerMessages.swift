@@ -39,20 +39,32 @@ public struct PullConsumerMessages: AsyncSequence, Sendable {
 
     /// The subscription and the bookkeeping, shared by copies of the sequence.
     final class Run: Sendable {
-        let connection: NATSConnection
+        let consumer: PullConsumer
         let subscription: NATSSubscription
-        let requestSubject: String
         let state: Locked<PullConsumeState>
+        var connection: NATSConnection { consumer.jetStream.connection }
 
-        init(connection: NATSConnection, subscription: NATSSubscription, requestSubject: String, state: PullConsumeState) {
-            self.connection = connection
+        init(consumer: PullConsumer, subscription: NATSSubscription, state: PullConsumeState) {
+            self.consumer = consumer
             self.subscription = subscription
-            self.requestSubject = requestSubject
             self.state = Locked(state)
         }
 
         deinit {
             try? subscription.unsubscribe()
+        }
+
+        /// Nobody answered a pull request: JetStream is away (a restart) or the consumer is gone.
+        /// Asks which, and ends the sequence in the second case.
+        private func failUnlessConsumerExists() async throws {
+            do {
+                _ = try await consumer.jetStream.consumerInfo(stream: consumer.stream, consumer: consumer.consumer)
+            } catch let error as JetStreamError where error.errorCode == JetStreamError.consumerNotFound {
+                try? subscription.unsubscribe()
+                throw error
+            } catch {
+                // JetStream is away: the state machine asks again in a second.
+            }
         }
 
         func next() async throws -> JetStreamMessage? {
@@ -64,7 +76,7 @@ public struct PullConsumerMessages: AsyncSequence, Sendable {
                 case .pull(let batch):
                     let (expires, heartbeat) = state.withLock { ($0.expires, $0.idleHeartbeat) }
                     let body = PullConsumer.requestBody(batch: batch, expires: expires, idleHeartbeat: heartbeat)
-                    try connection.publish(body, to: requestSubject, replyTo: subscription.subject)
+                    try connection.publish(body, to: consumer.requestSubject, replyTo: subscription.subject)
                     continue
                 case .wait(let duration):
                     limit = duration
@@ -84,6 +96,7 @@ public struct PullConsumerMessages: AsyncSequence, Sendable {
                             try? subscription.unsubscribe()
                             throw error
                         }
+                        if status == 503 { try await failUnlessConsumerExists() }
                         continue
                     }
                     guard let received = JetStreamMessage(message: message, connection: connection) else { continue }
@@ -123,6 +136,6 @@ extension PullConsumer {
         let connection = jetStream.connection
         let subscription = try connection.subscribe(to: "\(connection.options.inboxPrefix).\(Nuid.next())")
         let state = PullConsumeState(maxMessages: maxMessages, threshold: threshold, expires: expires, idleHeartbeat: heartbeat)
-        return PullConsumerMessages(run: .init(connection: connection, subscription: subscription, requestSubject: requestSubject, state: state))
+        return PullConsumerMessages(run: .init(consumer: self, subscription: subscription, state: state))
     }
 }

@@ -43,34 +43,21 @@ public struct KeyValueWatcher: AsyncSequence, Sendable {
     public func stop() { consumer.stop() }
 
     public func makeAsyncIterator() -> Iterator {
-        // Nothing to deliver first: the marker comes at once.
-        let marker: Iterator.Marker = options.updatesOnly || consumer.initialPending == 0 ? .due : .awaited
+        let marker = InitialValuesMarker(dueAtOnce: options.updatesOnly || consumer.initialPending == 0)
         return Iterator(watcher: self, marker: marker, messages: consumer.makeAsyncIterator())
     }
 
     public struct Iterator: AsyncIteratorProtocol, Sendable {
-        enum Marker: Sendable {
-            /// Initial values are still coming.
-            case awaited
-            /// To be sent before anything else.
-            case due
-            case sent
-        }
-
         let watcher: KeyValueWatcher
-        var marker: Marker
+        var marker: InitialValuesMarker
         var messages: OrderedConsumer.Iterator
 
         public mutating func next() async throws -> KeyValueUpdate? {
             while true {
-                if marker == .due {
-                    marker = .sent
-                    return .initialValuesDone
-                }
+                if marker.takeIfDue() { return .initialValuesDone }
                 guard let message = try await messages.next() else { return nil }
                 guard let entry = watcher.keyValue.entry(message) else { continue }
-                // The first entry with nothing pending behind it is the last initial value.
-                if marker == .awaited, entry.delta == 0 { marker = .due }
+                marker.valueArrived(pending: entry.delta)
                 if watcher.options.ignoreDeletes, entry.operation != .put { continue }
                 return .entry(entry)
             }
