@@ -5,24 +5,6 @@ import Testing
 
 /// Key-Value buckets against a real server (nats-server 2.12: per-key TTLs and limit markers).
 @Suite struct KeyValueTests {
-    /// A JetStream server, a connection and its JetStream context, for one test.
-    struct Setup {
-        let server: TestServer
-        let directory: String
-        let connection: NATSConnection
-        let js: JetStream
-
-        static func start() async throws -> Setup {
-            let (server, directory) = try jetStreamServer()
-            let connection = try await NATSConnection.connect(to: server)
-            return Setup(server: server, directory: directory, connection: connection, js: JetStream(connection: connection))
-        }
-
-        func finish() async {
-            await connection.close()
-            try? FileManager.default.removeItem(atPath: directory)
-        }
-    }
 
     func expectKeyValueError<T>(_ code: KeyValueError.Code, sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> T) async {
         await expectError(KeyValueError.self, code, sourceLocation: sourceLocation, body)
@@ -45,7 +27,7 @@ import Testing
     }
 
     @Test func bucketsAreCreatedFoundUpdatedListedAndDeleted() async throws {
-        let setup = try await Setup.start()
+        let setup = try await JetStreamSetup.start()
         let js = setup.js
         var config = KeyValueConfig(bucket: "settings", history: 3, storage: .memory)
         config.description = "what the app reads at start"
@@ -95,7 +77,7 @@ import Testing
     }
 
     @Test func putGetCreateUpdateDeleteAndPurgeWithTheirTypedErrors() async throws {
-        let setup = try await Setup.start()
+        let setup = try await JetStreamSetup.start()
         let kv = try await setup.js.createKeyValue(KeyValueConfig(bucket: "app", history: 5, storage: .memory))
         let first = try await kv.put("db.url", "postgres://a")
         let second = try await kv.put("db.url", "postgres://b")
@@ -147,7 +129,7 @@ import Testing
     }
 
     @Test func aValueOverTheBucketsLimitIsRefused() async throws {
-        let setup = try await Setup.start()
+        let setup = try await JetStreamSetup.start()
         var config = KeyValueConfig(bucket: "small", storage: .memory)
         config.maxValueSize = 16
         let kv = try await setup.js.createKeyValue(config)
@@ -158,7 +140,7 @@ import Testing
     }
 
     @Test func keysAndHistory() async throws {
-        let setup = try await Setup.start()
+        let setup = try await JetStreamSetup.start()
         let kv = try await setup.js.createKeyValue(KeyValueConfig(bucket: "inventory", history: 3, storage: .memory))
         #expect(try await kv.keys().isEmpty)
         for (key, value) in [("fruit.apple", "1"), ("fruit.pear", "2"), ("veg.leek", "3"), ("fruit.apple", "4"), ("fruit.fig", "5")] {
@@ -178,7 +160,7 @@ import Testing
     }
 
     @Test func watchSendsCurrentValuesThenTheMarkerThenChanges() async throws {
-        let setup = try await Setup.start()
+        let setup = try await JetStreamSetup.start()
         let kv = try await setup.js.createKeyValue(KeyValueConfig(bucket: "live", history: 10, storage: .memory))
         try await kv.put("a", "1")
         try await kv.put("b", "2")
@@ -207,7 +189,7 @@ import Testing
     }
 
     @Test func watchesOfPatternsAndOfAnEmptyBucket() async throws {
-        let setup = try await Setup.start()
+        let setup = try await JetStreamSetup.start()
         let kv = try await setup.js.createKeyValue(KeyValueConfig(bucket: "tree", storage: .memory))
         var empty = try await kv.watch().makeAsyncIterator()
         #expect(try await updates(1, &empty).map(text) == ["done"], "the marker also comes when there is nothing")
@@ -227,7 +209,7 @@ import Testing
     }
 
     @Test func perKeyTTLsAndLimitMarkers() async throws {
-        let setup = try await Setup.start()
+        let setup = try await JetStreamSetup.start()
         let js = setup.js
         #expect(try await js.accountInfo().api?.level ?? 0 >= 1, "nats-server 2.12 offers per-message TTLs")
         var config = KeyValueConfig(bucket: "sessions", storage: .memory)
@@ -262,7 +244,7 @@ import Testing
     }
 
     @Test func aBucketTTLRemovesOldValues() async throws {
-        let setup = try await Setup.start()
+        let setup = try await JetStreamSetup.start()
         var config = KeyValueConfig(bucket: "brief", ttl: .seconds(1), storage: .memory)
         config.limitMarkerTTL = .seconds(5)
         let kv = try await setup.js.createKeyValue(config)

@@ -7,23 +7,6 @@ extension ObjectStoreError: CodedError {}
 
 /// Object stores against a real server.
 @Suite struct ObjectStoreTests {
-    struct Setup {
-        let server: TestServer
-        let directory: String
-        let connection: NATSConnection
-        let js: JetStream
-
-        static func start() async throws -> Setup {
-            let (server, directory) = try jetStreamServer()
-            let connection = try await NATSConnection.connect(to: server)
-            return Setup(server: server, directory: directory, connection: connection, js: JetStream(connection: connection))
-        }
-
-        func finish() async {
-            await connection.close()
-            try? FileManager.default.removeItem(atPath: directory)
-        }
-    }
 
     func expectObjectStoreError<T>(_ code: ObjectStoreError.Code, sourceLocation: SourceLocation = #_sourceLocation, _ body: () async throws -> T) async {
         await expectError(ObjectStoreError.self, code, sourceLocation: sourceLocation, body)
@@ -60,7 +43,7 @@ extension ObjectStoreError: CodedError {}
     }
 
     @Test func bucketsAreCreatedFoundListedAndDeleted() async throws {
-        let setup = try await Setup.start()
+        let setup = try await JetStreamSetup.start()
         let js = setup.js
         var config = ObjectStoreConfig(bucket: "files", storage: .memory)
         config.description = "build artefacts"
@@ -87,7 +70,7 @@ extension ObjectStoreError: CodedError {}
     }
 
     @Test func objectsOfEverySizeRoundTripInChunks() async throws {
-        let setup = try await Setup.start()
+        let setup = try await JetStreamSetup.start()
         let store = try await setup.js.createObjectStore(ObjectStoreConfig(bucket: "sizes", storage: .memory))
         let chunk = ObjectStore.defaultChunkSize
         for size in [0, 1, chunk - 1, chunk, chunk + 1, 3 * chunk + chunk / 2] {
@@ -123,7 +106,7 @@ extension ObjectStoreError: CodedError {}
     }
 
     @Test func aSequenceOfUnevenPiecesIsStoredInWholeChunks() async throws {
-        let setup = try await Setup.start()
+        let setup = try await JetStreamSetup.start()
         let store = try await setup.js.createObjectStore(ObjectStoreConfig(bucket: "pieces", storage: .memory))
         let data = Self.bytes(1000)
         let pieces = AsyncStream<[UInt8]> { continuation in
@@ -147,7 +130,7 @@ extension ObjectStoreError: CodedError {}
     }
 
     @Test func replacingAndDeletingPurgeTheOldChunks() async throws {
-        let setup = try await Setup.start()
+        let setup = try await JetStreamSetup.start()
         let store = try await setup.js.createObjectStore(ObjectStoreConfig(bucket: "churn", storage: .memory))
         try await store.put("report", data: Self.bytes(300_000, seed: 1))
         let second = Self.bytes(200_000, seed: 2)
@@ -171,7 +154,7 @@ extension ObjectStoreError: CodedError {}
     }
 
     @Test func aWrongDigestOrMissingChunksAreReported() async throws {
-        let setup = try await Setup.start()
+        let setup = try await JetStreamSetup.start()
         let js = setup.js
         let store = try await js.createObjectStore(ObjectStoreConfig(bucket: "tamper", storage: .memory))
         var info = try await store.put(ObjectMeta(name: "doc", chunkSize: 4), data: Array("twelve bytes".utf8))
@@ -192,7 +175,7 @@ extension ObjectStoreError: CodedError {}
     }
 
     @Test func filesArePutAndGotAChunkAtATime() async throws {
-        let setup = try await Setup.start()
+        let setup = try await JetStreamSetup.start()
         let store = try await setup.js.createObjectStore(ObjectStoreConfig(bucket: "disk", storage: .memory))
         let folder = NSTemporaryDirectory() + "ennio-objects-\(UUID().uuidString)"
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
@@ -220,7 +203,7 @@ extension ObjectStoreError: CodedError {}
     }
 
     @Test func linksToObjectsAndToBuckets() async throws {
-        let setup = try await Setup.start()
+        let setup = try await JetStreamSetup.start()
         let js = setup.js
         let store = try await js.createObjectStore(ObjectStoreConfig(bucket: "main", storage: .memory))
         let elsewhere = try await js.createObjectStore(ObjectStoreConfig(bucket: "elsewhere", storage: .memory))
@@ -251,7 +234,7 @@ extension ObjectStoreError: CodedError {}
     }
 
     @Test func listWatchUpdateAndSeal() async throws {
-        let setup = try await Setup.start()
+        let setup = try await JetStreamSetup.start()
         let store = try await setup.js.createObjectStore(ObjectStoreConfig(bucket: "catalog", storage: .memory))
         #expect(try await store.list().isEmpty)
         try await store.put("a", data: [1])
@@ -296,7 +279,7 @@ extension ObjectStoreError: CodedError {}
     }
 
     @Test func aFiftyMegabyteObjectRoundTripsInBoundedMemory() async throws {
-        let setup = try await Setup.start()
+        let setup = try await JetStreamSetup.start()
         let store = try await setup.js.createObjectStore(ObjectStoreConfig(bucket: "large", storage: .file))
         let size = 50 * 1024 * 1024
         let pieceSize = 256 * 1024

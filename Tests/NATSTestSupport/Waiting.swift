@@ -1,3 +1,4 @@
+import Foundation
 import NATSClient
 import Testing
 
@@ -108,5 +109,25 @@ extension JetStream {
                 }
             }
         }
+    }
+}
+
+/// A JetStream server with its own store, a connection to it and its JetStream API, for one test.
+struct JetStreamSetup {
+    let server: TestServer
+    let directory: String
+    let connection: NATSConnection
+    let js: JetStream
+
+    static func start(configure: (inout NATSOptions) -> Void = { _ in }) async throws -> JetStreamSetup {
+        let (server, directory) = try jetStreamServer()
+        let connection = try await NATSConnection.connect(to: server, configure: configure)
+        return JetStreamSetup(server: server, directory: directory, connection: connection, js: JetStream(connection: connection))
+    }
+
+    /// Closes the connection and removes the store (the server stops with the value).
+    func finish() async {
+        await connection.close()
+        try? FileManager.default.removeItem(atPath: directory)
     }
 }

@@ -28,3 +28,29 @@ struct InitialValuesMarker: Sendable {
         return true
     }
 }
+
+/// The messages of a watcher's ordered consumer with the "initial values done" marker put in
+/// its place among them: what bucket and object store watchers share.
+struct WatchCursor: Sendable {
+    enum Step: Sendable {
+        case message(JetStreamMessage)
+        case initialValuesDone
+    }
+
+    private var marker: InitialValuesMarker
+    private var messages: OrderedConsumer.Iterator
+
+    /// `updatesOnly`: the marker comes first, as it does when there is nothing to deliver.
+    init(consumer: OrderedConsumer, updatesOnly: Bool) {
+        marker = InitialValuesMarker(dueAtOnce: updatesOnly || consumer.initialPending == 0)
+        messages = consumer.makeAsyncIterator()
+    }
+
+    /// The marker when it is due, else the next message; `nil` when the consumer ends.
+    mutating func next() async throws -> Step? {
+        if marker.takeIfDue() { return .initialValuesDone }
+        guard let message = try await messages.next() else { return nil }
+        marker.valueArrived(pending: message.metadata.pending)
+        return .message(message)
+    }
+}

@@ -43,24 +43,21 @@ public struct KeyValueWatcher: AsyncSequence, Sendable {
     public func stop() { consumer.stop() }
 
     public func makeAsyncIterator() -> Iterator {
-        let marker = InitialValuesMarker(dueAtOnce: options.updatesOnly || consumer.initialPending == 0)
-        return Iterator(watcher: self, marker: marker, messages: consumer.makeAsyncIterator())
+        Iterator(watcher: self, cursor: WatchCursor(consumer: consumer, updatesOnly: options.updatesOnly))
     }
 
     public struct Iterator: AsyncIteratorProtocol, Sendable {
         let watcher: KeyValueWatcher
-        var marker: InitialValuesMarker
-        var messages: OrderedConsumer.Iterator
+        var cursor: WatchCursor
 
         public mutating func next() async throws -> KeyValueUpdate? {
-            while true {
-                if marker.takeIfDue() { return .initialValuesDone }
-                guard let message = try await messages.next() else { return nil }
+            while let step = try await cursor.next() {
+                guard case .message(let message) = step else { return .initialValuesDone }
                 guard let entry = watcher.keyValue.entry(message) else { continue }
-                marker.valueArrived(pending: entry.delta)
                 if watcher.options.ignoreDeletes, entry.operation != .put { continue }
                 return .entry(entry)
             }
+            return nil
         }
     }
 }

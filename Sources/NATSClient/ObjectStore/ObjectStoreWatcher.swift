@@ -35,24 +35,21 @@ public struct ObjectStoreWatcher: AsyncSequence, Sendable {
     public func stop() { consumer.stop() }
 
     public func makeAsyncIterator() -> Iterator {
-        let marker = InitialValuesMarker(dueAtOnce: options.updatesOnly || consumer.initialPending == 0)
-        return Iterator(watcher: self, marker: marker, messages: consumer.makeAsyncIterator())
+        Iterator(watcher: self, cursor: WatchCursor(consumer: consumer, updatesOnly: options.updatesOnly))
     }
 
     public struct Iterator: AsyncIteratorProtocol, Sendable {
         let watcher: ObjectStoreWatcher
-        var marker: InitialValuesMarker
-        var messages: OrderedConsumer.Iterator
+        var cursor: WatchCursor
 
         public mutating func next() async throws -> ObjectStoreUpdate? {
-            while true {
-                if marker.takeIfDue() { return .initialValuesDone }
-                guard let message = try await messages.next() else { return nil }
-                marker.valueArrived(pending: message.metadata.pending)
+            while let step = try await cursor.next() {
+                guard case .message(let message) = step else { return .initialValuesDone }
                 let info = try ObjectStore.decodeInfo(message.payload, timestamp: message.metadata.timestamp)
                 if watcher.options.ignoreDeletes, info.deleted { continue }
                 return .info(info)
             }
+            return nil
         }
     }
 }
