@@ -35,6 +35,34 @@ events --url URL --file PATH
            {"subject": str, "stream": str, "seq": int, "duplicate": bool}
        Exits 0 after the last line.
 
+kv-put    --url URL --bucket B --key K --value-b64 B64
+       Binds the existing bucket, puts the value, prints {"revision": n}.
+
+kv-get    --url URL --bucket B --key K
+       Prints the key's latest entry as a JSON line (see ``kv-watch``), or
+       {"missing": true} when nats-py reports the key not found.
+
+kv-watch  --url URL --bucket B --key PATTERN --count N [--timeout S]
+       Watches the bucket (PATTERN may hold wildcards), prints ``READY`` once the
+       watch is set up, then one JSON line per update:
+           {"key": str, "value_b64": str, "revision": int, "delta": int,
+            "operation": "PUT" | "DEL" | "PURGE"}
+       or {"initial_done": true} for nats-py's end-of-initial-values marker.
+       Exits 0 after N lines (the marker counts), 3 on timeout.
+
+obj-put   --url URL --bucket B --name NAME --file PATH
+       Binds the existing object store, stores the file, prints
+       {"size": int, "chunks": int, "digest": str, "nuid": str}.
+
+obj-get   --url URL --bucket B --name NAME --file PATH
+       Writes the object to PATH (nats-py checks the digest as it reads) and
+       prints the same JSON as obj-put.
+
+obj-watch --url URL --bucket B --count N [--timeout S]
+       Watches the object store, prints ``READY``, then one JSON line per update:
+       {"name": str, "size": int, "deleted": bool, "digest": str | null} or
+       {"initial_done": true}. Exits 0 after N lines, 3 on timeout.
+
 Any other failure is reported on stderr with a non-zero exit status
 (1 for runtime errors, 2 for bad arguments).
 
@@ -229,6 +257,99 @@ async def run_events(args: argparse.Namespace) -> None:
         await close(nc)
 
 
+def describe_entry(entry) -> str:
+    """The JSON line printed for a Key-Value entry (``None``: the initial-values marker)."""
+    if entry is None:
+        return json.dumps({"initial_done": True})
+    return json.dumps(
+        {
+            "key": entry.key,
+            "value_b64": base64.b64encode(entry.value or b"").decode("ascii"),
+            "revision": entry.revision,
+            "delta": entry.delta,
+            # nats-py leaves the operation unset for a put.
+            "operation": entry.operation or "PUT",
+        },
+        sort_keys=True,
+    )
+
+
+def describe_object(info) -> str:
+    """The JSON line printed for an object's info (``None``: the initial-values marker)."""
+    if info is None:
+        return json.dumps({"initial_done": True})
+    return json.dumps(
+        {
+            "name": info.name,
+            "size": info.size or 0,
+            "chunks": info.chunks or 0,
+            "deleted": bool(info.deleted),
+            "digest": info.digest or None,
+            "nuid": info.nuid,
+        },
+        sort_keys=True,
+    )
+
+
+async def take_updates(next_update, describe_update, count: int, timeout: float) -> None:
+    """Prints ``count`` updates that ``next_update(remaining)`` returns, within ``timeout``."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    for received in range(count):
+        remaining = deadline - loop.time()
+        try:
+            if remaining <= 0:
+                raise asyncio.TimeoutError
+            update = await next_update(remaining)
+        except (asyncio.TimeoutError, nats.errors.TimeoutError) as error:
+            raise PeerError(f"timed out after {timeout}s with {received} of {count} updates", EXIT_TIMEOUT) from error
+        emit(describe_update(update))
+
+
+async def run_kv(args: argparse.Namespace) -> None:
+    nc = await connect(args.url)
+    try:
+        kv = await nc.jetstream().key_value(args.bucket)
+        if args.mode == "kv-put":
+            try:
+                value = base64.b64decode(args.value_b64, validate=True)
+            except (binascii.Error, ValueError) as error:
+                raise PeerError(f"--value-b64 is not valid base64: {error}", EXIT_USAGE) from error
+            emit(json.dumps({"revision": await kv.put(args.key, value)}))
+        elif args.mode == "kv-get":
+            try:
+                emit(describe_entry(await kv.get(args.key)))
+            except nats.js.errors.KeyNotFoundError:
+                emit(json.dumps({"missing": True}))
+        else:
+            watcher = await kv.watch(args.key)
+            emit("READY")
+            await take_updates(lambda remaining: watcher.updates(timeout=remaining), describe_entry, args.count, args.timeout)
+            await watcher.stop()
+    finally:
+        await close(nc)
+
+
+async def run_obj(args: argparse.Namespace) -> None:
+    nc = await connect(args.url)
+    try:
+        store = await nc.jetstream().object_store(args.bucket)
+        if args.mode == "obj-put":
+            with open(args.file, "rb") as source:
+                emit(describe_object(await store.put(args.name, source)))
+        elif args.mode == "obj-get":
+            with open(args.file, "wb") as target:
+                result = await store.get(args.name, writeinto=target)
+            emit(describe_object(result.info))
+        else:
+            watcher = await store.watch()
+            emit("READY")
+            await take_updates(lambda remaining: watcher.updates(timeout=remaining), describe_object, args.count, args.timeout)
+            await watcher.stop()
+    finally:
+        await close(nc)
+
+
 def positive(text: str) -> int:
     value = int(text)
     if value <= 0:
@@ -259,6 +380,28 @@ def parse_arguments(argv: List[str]) -> argparse.Namespace:
     events = modes.add_parser("events")
     events.add_argument("--url", required=True)
     events.add_argument("--file", required=True, help="lines of SUBJECT JSON")
+
+    for name in ("kv-put", "kv-get", "kv-watch"):
+        mode = modes.add_parser(name)
+        mode.add_argument("--url", required=True)
+        mode.add_argument("--bucket", required=True)
+        mode.add_argument("--key", required=True, help="a key, or for kv-watch a pattern")
+        if name == "kv-put":
+            mode.add_argument("--value-b64", required=True)
+        if name == "kv-watch":
+            mode.add_argument("--count", type=positive, required=True)
+            mode.add_argument("--timeout", type=float, default=20.0)
+
+    for name in ("obj-put", "obj-get", "obj-watch"):
+        mode = modes.add_parser(name)
+        mode.add_argument("--url", required=True)
+        mode.add_argument("--bucket", required=True)
+        if name == "obj-watch":
+            mode.add_argument("--count", type=positive, required=True)
+            mode.add_argument("--timeout", type=float, default=20.0)
+        else:
+            mode.add_argument("--name", required=True)
+            mode.add_argument("--file", required=True)
     return parser.parse_args(argv)
 
 
@@ -268,6 +411,10 @@ def main(argv: List[str]) -> None:
         work = run_pub(args)
     elif args.mode == "events":
         work = run_events(args)
+    elif args.mode.startswith("kv-"):
+        work = run_kv(args)
+    elif args.mode.startswith("obj-"):
+        work = run_obj(args)
     else:
         work = run_receiver(args, answer=args.mode == "reply")
     try:

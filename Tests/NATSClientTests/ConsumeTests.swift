@@ -15,7 +15,7 @@ import Testing
         _ = try await js.publish(Array("one".utf8), to: "cd")
         let messages = try js.pullConsumer(stream: "CD", consumer: "doomed").consume(maxMessages: 10, expires: .seconds(5))
         var iterator = messages.makeAsyncIterator()
-        #expect(try await iterator.next()?.payload == Array("one".utf8))
+        #expect(try await take(1, from: &iterator).first?.payload == Array("one".utf8))
         try await js.deleteConsumer(stream: "CD", consumer: "doomed")
         await #expect {
             try await within(.seconds(20), "the error") { [iterator] in
@@ -36,7 +36,7 @@ import Testing
         _ = try await js.publishAll((0..<20).map { ("cg", Array("\($0)".utf8), nil) })
         let messages = try js.pullConsumer(stream: "CG", consumer: "gone").consume(maxMessages: 10, expires: .seconds(5))
         var iterator = messages.makeAsyncIterator()
-        _ = try await iterator.next()
+        _ = try await take(1, from: &iterator)
         // The first request's ten messages have all been delivered: no request waits at the
         // server to be told of the deletion. The next request finds no consumer at all.
         try await within(.seconds(20), "the buffer to fill") {
@@ -69,7 +69,7 @@ import Testing
             .consume(maxMessages: 20, expires: .seconds(2), idleHeartbeat: .milliseconds(250))
         var iterator = messages.makeAsyncIterator()
         var received: [String] = []
-        while received.count < 50, let message = try await iterator.next() {
+        for message in try await take(50, from: &iterator) {
             received.append(String(decoding: message.payload, as: UTF8.self))
             try await message.ackSync()
         }

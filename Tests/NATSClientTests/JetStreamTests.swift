@@ -158,7 +158,7 @@ import Testing
 
         let sequence = try js.pullConsumer(stream: "BOUND", consumer: "lazy").consume(maxMessages: 20, expires: .seconds(1))
         var iterator = sequence.makeAsyncIterator()
-        let first = try await iterator.next()
+        let first = try await take(1, from: &iterator).first
         #expect(first?.metadata.streamSequence == 1)
         // The reader holds on to the first message and takes no more. Whatever the sequence has
         // pulled is delivered and unacknowledged: over two pull expiries it must stay within

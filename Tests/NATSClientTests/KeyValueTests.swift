@@ -12,9 +12,7 @@ import Testing
 
     /// The next `count` updates of a watcher.
     func updates(_ count: Int, _ iterator: inout KeyValueWatcher.Iterator) async throws -> [KeyValueUpdate] {
-        var updates: [KeyValueUpdate] = []
-        while updates.count < count, let update = try await iterator.next() { updates.append(update) }
-        return updates
+        try await take(count, from: &iterator)
     }
 
     /// An update as `key=value` (`key:DEL`, `key:PURGE`), or `done`, to compare whole sequences.
@@ -226,10 +224,7 @@ import Testing
         #expect(try await kv.get("token").string == "abc")
         #expect(try await updates(2, &watcher).map(text) == ["token=abc", "kept=forever"])
         // After its second the value is gone, and the server leaves a marker that watchers see.
-        let removal = try await within(.seconds(30), "the TTL's removal marker") { [watcher] in
-            var watcher = watcher
-            return try await updates(1, &watcher)
-        }
+        let removal = try await updates(1, &watcher)
         #expect(removal.map(text) == ["token:PURGE"])
         await expectKeyValueError(.keyNotFound) { try await kv.get("token") }
         #expect(try await kv.get("kept").string == "forever")
@@ -250,11 +245,8 @@ import Testing
         let kv = try await setup.js.createKeyValue(config)
         #expect(try await kv.status().streamInfo.config.duplicateWindow == 1_000_000_000, "at most the TTL")
         try await kv.put("flash", "gone soon")
-        let watcher = try await kv.watch().makeAsyncIterator()
-        let seen = try await within(.seconds(30), "the value and its age marker") { [watcher] in
-            var watcher = watcher
-            return try await updates(3, &watcher)
-        }
+        var watcher = try await kv.watch().makeAsyncIterator()
+        let seen = try await updates(3, &watcher)
         #expect(seen.map(text) == ["flash=gone soon", "done", "flash:PURGE"])
         await expectKeyValueError(.keyNotFound) { try await kv.get("flash") }
         await setup.finish()

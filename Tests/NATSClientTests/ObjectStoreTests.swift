@@ -246,7 +246,7 @@ extension ObjectStoreError: CodedError {}
 
         var watcher = try await store.watch().makeAsyncIterator()
         func next() async throws -> String {
-            switch try await watcher.next() {
+            switch try await take(1, from: &watcher).first {
             case .info(let info)?: return info.deleted ? "\(info.name) deleted" : "\(info.name) \(info.size)"
             case .initialValuesDone?: return "done"
             case nil: return "end"

@@ -12,15 +12,8 @@ import Testing
     }
 
     /// Takes messages from `iterator` until `count` have arrived.
-    static func take(_ count: Int, from iterator: inout OrderedConsumer.Iterator, within limit: Duration = .seconds(30)) async throws -> [String] {
-        let deadline = ContinuousClock.now + limit
-        var taken: [String] = []
-        while taken.count < count {
-            guard ContinuousClock.now < deadline else { throw TimedOut(what: "\(count) messages (got \(taken.count))") }
-            guard let message = try await iterator.next() else { break }
-            taken.append(String(decoding: message.payload, as: UTF8.self))
-        }
-        return taken
+    static func take(_ count: Int, from iterator: inout OrderedConsumer.Iterator) async throws -> [String] {
+        try await NATSTestSupport.take(count, from: &iterator).map { String(decoding: $0.payload, as: UTF8.self) }
     }
 
     static func strings(_ range: Range<Int>) -> [String] { range.map(String.init) }
@@ -55,7 +48,7 @@ import Testing
         #expect(consumer.lastStreamSequence == 1100)
         #expect(consumer.recreations == 0)
         consumer.stop()
-        #expect(try await iterator.next() == nil, "stopped")
+        #expect(try await NATSTestSupport.take(1, from: &iterator).isEmpty, "stopped")
         await connection.close()
     }
 
@@ -137,8 +130,7 @@ import Testing
 
         let consumer = try await js.orderedConsumer(stream: "FC")
         var iterator = consumer.makeAsyncIterator()
-        var bytes = 0
-        for _ in 0..<80 { bytes += try #require(try await iterator.next()).payload.count }
+        let bytes = try await NATSTestSupport.take(80, from: &iterator).reduce(0) { $0 + $1.payload.count }
         #expect(bytes == 80 * chunk.count)
         #expect(consumer.flowControlAnswers > 0)
         #expect(consumer.recreations == 0)
@@ -169,7 +161,7 @@ import Testing
 
         let headers = try await js.orderedConsumer(stream: "POL", config: OrderedConsumerConfig(headersOnly: true))
         var iterator = headers.makeAsyncIterator()
-        let first = try #require(try await iterator.next())
+        let first = try #require(try await NATSTestSupport.take(1, from: &iterator).first)
         #expect(first.payload.isEmpty)
         #expect(first.headers?["Nats-Msg-Size"] == "1")
         headers.stop()

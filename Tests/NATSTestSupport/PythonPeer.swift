@@ -136,6 +136,18 @@ final class PythonPeer: Sendable {
         return try decodeMessage(line)
     }
 
+    /// Reads one line (suspending, not blocking) and decodes it as JSON of type `T` — the lines
+    /// the Key-Value and object store modes print.
+    /// - Returns: `nil` at the end of the output.
+    func json<T: Decodable>(_ type: T.Type, within timeout: Duration = .seconds(30)) async throws -> T? {
+        guard let line = try await line(within: timeout) else { return nil }
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(line.utf8))
+        } catch {
+            throw unexpected(line, wanted: "a JSON line of \(T.self)")
+        }
+    }
+
     /// Waits for the peer to exit and returns its exit code (128 + the signal number if a signal
     /// ended it).
     /// - Throws: ``TestSupportError`` if it is still running after `timeout`.
@@ -218,6 +230,43 @@ struct PythonPeerMessage: Decodable, Sendable, Equatable {
             throw DecodingError.dataCorruptedError(forKey: .payload, in: container, debugDescription: "not base64")
         }
         payload = [UInt8](bytes)
+    }
+}
+
+/// A line of the peer's `kv-get` and `kv-watch` output: an entry, the initial-values marker or,
+/// for `kv-get`, a missing key.
+struct PythonKeyValueLine: Decodable, Sendable, Equatable {
+    let key: String?
+    let valueB64: String?
+    let revision: UInt64?
+    let operation: String?
+    let initialDone: Bool?
+    let missing: Bool?
+
+    /// The value bytes.
+    var value: [UInt8] { valueB64.flatMap { Data(base64Encoded: $0) }.map { [UInt8]($0) } ?? [] }
+
+    private enum CodingKeys: String, CodingKey {
+        case key, revision, operation, missing
+        case valueB64 = "value_b64"
+        case initialDone = "initial_done"
+    }
+}
+
+/// A line of the peer's `obj-put`, `obj-get` and `obj-watch` output: an object's info or the
+/// initial-values marker.
+struct PythonObjectLine: Decodable, Sendable, Equatable {
+    let name: String?
+    let size: UInt64?
+    let chunks: UInt32?
+    let deleted: Bool?
+    let digest: String?
+    let nuid: String?
+    let initialDone: Bool?
+
+    private enum CodingKeys: String, CodingKey {
+        case name, size, chunks, deleted, digest, nuid
+        case initialDone = "initial_done"
     }
 }
 

@@ -131,3 +131,21 @@ struct JetStreamSetup {
         try? FileManager.default.removeItem(atPath: directory)
     }
 }
+
+/// The next `count` elements of `iterator` (fewer if it ends), waiting at most `limit` for all
+/// of them; `iterator` moves past them.
+func take<Iterator: AsyncIteratorProtocol & Sendable>(
+    _ count: Int,
+    from iterator: inout Iterator,
+    within limit: Duration = .seconds(30)
+) async throws -> [Iterator.Element] where Iterator.Element: Sendable {
+    let start = iterator
+    let (elements, advanced) = try await within(limit, "\(count) elements") {
+        var moving = start
+        var elements: [Iterator.Element] = []
+        while elements.count < count, let element = try await moving.next() { elements.append(element) }
+        return (elements, moving)
+    }
+    iterator = advanced
+    return elements
+}
