@@ -63,6 +63,17 @@ obj-watch --url URL --bucket B --count N [--timeout S]
        {"name": str, "size": int, "deleted": bool, "digest": str | null} or
        {"initial_done": true}. Exits 0 after N lines, 3 on timeout.
 
+request   --url URL --subject SUBJ --payload-b64 B64 [--timeout S]
+       Sends one request and prints the reply as a JSON line (same shape as in
+       ``sub``). Exits 3 when no reply comes in time.
+
+srv-discover --url URL --subject SUBJ --count N [--timeout S]
+       Sends one discovery request ($SRV.PING, $SRV.INFO.<name>, ...) to a private
+       inbox, reads N answers with nats-py's own service models
+       (``nats.micro.service.ServicePing|ServiceInfo|ServiceStats.from_dict``,
+       chosen by the answer's ``type``) and prints each as that model's
+       ``to_dict()`` in JSON, plus "type". Exits 0 after N answers, 3 on timeout.
+
 Any other failure is reported on stderr with a non-zero exit status
 (1 for runtime errors, 2 for bad arguments).
 
@@ -350,6 +361,52 @@ async def run_obj(args: argparse.Namespace) -> None:
         await close(nc)
 
 
+async def run_request(args: argparse.Namespace) -> None:
+    try:
+        payload = base64.b64decode(args.payload_b64, validate=True)
+    except (binascii.Error, ValueError) as error:
+        raise PeerError(f"--payload-b64 is not valid base64: {error}", EXIT_USAGE) from error
+    nc = await connect(args.url)
+    try:
+        try:
+            reply = await nc.request(args.subject, payload, timeout=args.timeout)
+        except nats.errors.TimeoutError as error:
+            raise PeerError(f"no reply within {args.timeout}s", EXIT_TIMEOUT) from error
+        emit(describe(reply))
+    finally:
+        await close(nc)
+
+
+async def run_discover(args: argparse.Namespace) -> None:
+    from nats.micro import service as micro
+
+    models = {
+        micro.PING_RESPONSE_TYPE: micro.ServicePing,
+        micro.INFO_RESPONSE_TYPE: micro.ServiceInfo,
+        micro.STATS_RESPONSE_TYPE: micro.ServiceStats,
+    }
+    nc = await connect(args.url)
+    try:
+        inbox = nc.new_inbox()
+        sub = await nc.subscribe(inbox)
+        await nc.publish(args.subject, b"", reply=inbox)
+
+        async def next_answer(remaining: float):
+            msg = await sub.next_msg(timeout=remaining)
+            data = json.loads(msg.data)
+            model = models.get(data.get("type"))
+            if model is None:
+                raise PeerError(f"an answer of unknown type: {data!r}")
+            answer = model.from_dict(data)
+            result = answer.to_dict()
+            result["type"] = data["type"]
+            return result
+
+        await take_updates(next_answer, lambda result: json.dumps(result, sort_keys=True, default=str), args.count, args.timeout)
+    finally:
+        await close(nc)
+
+
 def positive(text: str) -> int:
     value = int(text)
     if value <= 0:
@@ -392,6 +449,16 @@ def parse_arguments(argv: List[str]) -> argparse.Namespace:
             mode.add_argument("--count", type=positive, required=True)
             mode.add_argument("--timeout", type=float, default=20.0)
 
+    request = modes.add_parser("request")
+    common(request)
+    request.add_argument("--payload-b64", required=True)
+    request.add_argument("--timeout", type=float, default=10.0)
+
+    discover = modes.add_parser("srv-discover")
+    common(discover)
+    discover.add_argument("--count", type=positive, required=True)
+    discover.add_argument("--timeout", type=float, default=20.0)
+
     for name in ("obj-put", "obj-get", "obj-watch"):
         mode = modes.add_parser(name)
         mode.add_argument("--url", required=True)
@@ -415,6 +482,10 @@ def main(argv: List[str]) -> None:
         work = run_kv(args)
     elif args.mode.startswith("obj-"):
         work = run_obj(args)
+    elif args.mode == "request":
+        work = run_request(args)
+    elif args.mode == "srv-discover":
+        work = run_discover(args)
     else:
         work = run_receiver(args, answer=args.mode == "reply")
     try:

@@ -20,6 +20,9 @@ import Testing
         #expect(RFC3339Time.format(nanoseconds: 1_772_712_001_123_456_789) == "2026-03-05T12:00:01.123456789Z")
         #expect(RFC3339Time.format(nanoseconds: 1_772_712_001_500_000_000) == "2026-03-05T12:00:01.5Z")
         #expect(RFC3339Time.format(nanoseconds: -1) == "1969-12-31T23:59:59.999999999Z")
+        #expect(RFC3339Time.format(nanoseconds: 1_772_712_001_123_456_789, fractionDigits: 6) == "2026-03-05T12:00:01.123456Z")
+        #expect(RFC3339Time.format(nanoseconds: 1_772_712_001_000_000_000, fractionDigits: 6) == "2026-03-05T12:00:01.000000Z")
+        #expect(RFC3339Time.format(nanoseconds: 1_772_712_001_900_000_000, fractionDigits: 0) == "2026-03-05T12:00:01Z")
         for value: Int64 in [0, 1, -1, 951_782_400_000_000_007, 4_102_444_799_999_999_999, -2_208_988_800_000_000_000] {
             #expect(RFC3339Time.nanoseconds(RFC3339Time.format(nanoseconds: value)) == value)
         }

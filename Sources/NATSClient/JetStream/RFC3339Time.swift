@@ -53,9 +53,10 @@ enum RFC3339Time {
         return seconds * 1_000_000_000 + fraction
     }
 
-    /// `nanoseconds` since 1970 as `YYYY-MM-DDTHH:MM:SS.fffffffffZ` (the fraction without
-    /// trailing zeros, left out when zero).
-    static func format(nanoseconds: Int64) -> String {
+    /// `nanoseconds` since 1970 as `YYYY-MM-DDTHH:MM:SS.fffffffffZ`: with `fractionDigits`,
+    /// exactly that many digits of the second (cut, not rounded); without, the fraction without
+    /// trailing zeros, left out when zero.
+    static func format(nanoseconds: Int64, fractionDigits: Int? = nil) -> String {
         let (seconds, fraction) = nanoseconds.quotientAndRemainder(dividingBy: 1_000_000_000)
         let (wholeSeconds, nanos) = fraction < 0 ? (seconds - 1, fraction + 1_000_000_000) : (seconds, fraction)
         let (days, secondOfDay) = wholeSeconds.quotientAndRemainder(dividingBy: 86_400)
@@ -63,9 +64,11 @@ enum RFC3339Time {
         let (year, month, dayOfMonth) = civil(daysSince1970: Int(day))
         func two(_ value: Int64) -> String { value < 10 ? "0\(value)" : "\(value)" }
         var text = "\(year)-\(two(Int64(month)))-\(two(Int64(dayOfMonth)))T\(two(time / 3600)):\(two(time % 3600 / 60)):\(two(time % 60))"
-        if nanos > 0 {
-            var digits = String(nanos)
-            digits = String(repeating: "0", count: 9 - digits.count) + digits
+        var digits = String(nanos)
+        digits = String(repeating: "0", count: 9 - digits.count) + digits
+        if let fractionDigits {
+            if fractionDigits > 0 { text += "." + digits.prefix(min(9, fractionDigits)) }
+        } else if nanos > 0 {
             while digits.last == "0" { digits.removeLast() }
             text += "." + digits
         }
