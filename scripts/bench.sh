@@ -6,7 +6,7 @@
 #   ROUNDS=3 bash scripts/bench.sh        # fewer rounds
 #
 # Counts can be changed with PUB16_COUNT, PUB512_COUNT, PUBSUB_COUNT, REQ_COUNT, JS_COUNT,
-# EVENTS_COUNT, CODEC_COUNT, INGEST_COUNT, STORE_LARGE_COUNT and REDUCERS_COUNT. Raw RESULT lines are kept in $SCRATCH/bench-results.txt.
+# KV_COUNT, ORDERED_COUNT, EVENTS_COUNT, CODEC_COUNT, INGEST_COUNT, STORE_LARGE_COUNT and REDUCERS_COUNT. Raw RESULT lines are kept in $SCRATCH/bench-results.txt.
 # The coordinator at scale (`ennio bench scale`, once, after the rounds): SCALE_SIZES (events,
 # default 10000,100000,1000000,10000000; `none` to skip) and SCALE_SESSIONS (default
 # 1000,10000,100000). The largest size takes about 5 GB of temporary disk and several minutes.
@@ -22,6 +22,9 @@ PUB512_COUNT="${PUB512_COUNT:-500000}"
 PUBSUB_COUNT="${PUBSUB_COUNT:-1000000}"
 REQ_COUNT="${REQ_COUNT:-10000}"
 JS_COUNT="${JS_COUNT:-200000}"
+# Key-Value put and get round trips (each), and messages read by an ordered consumer.
+KV_COUNT="${KV_COUNT:-10000}"
+ORDERED_COUNT="${ORDERED_COUNT:-500000}"
 EVENTS_COUNT="${EVENTS_COUNT:-500000}"
 CODEC_COUNT="${CODEC_COUNT:-500000}"
 REDUCERS_COUNT="${REDUCERS_COUNT:-1000000}"
@@ -116,7 +119,7 @@ start_time=$(date +%s)
 for round in $(seq 1 "$ROUNDS"); do
     echo "bench: round $round of $ROUNDS" >&2
     # Alternate which client goes first, so neither always gets the warmer server.
-    for pair in "pub $PUB16_COUNT 16" "pub $PUB512_COUNT 512" "pubsub $PUBSUB_COUNT 16" "req $REQ_COUNT 16" "js $JS_COUNT 16"; do
+    for pair in "pub $PUB16_COUNT 16" "pub $PUB512_COUNT 512" "pubsub $PUBSUB_COUNT 16" "req $REQ_COUNT 16" "js $JS_COUNT 16" "kv $KV_COUNT 16" "ordered $ORDERED_COUNT 16"; do
         read -r mode count size <<<"$pair"
         if (( round % 2 == 1 )); then
             run swift "$ennio" bench "$mode" --count "$count" --size "$size" --server "$url"
@@ -198,6 +201,11 @@ rows = [
     ("request/reply 16 B p99", "req16", "p99_us", "µs", True),
     ("request/reply 16 B mean", "req16", "mean_us", "µs", True),
     ("JetStream publish 16 B (acknowledged)", "js16", "msgs_per_sec", "msgs/s", False),
+    ("Key-Value put 16 B p50", "kvput16", "p50_us", "µs", True),
+    ("Key-Value put 16 B mean", "kvput16", "mean_us", "µs", True),
+    ("Key-Value get 16 B p50", "kvget16", "p50_us", "µs", True),
+    ("Key-Value get 16 B mean", "kvget16", "mean_us", "µs", True),
+    ("ordered consumer 16 B (read from a stream)", "ordered16", "msgs_per_sec", "msgs/s", False),
     ("events published (EventPublisher)", "events_pub", "events_per_sec", "events/s", False),
     ("EventCodec encode", "codec_encode", "events_per_sec", "events/s", False),
     ("EventCodec decode", "codec_decode", "events_per_sec", "events/s", False),
@@ -261,7 +269,7 @@ print()
 print("| Run | Swift | C (libnats) |")
 print("| --- | ---: | ---: |")
 scale_runs = sorted({figure for (client, figure, key) in values if key == "max_rss_kb" and figure.startswith("scale_")})
-for figure in ["pub16", "pub512", "pubsub16", "req16", "js16", "events_pub", "codec_encode", "ingest", "store", "store_large"] + scale_runs:
+for figure in ["pub16", "pub512", "pubsub16", "req16", "js16", "kvput16", "ordered16", "events_pub", "codec_encode", "ingest", "store", "store_large"] + scale_runs:
     swift, c = median("swift", figure, "max_rss_kb"), median("c", figure, "max_rss_kb")
     if swift is None and c is None:
         continue

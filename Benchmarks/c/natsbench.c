@@ -8,6 +8,12 @@
  *   natsbench js     URL COUNT SIZE   JetStream asynchronous publish (js_PublishAsync, at most
  *                                     256 pending) to a memory stream it creates, then
  *                                     js_PublishAsyncComplete; msgs/s acknowledged
+ *   natsbench kv     URL COUNT SIZE   Key-Value: COUNT sequential kvStore_Put round trips, then
+ *                                     COUNT kvStore_Get, on a memory bucket it creates (keys
+ *                                     k0…k999); p50/p99/mean latency in µs of each
+ *   natsbench ordered URL COUNT SIZE  COUNT messages stored in a memory stream, then read by
+ *                                     an ordered consumer (js_SubscribeSync, Ordered); msgs/s
+ *                                     from its creation to the last message
  *
  * Prints the same `RESULT <figure> key=value …` lines as `ennio bench`.
  * Build: cc -O2 -o natsbench natsbench.c -lnats
@@ -152,6 +158,19 @@ static int compare_doubles(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
+/* Sorts `samples` and prints the latency figure `figure` (p50, p99, mean in µs). */
+static void latency_report(const char *figure, double *samples, long count) {
+    double sum = 0;
+    for (long i = 0; i < count; i++) sum += samples[i];
+    qsort(samples, count, sizeof(double), compare_doubles);
+    long i99 = count * 99 / 100;
+    if (i99 > count - 1) i99 = count - 1;
+    double p50 = samples[count / 2], p99 = samples[i99], mean = sum / (double)count;
+    printf("%s: %ld round trips: p50 %.1f µs, p99 %.1f µs, mean %.1f µs\n", figure, count, p50, p99, mean);
+    printf("RESULT %s p50_us=%.2f p99_us=%.2f mean_us=%.2f\n", figure, p50, p99, mean);
+    fflush(stdout);
+}
+
 static void bench_req(const char *url, long count, long size) {
     natsConnection *rc = connect_with(url, "natsbench responder", true);
     natsConnection *qc = connect_with(url, "natsbench requester", true);
@@ -165,23 +184,15 @@ static void bench_req(const char *url, long count, long size) {
         natsMsg_Destroy(reply);
     }
     double *samples = malloc(sizeof(double) * count);
-    double sum = 0;
     for (long i = 0; i < count; i++) {
         int64_t start = now_ns();
         check(natsConnection_Request(&reply, qc, SUBJECT, data, (int)size, 5000), "request");
         natsMsg_Destroy(reply);
         samples[i] = (double)(now_ns() - start) / 1e3;
-        sum += samples[i];
     }
-    qsort(samples, count, sizeof(double), compare_doubles);
-    double p50 = samples[count / 2];
-    long i99 = count * 99 / 100;
-    if (i99 > count - 1) i99 = count - 1;
-    double p99 = samples[i99];
-    double mean = sum / (double)count;
-    printf("req%ld: %ld round trips: p50 %.1f µs, p99 %.1f µs, mean %.1f µs\n", size, count, p50, p99, mean);
-    printf("RESULT req%ld p50_us=%.2f p99_us=%.2f mean_us=%.2f\n", size, p50, p99, mean);
-    fflush(stdout);
+    char figure[32];
+    snprintf(figure, sizeof figure, "req%ld", size);
+    latency_report(figure, samples, count);
     natsSubscription_Unsubscribe(sub);
     natsSubscription_Destroy(sub);
     natsConnection_Destroy(qc);
@@ -201,36 +212,49 @@ static void on_js_error(jsCtx *js, jsPubAckErr *pae, void *closure) {
     if (js_errors++ == 0) fprintf(stderr, "natsbench js: publish failed: %s\n", pae->ErrText ? pae->ErrText : natsStatus_GetText(pae->Err));
 }
 
-static void bench_js(const char *url, long count, long size) {
-    natsConnection *nc = connect_to(url, "natsbench js");
+/* A JetStream context (asynchronous publishing, at most 256 pending, errors counted) and a
+ * fresh memory stream `stream` on `subject`. */
+static jsCtx *memory_stream(natsConnection *nc, jsOptions *jo, const char *stream, const char *subject) {
     jsCtx *js = NULL;
-    jsOptions jo;
     jsErrCode jerr = 0;
-    check(jsOptions_Init(&jo), "js options");
-    jo.Wait = 30000;
-    jo.PublishAsync.MaxPending = 256;
-    jo.PublishAsync.ErrHandler = on_js_error;
-    check(natsConnection_JetStream(&js, nc, &jo), "jetstream");
-    js_DeleteStream(js, JS_STREAM, NULL, &jerr);
+    check(jsOptions_Init(jo), "js options");
+    jo->Wait = 30000;
+    jo->PublishAsync.MaxPending = 256;
+    jo->PublishAsync.ErrHandler = on_js_error;
+    check(natsConnection_JetStream(&js, nc, jo), "jetstream");
+    js_DeleteStream(js, stream, NULL, &jerr);
     jsStreamConfig sc;
     check(jsStreamConfig_Init(&sc), "stream config");
-    const char *subjects[] = {JS_SUBJECT};
-    sc.Name = JS_STREAM;
+    const char *subjects[] = {subject};
+    sc.Name = stream;
     sc.Subjects = subjects;
     sc.SubjectsLen = 1;
     sc.Storage = js_MemoryStorage;
     jsStreamInfo *si = NULL;
     check(js_AddStream(&si, js, &sc, NULL, &jerr), "add stream");
     jsStreamInfo_Destroy(si);
-    char *data = make_payload(size);
+    return js;
+}
+
+/* Publishes `count` messages asynchronously and waits for every acknowledgement. */
+static void publish_all(jsCtx *js, const char *subject, const char *data, long size, long count) {
     jsPubOptions po;
     check(jsPubOptions_Init(&po), "publish options");
     po.MaxWait = 30000;
-    int64_t start = now_ns();
-    for (long i = 0; i < count; i++) check(js_PublishAsync(js, JS_SUBJECT, data, (int)size, NULL), "publish async");
+    for (long i = 0; i < count; i++) check(js_PublishAsync(js, subject, data, (int)size, NULL), "publish async");
     check(js_PublishAsyncComplete(js, &po), "publish async complete");
+}
+
+static void bench_js(const char *url, long count, long size) {
+    natsConnection *nc = connect_to(url, "natsbench js");
+    jsOptions jo;
+    jsErrCode jerr = 0;
+    jsCtx *js = memory_stream(nc, &jo, JS_STREAM, JS_SUBJECT);
+    char *data = make_payload(size);
+    int64_t start = now_ns();
+    publish_all(js, JS_SUBJECT, data, size, count);
     int64_t elapsed = now_ns() - start;
-    si = NULL;
+    jsStreamInfo *si = NULL;
     check(js_GetStreamInfo(&si, js, JS_STREAM, NULL, &jerr), "stream info");
     uint64_t stored = si->State.Msgs;
     jsStreamInfo_Destroy(si);
@@ -247,9 +271,106 @@ static void bench_js(const char *url, long count, long size) {
     free(data);
 }
 
+#define KV_BUCKET "ENNIO_BENCH_KV"
+
+static void bench_kv(const char *url, long count, long size) {
+    natsConnection *nc = connect_with(url, "natsbench kv", true);
+    jsCtx *js = NULL;
+    jsOptions jo;
+    check(jsOptions_Init(&jo), "js options");
+    jo.Wait = 30000;
+    check(natsConnection_JetStream(&js, nc, &jo), "jetstream");
+    js_DeleteKeyValue(js, KV_BUCKET);
+    kvConfig kc;
+    check(kvConfig_Init(&kc), "kv config");
+    kc.Bucket = KV_BUCKET;
+    kc.History = 1;
+    kc.StorageType = js_MemoryStorage;
+    kvStore *kv = NULL;
+    check(js_CreateKeyValue(&kv, js, &kc), "create bucket");
+    char *data = make_payload(size);
+    char key[32];
+    double *samples = malloc(sizeof(double) * count);
+    uint64_t revision = 0;
+    for (long i = 0; i < (count < 100 ? count : 100); i++) {
+        snprintf(key, sizeof key, "k%ld", i % 1000);
+        check(kvStore_Put(&revision, kv, key, data, (int)size), "put");
+    }
+    for (long i = 0; i < count; i++) {
+        snprintf(key, sizeof key, "k%ld", i % 1000);
+        int64_t start = now_ns();
+        check(kvStore_Put(&revision, kv, key, data, (int)size), "put");
+        samples[i] = (double)(now_ns() - start) / 1e3;
+    }
+    char figure[32];
+    snprintf(figure, sizeof figure, "kvput%ld", size);
+    latency_report(figure, samples, count);
+    for (long i = 0; i < count; i++) {
+        snprintf(key, sizeof key, "k%ld", i % (count < 1000 ? count : 1000));
+        kvEntry *entry = NULL;
+        int64_t start = now_ns();
+        check(kvStore_Get(&entry, kv, key), "get");
+        samples[i] = (double)(now_ns() - start) / 1e3;
+        if (kvEntry_ValueLen(entry) != (int)size) {
+            fprintf(stderr, "natsbench kv: a value of %d bytes, expected %ld\n", kvEntry_ValueLen(entry), size);
+            exit(1);
+        }
+        kvEntry_Destroy(entry);
+    }
+    snprintf(figure, sizeof figure, "kvget%ld", size);
+    latency_report(figure, samples, count);
+    kvStore_Destroy(kv);
+    js_DeleteKeyValue(js, KV_BUCKET);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+    free(samples);
+    free(data);
+}
+
+#define ORDERED_STREAM "ENNIO_BENCH_ORDERED"
+#define ORDERED_SUBJECT "bench.ordered"
+
+static void bench_ordered(const char *url, long count, long size) {
+    natsConnection *nc = connect_to(url, "natsbench ordered");
+    jsOptions jo;
+    jsErrCode jerr = 0;
+    jsCtx *js = memory_stream(nc, &jo, ORDERED_STREAM, ORDERED_SUBJECT);
+    char *data = make_payload(size);
+    publish_all(js, ORDERED_SUBJECT, data, size, count);
+
+    jsSubOptions so;
+    check(jsSubOptions_Init(&so), "subscribe options");
+    so.Stream = ORDERED_STREAM;
+    so.Ordered = true;
+    natsSubscription *sub = NULL;
+    int64_t start = now_ns();
+    check(js_SubscribeSync(&sub, js, ORDERED_SUBJECT, &jo, &so, &jerr), "ordered consumer");
+    /* The same pending limits as the Swift client's subscriptions (65,536 messages, 64 MiB). */
+    check(natsSubscription_SetPendingLimits(sub, 65536, 64 * 1024 * 1024), "pending limits");
+    for (long i = 0; i < count; i++) {
+        natsMsg *msg = NULL;
+        check(natsSubscription_NextMsg(&msg, sub, 30000), "next message");
+        if (natsMsg_GetDataLength(msg) != (int)size) {
+            fprintf(stderr, "natsbench ordered: a message of %d bytes, expected %ld\n", natsMsg_GetDataLength(msg), size);
+            exit(1);
+        }
+        natsMsg_Destroy(msg);
+    }
+    int64_t elapsed = now_ns() - start;
+    char figure[32];
+    snprintf(figure, sizeof figure, "ordered%ld", size);
+    rate_report(figure, count, size, elapsed);
+    natsSubscription_Unsubscribe(sub);
+    natsSubscription_Destroy(sub);
+    js_DeleteStream(js, ORDERED_STREAM, NULL, &jerr);
+    jsCtx_Destroy(js);
+    natsConnection_Destroy(nc);
+    free(data);
+}
+
 int main(int argc, char **argv) {
     if (argc != 5) {
-        fprintf(stderr, "usage: natsbench <pub|pubsub|req|js> URL COUNT SIZE\n");
+        fprintf(stderr, "usage: natsbench <pub|pubsub|req|js|kv|ordered> URL COUNT SIZE\n");
         return 2;
     }
     const char *mode = argv[1];
@@ -273,6 +394,10 @@ int main(int argc, char **argv) {
         bench_req(url, count, size);
     } else if (strcmp(mode, "js") == 0) {
         bench_js(url, count, size);
+    } else if (strcmp(mode, "kv") == 0) {
+        bench_kv(url, count, size);
+    } else if (strcmp(mode, "ordered") == 0) {
+        bench_ordered(url, count, size);
     } else {
         fprintf(stderr, "natsbench: unknown mode %s\n", mode);
         return 2;

@@ -10,7 +10,7 @@ import Synchronization
 /// `RESULT <figure> <key>=<value> …`, which `scripts/bench.sh` collects.
 enum BenchCommand {
     static let help = """
-        usage: ennio bench <pub|sub|pubsub|req|js|events|ingest|sse|reducers|scale> [options]
+        usage: ennio bench <pub|sub|pubsub|req|js|kv|ordered|events|ingest|sse|reducers|scale> [options]
 
           pub     --count N --size S [--subject X]   publish N messages of S bytes, flush; msgs/s and MB/s
           sub     --count N [--subject X]            wait for N messages; msgs/s from the first to the last
@@ -18,6 +18,10 @@ enum BenchCommand {
           req     --count N --size S [--subject X]   sequential request/reply round trips; p50/p99/mean in µs
           js      --count N --size S [--subject X]   JetStream publish with acknowledgements (publishAll,
                                                      256 pending) to a memory stream it creates; msgs/s acked
+          kv      --count N --size S                 Key-Value: N sequential puts, then N gets, on a memory
+                                                     bucket it creates (keys k0…k999); p50/p99/mean in µs
+          ordered --count N --size S                 N messages stored in a memory stream, then read by an
+                                                     ordered consumer; msgs/s from its creation to the last
           events  --count N [--codec-only]           Event values as JSON through EventPublisher; events/s
                                                      (--codec-only: EventCodec encode and decode rates alone)
           ingest  --count N [--db PATH] [--mode M] [--store-only]
@@ -80,6 +84,12 @@ enum BenchCommand {
         case "js":
             try refuse(["db", "codec-only", "store-only", "mode"])
             try await jetStreamPublish(arguments, count: count, size: size, subject: arguments.value("subject") ?? "bench.js")
+        case "kv":
+            try refuse(["db", "codec-only", "store-only", "mode", "subject"])
+            try await keyValue(arguments, count: count, size: size)
+        case "ordered":
+            try refuse(["db", "codec-only", "store-only", "mode", "subject"])
+            try await ordered(arguments, count: count, size: size)
         case "events":
             try refuse(["db", "size", "subject", "mode", "store-only"])
             if arguments.flag("codec-only") {
@@ -110,7 +120,7 @@ enum BenchCommand {
             try refuse(["db", "codec-only", "store-only", "size", "subject", "mode", "server"])
             reducers(count: count)
         default:
-            throw UsageError("unknown benchmark \(mode.debugDescription) (pub, sub, pubsub, req, js, events, ingest, sse, reducers, scale)")
+            throw UsageError("unknown benchmark \(mode.debugDescription) (pub, sub, pubsub, req, js, kv, ordered, events, ingest, sse, reducers, scale)")
         }
         return 0
     }
@@ -130,6 +140,19 @@ enum BenchCommand {
 
     static func format(_ value: Double) -> String {
         value >= 1000 ? String(Int64(value.rounded())) : String(format: "%.2f", value)
+    }
+
+    /// The p50, p99 and mean of round trips measured in µs.
+    static func latencyReport(_ figure: String, _ samples: [Double]) {
+        let samples = samples.sorted()
+        let p50 = samples[samples.count / 2]
+        let p99 = samples[min(samples.count - 1, samples.count * 99 / 100)]
+        let mean = samples.reduce(0, +) / Double(samples.count)
+        report(
+            figure,
+            "\(samples.count) round trips: p50 \(String(format: "%.1f", p50)) µs, p99 \(String(format: "%.1f", p99)) µs, mean \(String(format: "%.1f", mean)) µs",
+            [("p50_us", p50), ("p99_us", p99), ("mean_us", mean)]
+        )
     }
 
     static func rateReport(_ figure: String, count: Int, bytes: Int, elapsed: Duration, unit: String = "msgs") {
@@ -276,15 +299,7 @@ enum BenchCommand {
             _ = try await requester.request(bytes, to: subject, timeout: .seconds(5))
             samples.append(seconds(clock.now - start) * 1e6)
         }
-        samples.sort()
-        let p50 = samples[samples.count / 2]
-        let p99 = samples[min(samples.count - 1, samples.count * 99 / 100)]
-        let mean = samples.reduce(0, +) / Double(samples.count)
-        report(
-            "req\(size)",
-            "\(count) round trips: p50 \(String(format: "%.1f", p50)) µs, p99 \(String(format: "%.1f", p99)) µs, mean \(String(format: "%.1f", mean)) µs",
-            [("p50_us", p50), ("p99_us", p99), ("mean_us", mean)]
-        )
+        latencyReport("req\(size)", samples)
         answering.cancel()
         await requester.close()
         await responder.close()
@@ -311,6 +326,71 @@ enum BenchCommand {
             throw BenchError("bench js: \(acks.count) acknowledgements, \(info.state.messages) messages in the stream, expected \(count)")
         }
         rateReport("js\(size)", count: count, bytes: size, elapsed: elapsed)
+        await connection.close()
+    }
+
+    /// The bucket `bench kv` uses: created for the run (memory storage), deleted after.
+    static let keyValueBenchBucket = "ENNIO_BENCH_KV"
+
+    static func keyValue(_ arguments: Arguments, count: Int, size: Int) async throws {
+        let connection = try await connection(arguments, name: "ennio bench kv")
+        let jetStream = JetStream(connection: connection, timeout: .seconds(30))
+        try? await jetStream.deleteKeyValue(keyValueBenchBucket)
+        let kv = try await jetStream.createKeyValue(KeyValueConfig(bucket: keyValueBenchBucket, storage: .memory))
+        let bytes = payload(size: size)
+        let keys = (0..<min(1000, count)).map { "k\($0)" }
+        // A few first, so that the reply subscription is in place.
+        for index in 0..<min(100, count) { try await kv.put(keys[index % keys.count], bytes) }
+        let clock = ContinuousClock()
+        var samples: [Double] = []
+        samples.reserveCapacity(count)
+        for index in 0..<count {
+            let start = clock.now
+            try await kv.put(keys[index % keys.count], bytes)
+            samples.append(seconds(clock.now - start) * 1e6)
+        }
+        latencyReport("kvput\(size)", samples)
+        samples.removeAll(keepingCapacity: true)
+        for index in 0..<count {
+            let start = clock.now
+            let entry = try await kv.get(keys[index % keys.count])
+            samples.append(seconds(clock.now - start) * 1e6)
+            guard entry.value.count == size else { throw BenchError("bench kv: a value of \(entry.value.count) bytes, expected \(size)") }
+        }
+        latencyReport("kvget\(size)", samples)
+        try? await jetStream.deleteKeyValue(keyValueBenchBucket)
+        await connection.close()
+    }
+
+    /// The stream `bench ordered` reads: created for the run (memory storage), deleted after.
+    static let orderedBenchStream = "ENNIO_BENCH_ORDERED"
+
+    static func ordered(_ arguments: Arguments, count: Int, size: Int) async throws {
+        let connection = try await connection(arguments, name: "ennio bench ordered")
+        let jetStream = JetStream(connection: connection, timeout: .seconds(30))
+        try? await jetStream.deleteStream(orderedBenchStream)
+        _ = try await jetStream.createStream(StreamConfig(name: orderedBenchStream, subjects: ["bench.ordered"], storage: .memory))
+        let bytes = payload(size: size)
+        var stored = 0
+        while stored < count {
+            let batch = min(50_000, count - stored)
+            _ = try await jetStream.publishAll(Array(repeating: ("bench.ordered", bytes, nil), count: batch), maxPending: 256)
+            stored += batch
+        }
+        let start = ContinuousClock.now
+        let consumer = try await jetStream.orderedConsumer(stream: orderedBenchStream)
+        var received = 0
+        for try await message in consumer {
+            guard message.payload.count == size else { throw BenchError("bench ordered: a message of \(message.payload.count) bytes, expected \(size)") }
+            received += 1
+            if received == count { break }
+        }
+        let elapsed = ContinuousClock.now - start
+        guard received == count else { throw BenchError("bench ordered: \(received) of \(count) messages") }
+        rateReport("ordered\(size)", count: count, bytes: size, elapsed: elapsed)
+        if consumer.recreations > 0 { printError("bench ordered: the consumer was made again \(consumer.recreations) times") }
+        consumer.stop()
+        try? await jetStream.deleteStream(orderedBenchStream)
         await connection.close()
     }
 

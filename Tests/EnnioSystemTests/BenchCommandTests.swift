@@ -45,6 +45,21 @@ import Testing
         #expect(again.status == 0, "\(again.output)")
     }
 
+    @Test func keyValueRoundTripsAndTheOrderedConsumerRunAndCleanUp() async throws {
+        let (server, directory) = try jetStreamServer()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        for _ in 0..<2 {
+            // Twice: each run deletes its bucket and stream, and checks every value it reads.
+            let kv = try await EnnioProcess.run(["bench", "kv", "--count", "200", "--size", "16", "--server", server.url])
+            #expect(kv.status == 0, "\(kv.output)")
+            #expect(Self.result("kvput16", in: kv.output)?["p50_us"] ?? 0 > 0, "\(kv.output)")
+            #expect(Self.result("kvget16", in: kv.output)?["p50_us"] ?? 0 > 0, "\(kv.output)")
+            let ordered = try await EnnioProcess.run(["bench", "ordered", "--count", "2000", "--size", "16", "--server", server.url])
+            #expect(ordered.status == 0, "\(ordered.output)")
+            #expect(Self.result("ordered16", in: ordered.output)?["msgs_per_sec"] ?? 0 > 0, "\(ordered.output)")
+        }
+    }
+
     @Test func eventFiguresAndTheCodecRun() async throws {
         let server = try TestServer()
         let events = try await EnnioProcess.run(["bench", "events", "--count", "2000", "--server", server.url])

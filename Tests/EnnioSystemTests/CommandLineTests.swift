@@ -52,6 +52,7 @@ import Testing
         (["bench", "pub", "--mode", "core"], "--mode does not apply"),
         (["bench", "ingest", "--mode", "sometimes"], "--mode must be"),
         (["bench", "ingest", "--store-only", "--server", "nats://127.0.0.1:1"], "--server does not apply"),
+        (["bench", "kv", "--subject", "x"], "--subject does not apply"),
     ] as [([String], String)])
     func badArgumentsExitWithTwoAndSayWhy(arguments: [String], message: String) async throws {
         let result = try await EnnioProcess.run(arguments)

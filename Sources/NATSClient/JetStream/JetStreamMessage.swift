@@ -109,6 +109,11 @@ public struct JetStreamMessage: Sendable {
 
     init?(message: NATSMessage, connection: NATSConnection) {
         guard let reply = message.replyTo, let metadata = JetStreamMetadata(replySubject: reply) else { return nil }
+        self.init(message: message, metadata: metadata, connection: connection)
+    }
+
+    /// A message whose reply subject has already been read.
+    init(message: NATSMessage, metadata: JetStreamMetadata, connection: NATSConnection) {
         self.message = message
         self.metadata = metadata
         self.connection = connection

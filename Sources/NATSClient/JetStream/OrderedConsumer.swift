@@ -243,7 +243,9 @@ public final class OrderedConsumer: AsyncSequence, Sendable {
                     return run.state.received(incoming, now: .now)
                 }) {
                 case .deliver:
-                    if let delivered = JetStreamMessage(message: message, connection: connection) { return delivered }
+                    if case .message(let metadata) = incoming {
+                        return JetStreamMessage(message: message, metadata: metadata, connection: connection)
+                    }
                 case .answer(let reply):
                     try? connection.publish([UInt8](), to: reply)
                 case .recreate:
