@@ -44,7 +44,7 @@ public struct JetStream: Sendable {
         do {
             return try JSONDecoder().decode(Response.self, from: data)
         } catch {
-            throw NATSError(.protocolViolation, "unexpected JetStream reply to \(api): \(String(decoding: reply.payload.prefix(200), as: UTF8.self))", underlying: error)
+            throw NATSError(.protocolViolation, "unexpected JetStream reply to \(api): \(String(decoding: reply.payload.prefix(200), as: UTF8.self).debugDescription)", underlying: error)
         }
     }
 
@@ -189,7 +189,7 @@ public struct JetStream: Sendable {
         do {
             return try JSONDecoder().decode(PubAck.self, from: data)
         } catch {
-            throw NATSError(.protocolViolation, "unexpected publish acknowledgement: \(String(decoding: reply.payload.prefix(200), as: UTF8.self))", underlying: error)
+            throw NATSError(.protocolViolation, "unexpected publish acknowledgement: \(String(decoding: reply.payload.prefix(200), as: UTF8.self).debugDescription)", underlying: error)
         }
     }
 

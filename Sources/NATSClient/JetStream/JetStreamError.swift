@@ -18,5 +18,6 @@ public struct JetStreamError: Error, Sendable, Hashable, CustomStringConvertible
     public static let wrongLastSequence = 10071
     public static let wrongExpectedStream = 10060
 
-    public var description: String { "JetStream error \(code)/\(errorCode): \(errorDescription)" }
+    /// The server's text is escaped: it comes from the wire.
+    public var description: String { "JetStream error \(code)/\(errorCode): \(errorDescription.debugDescription)" }
 }
