@@ -6,7 +6,7 @@
 #   ROUNDS=3 bash scripts/bench.sh        # fewer rounds
 #
 # Counts can be changed with PUB16_COUNT, PUB512_COUNT, PUBSUB_COUNT, REQ_COUNT, JS_COUNT,
-# KV_COUNT, ORDERED_COUNT, EVENTS_COUNT, CODEC_COUNT, INGEST_COUNT, STORE_LARGE_COUNT and REDUCERS_COUNT. Raw RESULT lines are kept in $SCRATCH/bench-results.txt.
+# KV_COUNT, ORDERED_COUNT, OBJECT_SIZE, EVENTS_COUNT, CODEC_COUNT, INGEST_COUNT, STORE_LARGE_COUNT and REDUCERS_COUNT. Raw RESULT lines are kept in $SCRATCH/bench-results.txt.
 # The coordinator at scale (`ennio bench scale`, once, after the rounds): SCALE_SIZES (events,
 # default 10000,100000,1000000,10000000; `none` to skip) and SCALE_SESSIONS (default
 # 1000,10000,100000). The largest size takes about 5 GB of temporary disk and several minutes.
@@ -25,6 +25,8 @@ JS_COUNT="${JS_COUNT:-200000}"
 # Key-Value put and get round trips (each), and messages read by an ordered consumer.
 KV_COUNT="${KV_COUNT:-10000}"
 ORDERED_COUNT="${ORDERED_COUNT:-500000}"
+# One object store round trip of this many bytes (Swift only: libnats has no object store).
+OBJECT_SIZE="${OBJECT_SIZE:-52428800}"
 EVENTS_COUNT="${EVENTS_COUNT:-500000}"
 CODEC_COUNT="${CODEC_COUNT:-500000}"
 REDUCERS_COUNT="${REDUCERS_COUNT:-1000000}"
@@ -129,6 +131,7 @@ for round in $(seq 1 "$ROUNDS"); do
             run swift "$ennio" bench "$mode" --count "$count" --size "$size" --server "$url"
         fi
     done
+    run swift "$ennio" bench objects --size "$OBJECT_SIZE" --server "$url"
     run swift "$ennio" bench events --count "$EVENTS_COUNT" --server "$url"
     run swift "$ennio" bench events --codec-only --count "$CODEC_COUNT"
     run swift "$ennio" bench reducers --count "$REDUCERS_COUNT"
@@ -206,6 +209,8 @@ rows = [
     ("Key-Value get 16 B p50", "kvget16", "p50_us", "µs", True),
     ("Key-Value get 16 B mean", "kvget16", "mean_us", "µs", True),
     ("ordered consumer 16 B (read from a stream)", "ordered16", "msgs_per_sec", "msgs/s", False),
+    ("object store 50 MiB put", "objects", "put_mb_per_sec", "MB/s", False),
+    ("object store 50 MiB get", "objects", "get_mb_per_sec", "MB/s", False),
     ("events published (EventPublisher)", "events_pub", "events_per_sec", "events/s", False),
     ("EventCodec encode", "codec_encode", "events_per_sec", "events/s", False),
     ("EventCodec decode", "codec_decode", "events_per_sec", "events/s", False),
@@ -269,7 +274,7 @@ print()
 print("| Run | Swift | C (libnats) |")
 print("| --- | ---: | ---: |")
 scale_runs = sorted({figure for (client, figure, key) in values if key == "max_rss_kb" and figure.startswith("scale_")})
-for figure in ["pub16", "pub512", "pubsub16", "req16", "js16", "kvput16", "ordered16", "events_pub", "codec_encode", "ingest", "store", "store_large"] + scale_runs:
+for figure in ["pub16", "pub512", "pubsub16", "req16", "js16", "kvput16", "ordered16", "objects", "events_pub", "codec_encode", "ingest", "store", "store_large"] + scale_runs:
     swift, c = median("swift", figure, "max_rss_kb"), median("c", figure, "max_rss_kb")
     if swift is None and c is None:
         continue

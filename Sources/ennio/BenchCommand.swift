@@ -10,7 +10,7 @@ import Synchronization
 /// `RESULT <figure> <key>=<value> …`, which `scripts/bench.sh` collects.
 enum BenchCommand {
     static let help = """
-        usage: ennio bench <pub|sub|pubsub|req|js|kv|ordered|events|ingest|sse|reducers|scale> [options]
+        usage: ennio bench <pub|sub|pubsub|req|js|kv|ordered|objects|events|ingest|sse|reducers|scale> [options]
 
           pub     --count N --size S [--subject X]   publish N messages of S bytes, flush; msgs/s and MB/s
           sub     --count N [--subject X]            wait for N messages; msgs/s from the first to the last
@@ -22,6 +22,10 @@ enum BenchCommand {
                                                      bucket it creates (keys k0…k999); p50/p99/mean in µs
           ordered --count N --size S                 N messages stored in a memory stream, then read by an
                                                      ordered consumer; msgs/s from its creation to the last
+          objects [--size S]                         one object of S bytes (default 50 MiB), made a piece at
+                                                     a time, put to a file object store it creates and read
+                                                     back (digest checked); MB/s each way, and how much the
+                                                     process's resident memory grew
           events  --count N [--codec-only]           Event values as JSON through EventPublisher; events/s
                                                      (--codec-only: EventCodec encode and decode rates alone)
           ingest  --count N [--db PATH] [--mode M] [--store-only]
@@ -90,6 +94,9 @@ enum BenchCommand {
         case "ordered":
             try refuse(["db", "codec-only", "store-only", "mode", "subject"])
             try await ordered(arguments, count: count, size: size)
+        case "objects":
+            try refuse(["db", "codec-only", "store-only", "mode", "subject", "count"])
+            try await objects(arguments, size: arguments.value("size") == nil ? 50 * 1024 * 1024 : max(1, size))
         case "events":
             try refuse(["db", "size", "subject", "mode", "store-only"])
             if arguments.flag("codec-only") {
@@ -120,7 +127,7 @@ enum BenchCommand {
             try refuse(["db", "codec-only", "store-only", "size", "subject", "mode", "server"])
             reducers(count: count)
         default:
-            throw UsageError("unknown benchmark \(mode.debugDescription) (pub, sub, pubsub, req, js, kv, ordered, events, ingest, sse, reducers, scale)")
+            throw UsageError("unknown benchmark \(mode.debugDescription) (pub, sub, pubsub, req, js, kv, ordered, objects, events, ingest, sse, reducers, scale)")
         }
         return 0
     }
@@ -391,6 +398,73 @@ enum BenchCommand {
         if consumer.recreations > 0 { printError("bench ordered: the consumer was made again \(consumer.recreations) times") }
         consumer.stop()
         try? await jetStream.deleteStream(orderedBenchStream)
+        await connection.close()
+    }
+
+    /// The object store `bench objects` uses: created for the run (file storage), deleted after.
+    static let objectBenchBucket = "ENNIO_BENCH_OBJECTS"
+
+    /// This process's resident memory now, in KiB (`VmRSS` of `/proc/self/status`).
+    static func residentKilobytes() -> Int {
+        guard let status = try? String(contentsOfFile: "/proc/self/status", encoding: .utf8),
+            let line = status.split(separator: "\n").first(where: { $0.hasPrefix("VmRSS:") })
+        else { return 0 }
+        return Int(line.split(separator: " ").dropFirst().first ?? "") ?? 0
+    }
+
+    /// Pieces of an object made one by one as they are asked for: the source never holds more
+    /// than one (each a byte repeated, its index at its start, so that no two are alike).
+    struct ObjectPieces: AsyncSequence, Sendable {
+        let size: Int
+        static let pieceSize = 256 * 1024
+
+        struct AsyncIterator: AsyncIteratorProtocol {
+            let size: Int
+            var offset = 0
+
+            mutating func next() async -> [UInt8]? {
+                guard offset < size else { return nil }
+                let index = offset / ObjectPieces.pieceSize
+                var piece = [UInt8](repeating: UInt8(truncatingIfNeeded: index &* 31), count: Swift.min(ObjectPieces.pieceSize, size - offset))
+                piece[0] = UInt8(truncatingIfNeeded: index)
+                offset += piece.count
+                return piece
+            }
+        }
+
+        func makeAsyncIterator() -> AsyncIterator { AsyncIterator(size: size) }
+    }
+
+    static func objects(_ arguments: Arguments, size: Int) async throws {
+        let connection = try await connection(arguments, name: "ennio bench objects")
+        let jetStream = JetStream(connection: connection, timeout: .seconds(30))
+        try? await jetStream.deleteObjectStore(objectBenchBucket)
+        let store = try await jetStream.createObjectStore(ObjectStoreConfig(bucket: objectBenchBucket, storage: .file))
+        let baseline = residentKilobytes()
+        var peak = baseline
+        let putStart = ContinuousClock.now
+        let info = try await store.put(ObjectMeta(name: "bench.bin"), from: ObjectPieces(size: size))
+        let putTime = ContinuousClock.now - putStart
+        peak = max(peak, residentKilobytes())
+        guard info.size == UInt64(size) else { throw BenchError("bench objects: stored \(info.size) bytes, not \(size)") }
+        let getStart = ContinuousClock.now
+        var received = 0
+        // The reader checks the SHA-256 digest recorded at the put when the last chunk is read.
+        for try await chunk in try await store.get("bench.bin") {
+            received += chunk.count
+            if received % (1024 * 1024) < chunk.count { peak = max(peak, residentKilobytes()) }
+        }
+        let getTime = ContinuousClock.now - getStart
+        guard received == size else { throw BenchError("bench objects: read \(received) bytes, not \(size)") }
+        try? await jetStream.deleteObjectStore(objectBenchBucket)
+        let megabytes = Double(size) / 1_000_000
+        let putRate = megabytes / max(seconds(putTime), 1e-9)
+        let getRate = megabytes / max(seconds(getTime), 1e-9)
+        report(
+            "objects",
+            "\(size) bytes put at \(String(format: "%.1f", putRate)) MB/s, read back at \(String(format: "%.1f", getRate)) MB/s; resident memory grew by \(peak - baseline) KiB",
+            [("put_mb_per_sec", putRate), ("get_mb_per_sec", getRate), ("rss_growth_kb", Double(peak - baseline))]
+        )
         await connection.close()
     }
 

@@ -22,7 +22,7 @@ enum CommandLineTool {
           session <start|list|show|kill> …   this host's sessions, which the agent observes
           topics [--markdown]        print the subject table (or the whole topics.md)
           topics check <subject>     check that a subject or pattern follows the event scheme
-          bench <pub|sub|pubsub|req|js|kv|ordered|events|ingest|sse|reducers|scale> …   throughput, latency and scale benchmarks
+          bench <pub|sub|pubsub|req|js|kv|ordered|objects|events|ingest|sse|reducers|scale> …   throughput, latency and scale benchmarks
 
         Servers: --server URL[,URL…] or NATS_URL (default nats://127.0.0.1:4222).
 

@@ -60,6 +60,20 @@ import Testing
         }
     }
 
+    /// A 50 MiB object put and read back by a process of its own, so that its resident memory
+    /// is its own: whole, the object would add 50 MiB (twice over, put and got); in chunks it
+    /// adds a few (about 6 MiB in a debug build), well under the bound.
+    @Test func aFiftyMegabyteObjectRoundTripsInBoundedMemory() async throws {
+        let (server, directory) = try jetStreamServer()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let run = try await EnnioProcess.run(["bench", "objects", "--size", String(50 * 1024 * 1024), "--server", server.url])
+        #expect(run.status == 0, "\(run.output)")
+        let fields = try #require(Self.result("objects", in: run.output), "no RESULT objects line in:\n\(run.output)")
+        #expect((fields["get_mb_per_sec"] ?? 0) > 0, "\(fields)")
+        let growth = try #require(fields["rss_growth_kb"])
+        #expect(growth < 25 * 1024, "resident memory grew by \(growth) KiB for a 50 MiB object")
+    }
+
     @Test func eventFiguresAndTheCodecRun() async throws {
         let server = try TestServer()
         let events = try await EnnioProcess.run(["bench", "events", "--count", "2000", "--server", server.url])
