@@ -6,7 +6,7 @@ import Testing
 /// `consume()` against a real server: the continuous pull through restarts and deletions.
 @Suite struct ConsumeTests {
     @Test func aDeletedConsumerEndsTheSequenceWithAnError() async throws {
-        let (server, directory) = try jetStreamServer()
+        let (server, directory) = try await onThread { try jetStreamServer() }
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let connection = try await NATSConnection.connect(to: server)
         let js = JetStream(connection: connection)
@@ -24,10 +24,11 @@ import Testing
             }
         } throws: { ($0 as? JetStreamError)?.code == 409 }
         await connection.close()
+        await stopOffThePool(server)
     }
 
     @Test func aConsumerDeletedBetweenPullsEndsTheSequenceWithAnError() async throws {
-        let (server, directory) = try jetStreamServer()
+        let (server, directory) = try await onThread { try jetStreamServer() }
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let connection = try await NATSConnection.connect(to: server)
         let js = JetStream(connection: connection)
@@ -52,10 +53,11 @@ import Testing
             }
         } throws: { ($0 as? JetStreamError)?.errorCode == JetStreamError.consumerNotFound }
         await connection.close()
+        await stopOffThePool(server)
     }
 
     @Test func itGoesOnAfterAServerRestart() async throws {
-        let (server, directory) = try jetStreamServer()
+        let (server, directory) = try await onThread { try jetStreamServer() }
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let connection = try await NATSConnection.connect(to: server) {
             $0.reconnectWait = .milliseconds(100)
@@ -75,8 +77,8 @@ import Testing
         }
         // A clean shutdown ends the waiting request with "409 Server Shutdown"; the sequence
         // asks again once reconnected.
-        server.stop()
-        let restarted = try jetStreamServer(port: server.port, storeDirectory: directory).0
+        await stopOffThePool(server)
+        let restarted = try await onThread { try jetStreamServer(port: server.port, storeDirectory: directory).0 }
         try await js.publishWhenBack(Array("50".utf8), to: "cr")
         try await within(.seconds(30), "the message published after the restart") { [iterator] in
             var iterator = iterator
@@ -85,12 +87,12 @@ import Testing
             try message.ack()
         }
         #expect(received == (0..<50).map(String.init))
-        withExtendedLifetime(restarted) {}
         await connection.close()
+        await stopOffThePool(restarted)
     }
 
     @Test func aSilentServerIsAskedAgainAfterTwoHeartbeatIntervals() async throws {
-        let (server, directory) = try jetStreamServer()
+        let (server, directory) = try await onThread { try jetStreamServer() }
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let connection = try await NATSConnection.connect(to: server)
         let js = JetStream(connection: connection)
@@ -114,5 +116,6 @@ import Testing
         _ = try await js.publish(Array("after".utf8), to: "cs")
         #expect(try await within(.seconds(20), "the message") { try await reader.value } == "after")
         await connection.close()
+        await stopOffThePool(server)
     }
 }

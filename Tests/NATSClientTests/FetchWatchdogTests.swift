@@ -7,7 +7,7 @@ import Testing
 /// arrives just as the limit passes.
 @Suite struct FetchWatchdogTests {
     @Test func aMessageArrivingAsTheWaitEndsIsKept() async throws {
-        let server = try TestServer()
+        let server = try await onThread { try TestServer() }
         let connection = try await NATSConnection.connect(to: server)
         let subscription = try connection.subscribe(to: "trickle")
         try await connection.flush()
@@ -38,5 +38,6 @@ import Testing
         let onceInOrder = received == (0..<total).map(String.init)
         #expect(onceInOrder)
         await connection.close()
+        await stopOffThePool(server)
     }
 }

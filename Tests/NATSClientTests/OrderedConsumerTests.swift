@@ -31,7 +31,7 @@ import Testing
     static let deliveries: [OrderedConsumerConfig.Delivery] = [.push, .pull(buffer: 64)]
 
     @Test(arguments: deliveries) func everyMessageArrivesOnceInOrderThenNewOnesFollow(delivery: OrderedConsumerConfig.Delivery) async throws {
-        let (server, directory) = try jetStreamServer()
+        let (server, directory) = try await onThread { try jetStreamServer() }
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let connection = try await NATSConnection.connect(to: server)
         let js = JetStream(connection: connection)
@@ -50,10 +50,11 @@ import Testing
         consumer.stop()
         #expect(try await NATSTestSupport.take(1, from: &iterator).isEmpty, "stopped")
         await connection.close()
+        await stopOffThePool(server)
     }
 
     @Test(arguments: deliveries) func itSurvivesTheDeletionOfItsConsumer(delivery: OrderedConsumerConfig.Delivery) async throws {
-        let (server, directory) = try jetStreamServer()
+        let (server, directory) = try await onThread { try jetStreamServer() }
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let connection = try await NATSConnection.connect(to: server)
         let js = JetStream(connection: connection)
@@ -71,10 +72,11 @@ import Testing
         #expect(consumer.recreations >= 1)
         #expect(consumer.consumerName != first)
         await connection.close()
+        await stopOffThePool(server)
     }
 
     @Test(arguments: deliveries) func itSurvivesAServerRestartWithAFileStore(delivery: OrderedConsumerConfig.Delivery) async throws {
-        let (server, directory) = try jetStreamServer()
+        let (server, directory) = try await onThread { try jetStreamServer() }
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let connection = try await NATSConnection.connect(to: server) {
             $0.reconnectWait = .milliseconds(100)
@@ -87,19 +89,19 @@ import Testing
         let consumer = try await js.orderedConsumer(stream: "RST", config: Self.quick(delivery))
         var iterator = consumer.makeAsyncIterator()
         var received = try await Self.take(100, from: &iterator)
-        server.stop()
-        let restarted = try jetStreamServer(port: server.port, storeDirectory: directory).0
+        await stopOffThePool(server)
+        let restarted = try await onThread { try jetStreamServer(port: server.port, storeDirectory: directory).0 }
         try await js.publishWhenBack(Array("300".utf8), to: "rst")
         try await Self.publish(301..<600, to: "rst", js)
         received += try await Self.take(500, from: &iterator)
         #expect(received == Self.strings(0..<600), "nothing missing, nothing twice")
         #expect(consumer.recreations >= 1)
-        withExtendedLifetime(restarted) {}
         await connection.close()
+        await stopOffThePool(restarted)
     }
 
     @Test func aGapInTheConsumerSequenceIsRepairedFromTheNextStreamSequence() async throws {
-        let (server, directory) = try jetStreamServer()
+        let (server, directory) = try await onThread { try jetStreamServer() }
         defer { try? FileManager.default.removeItem(atPath: directory) }
         // A subscription that holds 50 messages: the server's first burst overflows it, and the
         // dropped messages leave a gap.
@@ -116,10 +118,11 @@ import Testing
         #expect(try await Self.take(1000, from: &iterator) == Self.strings(0..<1000))
         #expect(consumer.recreations >= 1)
         await connection.close()
+        await stopOffThePool(server)
     }
 
     @Test func flowControlRequestsAreAnswered() async throws {
-        let (server, directory) = try jetStreamServer()
+        let (server, directory) = try await onThread { try jetStreamServer() }
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let connection = try await NATSConnection.connect(to: server)
         let js = JetStream(connection: connection)
@@ -135,10 +138,11 @@ import Testing
         #expect(consumer.flowControlAnswers > 0)
         #expect(consumer.recreations == 0)
         await connection.close()
+        await stopOffThePool(server)
     }
 
     @Test func startPoliciesFiltersAndHeadersOnly() async throws {
-        let (server, directory) = try jetStreamServer()
+        let (server, directory) = try await onThread { try jetStreamServer() }
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let connection = try await NATSConnection.connect(to: server)
         let js = JetStream(connection: connection)
@@ -173,10 +177,11 @@ import Testing
             _ = try await js.orderedConsumer(stream: "NOPE")
         } throws: { ($0 as? JetStreamError)?.errorCode == JetStreamError.streamNotFound }
         await connection.close()
+        await stopOffThePool(server)
     }
 
     @Test(arguments: deliveries) func deliverNewResumesAtItsStartWhenLostBeforeItsFirstMessage(delivery: OrderedConsumerConfig.Delivery) async throws {
-        let (server, directory) = try jetStreamServer()
+        let (server, directory) = try await onThread { try jetStreamServer() }
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let connection = try await NATSConnection.connect(to: server)
         let js = JetStream(connection: connection)
@@ -192,10 +197,11 @@ import Testing
         #expect(try await Self.take(2, from: &iterator) == ["10", "11"])
         #expect(consumer.recreations >= 1)
         await connection.close()
+        await stopOffThePool(server)
     }
 
     @Test(arguments: deliveries) func aDeletedStreamEndsTheSequenceWithAnError(delivery: OrderedConsumerConfig.Delivery) async throws {
-        let (server, directory) = try jetStreamServer()
+        let (server, directory) = try await onThread { try jetStreamServer() }
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let connection = try await NATSConnection.connect(to: server)
         let js = JetStream(connection: connection)
@@ -212,10 +218,11 @@ import Testing
             }
         } throws: { ($0 as? JetStreamError)?.errorCode == JetStreamError.streamNotFound }
         await connection.close()
+        await stopOffThePool(server)
     }
 
     @Test func cancellingTheReaderEndsTheSequence() async throws {
-        let (server, directory) = try jetStreamServer()
+        let (server, directory) = try await onThread { try jetStreamServer() }
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let connection = try await NATSConnection.connect(to: server)
         let js = JetStream(connection: connection)
@@ -229,5 +236,6 @@ import Testing
         reader.cancel()
         #expect(try await within(.seconds(20), "the reader to end") { try await reader.value } == 0)
         await connection.close()
+        await stopOffThePool(server)
     }
 }

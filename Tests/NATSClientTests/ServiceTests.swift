@@ -51,7 +51,7 @@ extension ServiceError: CodedError {}
     }
 
     @Test func namesAndVersionsAreChecked() async throws {
-        let server = try TestServer()
+        let server = try await onThread { try TestServer() }
         let connection = try await NATSConnection.connect(to: server)
         for version in ["1.0.0", "0.1.0-alpha.1+build.5", "10.20.30", "1.0.0-0A.is.legal", "1.0.0+21AF26D3---117B344092BD"] {
             #expect(throws: Never.self, "\(version)") { _ = try Service(connection: connection, config: ServiceConfig(name: "s", version: version)) }
@@ -71,10 +71,11 @@ extension ServiceError: CodedError {}
         await expectError(ServiceError.self, .stopped) { try service.addEndpoint("z") { _ in } }
         await expectError(ServiceError.self, .stopped) { try await service.run() }
         await connection.close()
+        await stopOffThePool(server)
     }
 
     @Test func endpointsAnswerRequestsAndErrorsCarryTheServiceHeaders() async throws {
-        let server = try TestServer()
+        let server = try await onThread { try TestServer() }
         let connection = try await NATSConnection.connect(to: server)
         let service = try Service(connection: connection, config: ServiceConfig(name: "calc", version: "1.2.3", description: "sums"))
         try service.addEndpoint("add", metadata: ["unit": "none"]) { request in
@@ -122,10 +123,11 @@ extension ServiceError: CodedError {}
         #expect(service.stats.endpoints.allSatisfy { $0.numRequests == 0 && $0.numErrors == 0 && $0.lastError.isEmpty })
         try await running.stop()
         await connection.close()
+        await stopOffThePool(server)
     }
 
     @Test func discoveryAnswersForAllByNameAndById() async throws {
-        let server = try TestServer()
+        let server = try await onThread { try TestServer() }
         let connection = try await NATSConnection.connect(to: server)
         var config = ServiceConfig(name: "inventory", version: "2.0.0", description: "what is in stock", metadata: ["region": "eu"])
         config.statisticsData = { endpoint in endpoint == "count" ? ["cached": 12] : nil }
@@ -169,10 +171,11 @@ extension ServiceError: CodedError {}
 
         for service in services { try await service.stop() }
         await connection.close()
+        await stopOffThePool(server)
     }
 
     @Test func queueGroupsSpreadRequestsOrLetEveryInstanceAnswer() async throws {
-        let server = try TestServer()
+        let server = try await onThread { try TestServer() }
         let connection = try await NATSConnection.connect(to: server)
         let handled = Locked<[String: Int]>([:])
         var services: [Service] = []
@@ -198,10 +201,11 @@ extension ServiceError: CodedError {}
         #expect(services[0].info.endpoints.first { $0.name == "broadcast" }?.queueGroup == "")
         for service in running { try await service.stop() }
         await connection.close()
+        await stopOffThePool(server)
     }
 
     @Test func groupsPrefixSubjectsAndPassOnQueueGroups() async throws {
-        let server = try TestServer()
+        let server = try await onThread { try TestServer() }
         let connection = try await NATSConnection.connect(to: server)
         var config = ServiceConfig(name: "api", version: "1.0.0")
         config.queueGroup = .named("api-workers")
@@ -231,10 +235,11 @@ extension ServiceError: CodedError {}
         }
         try await running.stop()
         await connection.close()
+        await stopOffThePool(server)
     }
 
     @Test func stopAnswersWhatArrivedAndCancellationEndsTheRun() async throws {
-        let server = try TestServer()
+        let server = try await onThread { try TestServer() }
         let connection = try await NATSConnection.connect(to: server)
         let service = try Service(connection: connection, config: ServiceConfig(name: "slow", version: "1.0.0"))
         let started = Locked(0)
@@ -263,10 +268,11 @@ extension ServiceError: CodedError {}
         try await within(.seconds(20), "the cancelled run to return") { try await task.value }
         await expectError(ServiceError.self, .stopped) { try await other.run() }
         await connection.close()
+        await stopOffThePool(server)
     }
 
     @Test func natsPyReadsOurDiscoveryAnswersAndErrorReplies() async throws {
-        let server = try TestServer()
+        let server = try await onThread { try TestServer() }
         let connection = try await NATSConnection.connect(to: server)
         let service = try Service(connection: connection, config: ServiceConfig(name: "shared", version: "3.1.4", metadata: ["team": "core"]))
         try service.addEndpoint("echo") { try $0.respond($0.payload) }
@@ -300,5 +306,6 @@ extension ServiceError: CodedError {}
         #expect(try await peer.exitCode(within: .seconds(30)) == 0)
         try await running.stop()
         await connection.close()
+        await stopOffThePool(server)
     }
 }

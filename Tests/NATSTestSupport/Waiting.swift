@@ -119,15 +119,18 @@ struct JetStreamSetup {
     let connection: NATSConnection
     let js: JetStream
 
+    /// The server starts on a thread of its own: its start waits, and the cooperative pool is
+    /// for the tests running alongside.
     static func start(configure: (inout NATSOptions) -> Void = { _ in }) async throws -> JetStreamSetup {
-        let (server, directory) = try jetStreamServer()
+        let (server, directory) = try await onThread { try jetStreamServer() }
         let connection = try await NATSConnection.connect(to: server, configure: configure)
         return JetStreamSetup(server: server, directory: directory, connection: connection, js: JetStream(connection: connection))
     }
 
-    /// Closes the connection and removes the store (the server stops with the value).
+    /// Closes the connection, stops the server (on a thread of its own) and removes the store.
     func finish() async {
         await connection.close()
+        await stopOffThePool(server)
         try? FileManager.default.removeItem(atPath: directory)
     }
 }
@@ -148,4 +151,10 @@ func take<Iterator: AsyncIteratorProtocol & Sendable>(
     }
     iterator = advanced
     return elements
+}
+
+/// Stops servers on a thread of their own: a stop waits for the process to exit, and the
+/// cooperative pool is for the tests running alongside.
+func stopOffThePool(_ servers: TestServer...) async {
+    _ = try? await onThread { for server in servers { server.stop() } }
 }
