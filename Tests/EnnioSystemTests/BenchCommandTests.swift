@@ -46,7 +46,7 @@ import Testing
     }
 
     @Test func keyValueRoundTripsAndTheOrderedConsumerRunAndCleanUp() async throws {
-        let (server, directory) = try jetStreamServer()
+        let (server, directory) = try await onThread { try jetStreamServer() }
         defer { try? FileManager.default.removeItem(atPath: directory) }
         for _ in 0..<2 {
             // Twice: each run deletes its bucket and stream, and checks every value it reads.
@@ -58,13 +58,11 @@ import Testing
             #expect(ordered.status == 0, "\(ordered.output)")
             #expect(Self.result("ordered16", in: ordered.output)?["msgs_per_sec"] ?? 0 > 0, "\(ordered.output)")
         }
+        await stopOffThePool(server)
     }
 
-    /// A 50 MiB object put and read back by a process of its own, so that its resident memory
-    /// is its own: whole, the object would add 50 MiB (twice over, put and got); in chunks it
-    /// adds a few (about 6 MiB in a debug build), well under the bound.
     @Test func aFiftyMegabyteObjectRoundTripsInBoundedMemory() async throws {
-        let (server, directory) = try jetStreamServer()
+        let (server, directory) = try await onThread { try jetStreamServer() }
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let run = try await EnnioProcess.run(["bench", "objects", "--size", String(50 * 1024 * 1024), "--server", server.url])
         #expect(run.status == 0, "\(run.output)")
@@ -72,6 +70,7 @@ import Testing
         #expect((fields["get_mb_per_sec"] ?? 0) > 0, "\(fields)")
         let growth = try #require(fields["rss_growth_kb"])
         #expect(growth < 25 * 1024, "resident memory grew by \(growth) KiB for a 50 MiB object")
+        await stopOffThePool(server)
     }
 
     @Test func eventFiguresAndTheCodecRun() async throws {

@@ -250,14 +250,16 @@ extension ServiceError: CodedError {}
         }
         let running = Running(service)
         try await Self.ready(service)
-        // Three requests in the queue, then stop: all three are still answered.
-        let replies = (0..<3).map { _ in Task { try await connection.request("", to: "work", timeout: .seconds(10)).string } }
+        // Three requests, then stop: all three are still answered. (Once the flush returns,
+        // the server has delivered them to the service's subscription on this connection.)
+        let inbox = try connection.subscribe(to: "_INBOX.stop-test")
+        for index in 0..<3 { try connection.publish(String(index), to: "work", replyTo: "_INBOX.stop-test") }
+        try await connection.flush()
         try await within(.seconds(20), "the first request to start") {
             while started.withLock({ $0 }) == 0 { try await Task.sleep(for: .milliseconds(5)) }
         }
-        try await connection.flush()
         try await running.stop()
-        for reply in replies { #expect(try await reply.value == "finished") }
+        #expect(try await inbox.take(3).map(\.string) == ["finished", "finished", "finished"])
         await expectNATSError(.noResponders) { try await connection.request("", to: "work") }
 
         let other = try Service(connection: connection, config: ServiceConfig(name: "cancelled", version: "1.0.0"))
