@@ -245,7 +245,7 @@ final class ConnectionCore: Sendable {
 
     // MARK: - Subscribing
 
-    func subscribe(to subject: String, queueGroup: String?) throws(NATSError) -> SubscriptionState {
+    func subscribe(to subject: String, queueGroup: String?, limits: PendingLimits) throws(NATSError) -> SubscriptionState {
         do {
             try Subject.validatePattern(subject)
             if let queueGroup { try Subject.validateQueueGroup(queueGroup) }
@@ -258,8 +258,8 @@ final class ConnectionCore: Sendable {
                     sid: sid,
                     subject: subject,
                     queueGroup: queueGroup,
-                    messageLimit: options.pendingMessageLimit,
-                    byteLimit: options.pendingByteLimit
+                    messageLimit: limits.messages,
+                    byteLimit: limits.bytes
                 )
             }
             guard sendNow else { return subscription }

@@ -150,7 +150,18 @@ public final class NATSConnection: Sendable {
     /// unsubscribes by itself.
     /// - Throws: `.invalidSubject`, `.connectionDraining`, `.connectionClosed`.
     public func subscribe(to subject: String, queueGroup: String? = nil) throws(NATSError) -> NATSSubscription {
-        NATSSubscription(lifetime: SubscriptionLifetime(state: try core.subscribe(to: subject, queueGroup: queueGroup), connection: self))
+        try subscribe(to: subject, queueGroup: queueGroup, pendingLimits: PendingLimits(options))
+    }
+
+    /// Subscribes with limits of its own on what may wait for the consumer, in place of
+    /// ``NATSOptions/pendingMessageLimit`` and ``NATSOptions/pendingByteLimit`` — for a
+    /// consumer that must hold a known window without dropping (a JetStream push consumer
+    /// with flow control, say).
+    public func subscribe(to subject: String, queueGroup: String? = nil, pendingLimits: PendingLimits) throws(NATSError) -> NATSSubscription {
+        guard pendingLimits.messages > 0, pendingLimits.bytes > 0 else {
+            throw NATSError(.invalidArgument, "pending limits must be positive")
+        }
+        return NATSSubscription(lifetime: SubscriptionLifetime(state: try core.subscribe(to: subject, queueGroup: queueGroup, limits: pendingLimits), connection: self))
     }
 
     // MARK: - Flush

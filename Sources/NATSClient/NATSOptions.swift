@@ -61,3 +61,20 @@ public struct NATSOptions: Sendable {
         self.servers = servers
     }
 }
+
+/// How much may wait for a subscription's consumer before new messages are dropped (and
+/// counted): at most `messages` messages and `bytes` bytes of headers and payloads.
+public struct PendingLimits: Sendable, Hashable {
+    public var messages: Int
+    public var bytes: Int
+
+    public init(messages: Int, bytes: Int) {
+        self.messages = messages
+        self.bytes = bytes
+    }
+
+    /// The connection's defaults.
+    public init(_ options: NATSOptions) {
+        self.init(messages: options.pendingMessageLimit, bytes: options.pendingByteLimit)
+    }
+}

@@ -110,7 +110,9 @@ import Testing
         _ = try await js.createStream(StreamConfig(name: "GAP", subjects: ["gap"], storage: .memory))
         try await Self.publish(0..<1000, to: "gap", js)
 
-        let consumer = try await js.orderedConsumer(stream: "GAP", config: Self.quick)
+        var config = Self.quick
+        config.pendingLimits = nil
+        let consumer = try await js.orderedConsumer(stream: "GAP", config: config)
         try await within(.seconds(20), "the subscription to drop messages") {
             while consumer.buffered.dropped == 0 { try await Task.sleep(for: .milliseconds(5)) }
         }

@@ -39,6 +39,23 @@ import Testing
         await connection.close()
     }
 
+    /// A subscription's own limits replace the connection's for it alone.
+    @Test func aSubscriptionWithLimitsOfItsOwnKeepsWhatTheyAllow() async throws {
+        let server = try TestServer()
+        let connection = try await NATSConnection.connect(to: server) { $0.pendingMessageLimit = 10 }
+        let ordinary = try connection.subscribe(to: "window")
+        let roomy = try connection.subscribe(to: "window", pendingLimits: PendingLimits(messages: 500, bytes: 1 << 20))
+        try await connection.flush()
+        for index in 0..<300 { try connection.publish(String(index), to: "window") }
+        try await connection.flush()
+        #expect(ordinary.pendingCount == 10)
+        #expect(ordinary.droppedCount == 290)
+        #expect(roomy.pendingCount == 300)
+        #expect(roomy.droppedCount == 0)
+        #expect(throws: NATSError.self) { try connection.subscribe(to: "x", pendingLimits: PendingLimits(messages: 0, bytes: 1)) }
+        await connection.close()
+    }
+
     @Test func theByteLimitBoundsMemoryToo() async throws {
         let server = try TestServer()
         let connection = try await NATSConnection.connect(to: server) {

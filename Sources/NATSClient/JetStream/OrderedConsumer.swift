@@ -20,6 +20,10 @@ public struct OrderedConsumerConfig: Sendable, Hashable {
     public var inactiveThreshold: Duration = .seconds(300)
     /// How the messages come: pushed, with flow control, or pulled.
     public var delivery: Delivery = .push
+    /// What the push subscription may hold for the reader before it drops (and the consumer is
+    /// recreated from the next sequence). The server's flow-control window can reach 32 MiB,
+    /// so the default holds that much; `nil` uses the connection's subscription limits.
+    public var pendingLimits: PendingLimits? = PendingLimits(messages: 1 << 20, bytes: 96 << 20)
 
     public enum Delivery: Sendable, Hashable {
         /// A push consumer: the server sends ahead as far as its flow-control window allows
@@ -143,7 +147,10 @@ public final class OrderedConsumer: AsyncSequence, Sendable {
         resumeSequence: UInt64?
     ) async throws -> (NATSSubscription, ConsumerInfo) {
         let connection = jetStream.connection
-        let subscription = try connection.subscribe(to: "\(connection.options.inboxPrefix).\(Nuid.next())")
+        // A push consumer's flow-control window can reach 32 MiB: hold it without dropping
+        // (a drop means recreating the consumer and reading again), within a bound.
+        let limits = config.delivery == .push ? config.pendingLimits ?? PendingLimits(connection.options) : PendingLimits(connection.options)
+        let subscription = try connection.subscribe(to: "\(connection.options.inboxPrefix).\(Nuid.next())", pendingLimits: limits)
         var consumer = ConsumerConfig(ackPolicy: .none, ackWait: .seconds(22 * 3600))
         consumer.name = Nuid.next()
         if config.delivery == .push {
