@@ -59,7 +59,7 @@ let package = Package(
         // Real nats-server processes and the nats-py peer, for the integration tests.
         .target(
             name: "NATSTestSupport",
-            dependencies: ["NATSClient", "EnnioSync"],
+            dependencies: ["NATSClient", "EnnioSync", "COpenSSL"],
             path: "Tests/NATSTestSupport",
             swiftSettings: strictSettings
         ),
