@@ -60,7 +60,11 @@ struct TLSContext: ~Copyable {
                 throw NATSError(.invalidTLSConfiguration, "cannot load the client certificate \(certificate): \(OpenSSLErrors.take())")
             }
             guard SSL_CTX_use_PrivateKey_file(context, key, SSL_FILETYPE_PEM) == 1 else {
-                throw NATSError(.invalidTLSConfiguration, "cannot load the client key \(key) (it must be PEM, not encrypted): \(OpenSSLErrors.take())")
+                let reasons = OpenSSLErrors.take()
+                if reasons.contains("key values mismatch") {
+                    throw NATSError(.invalidTLSConfiguration, "the client key \(key) does not belong to the certificate \(certificate)")
+                }
+                throw NATSError(.invalidTLSConfiguration, "cannot load the client key \(key) (it must be PEM, not encrypted): \(reasons)")
             }
             guard SSL_CTX_check_private_key(context) == 1 else {
                 throw NATSError(.invalidTLSConfiguration, "the client key \(key) does not belong to the certificate \(certificate)")
