@@ -1,5 +1,6 @@
 import Foundation
 @testable import NATSClient
+@testable import NATSTestSupport
 import Testing
 
 /// NKEY seeds, keys and signatures, `.creds` parsing, and secrets kept out of text: no sockets.
@@ -115,21 +116,7 @@ import Testing
     static let credsJWT = "eyJ0eXAiOiJKV1QiLCJhbGciOiJlZDI1NTE5LW5rZXkifQ.eyJzdWIiOiJVIn0.c2ln"
 
     @Test func credsFilesAsNscWritesThemAndWithWindowsLineBreaks() throws {
-        let text = """
-            -----BEGIN NATS USER JWT-----
-            \(Self.credsJWT)
-            ------END NATS USER JWT------
-
-            ************************* IMPORTANT *************************
-            NKEY Seed printed below can be used to sign and prove identity.
-            NKEYs are sensitive and should be treated as secrets.
-
-            -----BEGIN USER NKEY SEED-----
-            \(Self.knownSeed)
-            ------END USER NKEY SEED------
-
-            *************************************************************
-            """
+        let text = TestJWT.credentials(jwt: Self.credsJWT, user: try NKey(seed: Self.knownSeed))
         for variant in [text, text.replacingOccurrences(of: "\n", with: "\r\n")] {
             let path = NSTemporaryDirectory() + "ennio-test-\(UUID().uuidString).creds"
             try variant.write(toFile: path, atomically: true, encoding: .utf8)

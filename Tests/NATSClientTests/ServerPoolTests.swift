@@ -95,3 +95,41 @@ import Testing
         #expect(pool.nextForReconnect(maximumAttempts: 60)?.address.host == "b")
     }
 }
+
+@Suite struct ServerPoolSecurityTests {
+    @Test func announcedServersKeepTLSAndAreCheckedAgainstTheSeedsName() throws {
+        var pool = try ServerPool(urls: ["tls://nats.example.com:4222"], randomize: false)
+        var seed = pool.servers[0]
+        let added = pool.addDiscovered(["10.0.0.2:4222", "other.example.com:4222"], credentialsFrom: seed)
+        #expect(added.map(\.description) == ["tls://10.0.0.2:4222", "tls://other.example.com:4222"])
+        #expect(added[0].verificationHost == "nats.example.com")
+        #expect(added[1].verificationHost == nil)
+
+        // A plain seed secured because its server required TLS lends TLS all the same.
+        var plain = try ServerPool(urls: ["nats://127.0.0.1:4222"], randomize: false)
+        seed = plain.servers[0]
+        seed.usesTLS = true
+        #expect(plain.addDiscovered(["127.0.0.1:4223"], credentialsFrom: seed).map(\.description) == ["tls://127.0.0.1:4223"])
+        var insecure = try ServerPool(urls: ["nats://127.0.0.1:4222"], randomize: false)
+        #expect(insecure.addDiscovered(["127.0.0.1:4223"], credentialsFrom: insecure.servers[0]).map(\.usesTLS) == [false])
+    }
+
+    @Test func aServerThatRefusesTheSameCredentialsTwiceLeavesThePool() throws {
+        var pool = try ServerPool(urls: ["nats://a:1", "nats://b:2"], randomize: false)
+        let (a, b) = (pool.servers[0], pool.servers[1])
+        let refused = NATSError(.authorizationViolation, "refused")
+        pool.recordFailure(a, error: refused)
+        pool.recordFailure(b, error: NATSError(.connectionFailed, "unreachable"))
+        pool.recordFailure(b, error: refused)
+        #expect(pool.nextForReconnect(maximumAttempts: -1)?.address == a, "one refusal is worth another try")
+        pool.recordFailure(a, error: refused)
+        #expect(pool.nextForReconnect(maximumAttempts: -1)?.address == b)
+        #expect(pool.nextForReconnect(maximumAttempts: -1)?.address == b, "a is gone")
+        pool.recordFailure(b, error: refused)
+        #expect(pool.nextForReconnect(maximumAttempts: -1) == nil)
+        // Without the error (retryRefusedCredentials) nothing leaves.
+        var patient = try ServerPool(urls: ["nats://a:1"], randomize: false)
+        for _ in 0..<5 { patient.recordFailure(patient.servers[0]) }
+        #expect(patient.nextForReconnect(maximumAttempts: -1) != nil)
+    }
+}
