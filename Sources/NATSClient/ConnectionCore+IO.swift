@@ -63,7 +63,7 @@ extension ConnectionCore {
             return
         }
         let action = state.withLock { shared -> ConnectionStateMachine.AttachAction in
-            let action = shared.machine.handshakeSucceeded(server: server, info: session.info, now: now)
+            let action = shared.machine.handshakeSucceeded(server: session.server, info: session.info, now: now)
             if case .attach(let preamble, _, _) = action {
                 cacheLimits(from: session.info)
                 // Under the state lock: a SUB made from now on goes after the preamble.

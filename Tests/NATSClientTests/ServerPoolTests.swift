@@ -113,23 +113,4 @@ import Testing
         var insecure = try ServerPool(urls: ["nats://127.0.0.1:4222"], randomize: false)
         #expect(insecure.addDiscovered(["127.0.0.1:4223"], credentialsFrom: insecure.servers[0]).map(\.usesTLS) == [false])
     }
-
-    @Test func aServerThatRefusesTheSameCredentialsTwiceLeavesThePool() throws {
-        var pool = try ServerPool(urls: ["nats://a:1", "nats://b:2"], randomize: false)
-        let (a, b) = (pool.servers[0], pool.servers[1])
-        let refused = NATSError(.authorizationViolation, "refused")
-        pool.recordFailure(a, error: refused)
-        pool.recordFailure(b, error: NATSError(.connectionFailed, "unreachable"))
-        pool.recordFailure(b, error: refused)
-        #expect(pool.nextForReconnect(maximumAttempts: -1)?.address == a, "one refusal is worth another try")
-        pool.recordFailure(a, error: refused)
-        #expect(pool.nextForReconnect(maximumAttempts: -1)?.address == b)
-        #expect(pool.nextForReconnect(maximumAttempts: -1)?.address == b, "a is gone")
-        pool.recordFailure(b, error: refused)
-        #expect(pool.nextForReconnect(maximumAttempts: -1) == nil)
-        // Without the error (retryRefusedCredentials) nothing leaves.
-        var patient = try ServerPool(urls: ["nats://a:1"], randomize: false)
-        for _ in 0..<5 { patient.recordFailure(patient.servers[0]) }
-        #expect(patient.nextForReconnect(maximumAttempts: -1) != nil)
-    }
 }
