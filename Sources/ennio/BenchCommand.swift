@@ -57,7 +57,7 @@ enum BenchCommand {
         }
         let mode = raw[0]
         if mode == "scale" { return try await ScaleBench.run(Array(raw.dropFirst())) }
-        let arguments = try Arguments(Array(raw.dropFirst()), options: ["count", "size", "subject", "server", "db", "mode", "clients", "rate"], flags: ["codec-only", "store-only"])
+        let arguments = try Arguments(Array(raw.dropFirst()), options: ["count", "size", "subject", "server", "db", "mode", "clients", "rate"], flags: ["codec-only", "store-only"], connecting: true)
         let count = try arguments.integer("count", range: 1...1_000_000_000) ?? 100_000
         let size = try arguments.integer("size", range: 0...64 * 1024 * 1024) ?? 16
         let subject = arguments.value("subject") ?? "ennio.bench"
@@ -174,8 +174,7 @@ enum BenchCommand {
     }
 
     static func connection(_ arguments: Arguments, name: String, subscriberLimits: Bool = false) async throws -> NATSConnection {
-        var options = NATSOptions(servers: arguments.servers())
-        options.name = name
+        var options = try arguments.connectionOptions(name: name)
         options.allowReconnect = false
         if subscriberLimits {
             // A subscriber that falls behind keeps up to this much before dropping (bounded).

@@ -23,8 +23,9 @@ enum CommandLineTool {
           topics [--markdown]        print the subject table (or the whole topics.md)
           topics check <subject>     check that a subject or pattern follows the event scheme
           bench <pub|sub|pubsub|req|js|kv|ordered|objects|events|ingest|sse|reducers|scale> …   throughput, latency and scale benchmarks
+          keys generate --kind user|account|operator      a new NKEY seed and its public key
 
-        Servers: --server URL[,URL…] or NATS_URL (default nats://127.0.0.1:4222).
+        \(Arguments.connectionHelp)
 
         Run `ennio <command> --help` for a command's options.
         """
@@ -53,6 +54,7 @@ enum CommandLineTool {
             case "session": return try await SessionCommand.run(rest)
             case "demo": return try await DemoCommand.run(rest)
             case "bench": return try await BenchCommand.run(rest)
+            case "keys": return try KeysCommand.run(rest)
             case "--help", "-h", "help":
                 print(usage)
                 return 0

@@ -41,7 +41,7 @@ enum PublishCommand {
         }
         let arguments = try Arguments(
             raw, options: ["project", "session", "message", "priority", "data", "host", "id", "server", "mode"],
-            positionals: ["event type"])
+            positionals: ["event type"], connecting: true)
         let durability = try arguments.durability()
         guard let type = EventType(named: arguments.positionals[0]) else {
             throw UsageError("unknown event type \(arguments.positionals[0].debugDescription); `ennio topics` lists them")
@@ -144,7 +144,7 @@ enum SubscribeCommand {
             print(help)
             return 0
         }
-        let arguments = try Arguments(raw, options: ["count", "server"], flags: ["json"], positionals: ["pattern"])
+        let arguments = try Arguments(raw, options: ["count", "server"], flags: ["json"], positionals: ["pattern"], connecting: true)
         let pattern: EventPattern
         do {
             pattern = try EventPattern(validating: arguments.positionals[0])

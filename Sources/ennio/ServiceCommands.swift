@@ -72,7 +72,7 @@ enum CoordinatorCommand {
         }
         let arguments = try Arguments(
             raw, options: ["db", "health-interval", "missed-health-checks", "server", "mode", "batch-size", "http", "http-token", "http-max-clients"],
-            flags: ["rebuild"])
+            flags: ["rebuild"], connecting: true)
         var options = CoordinatorOptions()
         options.defaultHealthInterval = try arguments.seconds("health-interval") ?? options.defaultHealthInterval
         options.missedHealthChecks = try arguments.integer("missed-health-checks", range: 1...1000) ?? options.missedHealthChecks
@@ -204,7 +204,7 @@ enum AgentCommand {
             print(help)
             return 0
         }
-        let arguments = try Arguments(raw, options: ["host", "health-interval", "events-from", "project", "server", "mode", "sessions-dir", "poll", "idle-after"])
+        let arguments = try Arguments(raw, options: ["host", "health-interval", "events-from", "project", "server", "mode", "sessions-dir", "poll", "idle-after"], connecting: true)
         guard arguments.positionals.isEmpty else { throw UsageError("unexpected argument \(arguments.positionals[0].debugDescription)") }
         let host = try arguments.required("host")
         do {
