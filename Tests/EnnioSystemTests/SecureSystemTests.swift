@@ -122,6 +122,20 @@ import Testing
         #expect(result.output.contains(message), "ennio \(arguments) printed: \(result.output)")
     }
 
+    @Test func tlsFirstFromTheCommandLine() async throws {
+        let certificates = try TestCertificates.shared()
+        var configuration = ServerConfiguration()
+        configuration.tls = .standard(certificates, handshakeFirst: true)
+        let server = try TestServer(configuration: configuration)
+        // Connected and asked: no coordinator answers, which only a secured connection can tell.
+        let asked = try await EnnioProcess.run(["sessions", "--server", server.tlsURL, "--tlsca", certificates.caFile, "--tlsfirst"])
+        #expect(asked.status == 1)
+        #expect(asked.output.contains("no coordinator is running"), "\(asked.output)")
+        let untrusted = try await EnnioProcess.run(["sessions", "--server", server.tlsURL, "--tlsfirst"])
+        #expect(untrusted.status == 1)
+        #expect(untrusted.output.contains("tlsCertificateNotTrusted"), "\(untrusted.output)")
+    }
+
     @Test func keysHasHelpAndTheTopLevelHelpNamesTheSecurityOptions() async throws {
         let keys = try await EnnioProcess.run(["keys", "--help"])
         #expect(keys.status == 0)

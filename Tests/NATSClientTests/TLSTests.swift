@@ -198,18 +198,47 @@ import Testing
         await client.close()
     }
 
-    @Test func aTLSClusterAnnouncesItsNodesAndTheClientMovesOverTLS() async throws {
-        let certificates = try TestCertificates.shared()
-        let clientPorts = try (0..<3).map { _ in try TestServer.freePort() }
-        let routePorts = try (0..<3).map { _ in try TestServer.freePort() }
+    /// A cluster of TLS servers on loopback (routes in plain TCP), started node by node.
+    struct TLSCluster {
+        let certificates: TestCertificates
+        let clientPorts: [Int]
+        let routePorts: [Int]
+
+        init(size: Int) throws {
+            certificates = try TestCertificates.shared()
+            clientPorts = try (0..<size).map { _ in try TestServer.freePort() }
+            routePorts = try (0..<size).map { _ in try TestServer.freePort() }
+        }
+
         func node(_ index: Int) throws -> TestServer {
-            var configuration = Self.configuration(certificates)
+            var configuration = TLSTests.configuration(certificates)
             configuration.cluster = .init(
                 name: "ennio-tls", port: routePorts[index],
                 routes: routePorts.enumerated().filter { $0.offset != index }.map { "nats://127.0.0.1:\($0.element)" }
             )
             return try TestServer(configuration: configuration, port: clientPorts[index])
         }
+    }
+
+    @Test func lameDuckModeMovesATLSClientToAnotherNode() async throws {
+        let cluster = try TLSCluster(size: 2)
+        let nodes = [try cluster.node(0), try cluster.node(1)]
+        let client = try await NATSConnection.connect(NATSOptions(servers: [nodes[0].tlsURL]).with {
+            $0.tls.caFile = cluster.certificates.caFile
+            ReconnectTests.fastReconnect(&$0)
+        })
+        let events = EventWatcher(client)
+        try await eventually("the second node to be announced") { client.knownServers.count == 2 }
+        nodes[0].enterLameDuckMode()
+        try await events.wait(for: "lame duck mode") { if case .lameDuckMode = $0 { return true } else { return false } }
+        #expect(try await events.waitForReconnect() == nodes[1].tlsURL)
+        try await AuthTests.expectWorking(client)
+    }
+
+    @Test func aTLSClusterAnnouncesItsNodesAndTheClientMovesOverTLS() async throws {
+        let cluster = try TLSCluster(size: 3)
+        let (certificates, clientPorts) = (cluster.certificates, cluster.clientPorts)
+        func node(_ index: Int) throws -> TestServer { try cluster.node(index) }
         let first = try node(0)
         let client = try await NATSConnection.connect(NATSOptions(servers: ["tls://localhost:\(first.port)"]).with {
             $0.tls.caFile = certificates.caFile
