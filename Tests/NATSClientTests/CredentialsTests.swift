@@ -1,5 +1,5 @@
 import Foundation
-import NATSClient
+@testable import NATSClient
 @testable import NATSTestSupport
 import Testing
 
@@ -99,7 +99,7 @@ import Testing
         await expectNATSError(.authorizationViolation) { try await NATSConnection.connect(to: server) { $0.credentials = .credentialsFile(creds) } }
     }
 
-    @Test func aUserWhoseJWTExpiresWhileConnectedIsToldSoAndNotRetriedForever() async throws {
+    @Test func aUserWhoseJWTExpiresWhileConnectedIsDisconnectedAndNotRetriedForever() async throws {
         let chain = try Operator()
         let server = try TestServer(configuration: chain.configuration)
         // Late enough for the watcher below to be listening on a loaded machine.
@@ -110,8 +110,10 @@ import Testing
         }
         let events = EventWatcher(connection)
         try await eventually("the connection to give up", within: .seconds(60)) { connection.status == .closed }
-        // The server's notice, then the refusals of the expired JWT, which close the connection.
-        #expect(events.events.contains { if case .serverError(let text) = $0 { return text.contains("Expired") } else { return false } })
+        // The server ends the connection (its notice, `-ERR 'User Authentication Expired'`, may
+        // be lost with the socket it closes); the expired JWT is then refused twice and the
+        // connection closes instead of retrying.
+        #expect(events.events.contains { if case .disconnected = $0 { return true } else { return false } })
         let reason = String(describing: connection.lastError)
         #expect(reason.contains("Authorization Violation"), "\(reason)")
     }
@@ -149,5 +151,17 @@ import Testing
             $0.tls.keyFile = certificates.clientKey
         })
         try await AuthTests.expectWorking(connection)
+    }
+
+    @Test(arguments: [
+        ("User Authentication Expired", NATSError.Code.authenticationExpired),
+        ("User Authentication Revoked", .authenticationRevoked),
+        ("Account Authentication Expired", .accountAuthenticationExpired),
+        ("Authorization Violation", .authorizationViolation),
+        ("Secure Connection - TLS Required", .tlsRequiredByServer),
+        ("Permissions Violation for Publish to \"x\"", .permissionViolation),
+    ])
+    func serverErrorsAboutCredentialsAreTyped(text: String, code: NATSError.Code) {
+        #expect(ConnectionCore.error(fromServer: text).code == code)
     }
 }
