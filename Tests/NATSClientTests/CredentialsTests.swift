@@ -102,14 +102,16 @@ import Testing
     @Test func aUserWhoseJWTExpiresWhileConnectedIsDisconnectedAndNotRetriedForever() async throws {
         let chain = try Operator()
         let server = try TestServer(configuration: chain.configuration)
-        // Late enough for the watcher below to be listening on a loaded machine.
-        let (_, creds) = try chain.user(expires: Date(timeIntervalSinceNow: 6))
+        // Late enough for the watcher below to be listening even when the whole suite loads
+        // the machine (6 s was not, once).
+        let (_, creds) = try chain.user(expires: Date(timeIntervalSinceNow: 15))
         let connection = try await NATSConnection.connect(to: server) {
             $0.credentials = .credentialsFile(creds)
             ReconnectTests.fastReconnect(&$0)
         }
         let events = EventWatcher(connection)
-        try await eventually("the connection to give up", within: .seconds(60)) { connection.status == .closed }
+        #expect(connection.status == .connected)
+        try await eventually("the connection to give up", within: .seconds(90)) { connection.status == .closed }
         // The server ends the connection (its notice, `-ERR 'User Authentication Expired'`, may
         // be lost with the socket it closes); the expired JWT is then refused twice and the
         // connection closes instead of retrying.
