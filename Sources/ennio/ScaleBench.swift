@@ -30,7 +30,7 @@ enum ScaleBench {
             print(help)
             return 0
         }
-        let arguments = try Arguments(raw, options: ["sizes", "sessions", "dir", "server"])
+        let arguments = try Arguments(raw, options: ["sizes", "sessions", "dir", "server"], connecting: true)
         guard arguments.positionals.isEmpty else { throw UsageError("unexpected argument \(arguments.positionals[0].debugDescription)") }
         func list(_ name: String, _ fallback: [Int]) throws -> [Int] {
             guard let text = arguments.value(name) else { return fallback }

@@ -154,7 +154,7 @@ import Testing
         let proof = try NATSCredentials.nkeySeed(Self.knownSeed).proof(signing: "abc123")
         #expect(proof.jwt == nil)
         #expect(proof.nkey == Self.knownPublicKey)
-        let signature = try #require(Base64URL.decode(proof.signature))
+        let signature = try #require(RawBase64URL.decode(proof.signature))
         #expect(!proof.signature.contains("=") && !proof.signature.contains("+") && !proof.signature.contains("/"))
         #expect(NKey.verify(signature, of: Array("abc123".utf8), publicKey: Self.knownPublicKey))
 

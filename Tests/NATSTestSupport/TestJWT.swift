@@ -76,10 +76,10 @@ enum TestJWT {
         if let expires { claims["exp"] = Int(expires.timeIntervalSince1970) }
         claims["jti"] = NKeyEncoding.base32Encode(try sha512_256(try json(claims)))
         claims["nats"] = nats
-        let header = Base64URL.encode(try json(["typ": "JWT", "alg": "ed25519-nkey"]))
-        let body = Base64URL.encode(try json(claims))
+        let header = RawBase64URL.encode(try json(["typ": "JWT", "alg": "ed25519-nkey"]))
+        let body = RawBase64URL.encode(try json(claims))
         let signature = try issuer.sign(Array("\(header).\(body)".utf8))
-        return "\(header).\(body).\(Base64URL.encode(signature))"
+        return "\(header).\(body).\(RawBase64URL.encode(signature))"
     }
 
     private static func json(_ object: [String: Any]) throws -> [UInt8] {

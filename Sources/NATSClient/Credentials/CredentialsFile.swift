@@ -67,8 +67,9 @@ struct CredentialsFile {
     }
 }
 
-/// Base64url without padding (RFC 4648 §5), as JWTs and NATS signatures use it.
-package enum Base64URL {
+/// Base64url without padding (RFC 4648 §5; Go's `RawURLEncoding`), as JWTs and NATS signatures
+/// use it. (The object store's `Base64URL` pads.)
+package enum RawBase64URL {
     package static func encode(_ bytes: some Sequence<UInt8>) -> String {
         var text = Data(bytes).base64EncodedString()
         text = text.replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")

@@ -60,18 +60,18 @@ public struct NATSCredentials: Sendable, CustomStringConvertible, CustomReflecta
         switch source {
         case .seed(let seed):
             let key = try NKey(seed: seed)
-            return (nil, key.publicKey, Base64URL.encode(try key.sign(message)))
+            return (nil, key.publicKey, RawBase64URL.encode(try key.sign(message)))
         case .seedFile(let path):
             let key = try NKey(seed: try CredentialsFile.seed(inFile: path))
-            return (nil, key.publicKey, Base64URL.encode(try key.sign(message)))
+            return (nil, key.publicKey, RawBase64URL.encode(try key.sign(message)))
         case .credentialsFile(let path):
             let file = try CredentialsFile(path: path)
             let key = try NKey(seed: file.seed)
-            return (file.jwt, nil, Base64URL.encode(try key.sign(message)))
+            return (file.jwt, nil, RawBase64URL.encode(try key.sign(message)))
         case .jwt(let jwt, let sign):
-            return (jwt, nil, Base64URL.encode(try Self.call(sign, message)))
+            return (jwt, nil, RawBase64URL.encode(try Self.call(sign, message)))
         case .nkey(let publicKey, let sign):
-            return (nil, publicKey, Base64URL.encode(try Self.call(sign, message)))
+            return (nil, publicKey, RawBase64URL.encode(try Self.call(sign, message)))
         }
     }
 
