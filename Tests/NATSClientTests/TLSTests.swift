@@ -239,13 +239,15 @@ import Testing
         let cluster = try TLSCluster(size: 3)
         let (certificates, clientPorts) = (cluster.certificates, cluster.clientPorts)
         func node(_ index: Int) throws -> TestServer { try cluster.node(index) }
+        // All nodes first: their ports were picked free, and the sooner they are taken the
+        // smaller the window for another test's server to take one. The client names one.
         let first = try node(0)
+        let others = [try node(1), try node(2)]
         let client = try await NATSConnection.connect(NATSOptions(servers: ["tls://localhost:\(first.port)"]).with {
             $0.tls.caFile = certificates.caFile
             ReconnectTests.fastReconnect(&$0)
         })
         let events = EventWatcher(client)
-        let others = [try node(1), try node(2)]
         // The seed is localhost; the nodes announce themselves by address (the seed's own too).
         try await eventually("the other two nodes to be announced") { Set(client.knownServers.map(\.port)) == Set(clientPorts) }
         #expect(client.knownServers.allSatisfy { $0.usesTLS })
