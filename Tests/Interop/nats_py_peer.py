@@ -457,7 +457,7 @@ def parse_arguments(argv: List[str]) -> argparse.Namespace:
         mode = modes.add_parser(name)
         common(mode)
         mode.add_argument("--count", type=positive, required=True)
-        mode.add_argument("--timeout", type=float, default=20.0, help="seconds (default 20)")
+        mode.add_argument("--timeout", type=float, default=120.0, help="seconds (default 120: only a safety net)")
 
     pub = modes.add_parser("pub")
     common(pub)
@@ -478,17 +478,17 @@ def parse_arguments(argv: List[str]) -> argparse.Namespace:
             mode.add_argument("--value-b64", required=True)
         if name == "kv-watch":
             mode.add_argument("--count", type=positive, required=True)
-            mode.add_argument("--timeout", type=float, default=20.0)
+            mode.add_argument("--timeout", type=float, default=120.0)
 
     request = modes.add_parser("request")
     common(request)
     request.add_argument("--payload-b64", required=True)
-    request.add_argument("--timeout", type=float, default=10.0)
+    request.add_argument("--timeout", type=float, default=60.0)
 
     discover = modes.add_parser("srv-discover")
     common(discover)
     discover.add_argument("--count", type=positive, required=True)
-    discover.add_argument("--timeout", type=float, default=20.0)
+    discover.add_argument("--timeout", type=float, default=120.0)
 
     for name in ("obj-put", "obj-get", "obj-watch"):
         mode = modes.add_parser(name)
@@ -496,7 +496,7 @@ def parse_arguments(argv: List[str]) -> argparse.Namespace:
         mode.add_argument("--bucket", required=True)
         if name == "obj-watch":
             mode.add_argument("--count", type=positive, required=True)
-            mode.add_argument("--timeout", type=float, default=20.0)
+            mode.add_argument("--timeout", type=float, default=120.0)
         else:
             mode.add_argument("--name", required=True)
             mode.add_argument("--file", required=True)
