@@ -118,7 +118,13 @@ final class EchoServer: Sendable {
     /// At the limit, a new client takes the place of the connection idle longest; when none
     /// is idle it is answered 503.
     @Test func pastTheLimitIdleConnectionsMakeRoomOrNewClientsAreRefused() async throws {
-        let echo = try EchoServer { $0.maximumConnections = 3 }
+        // Timeouts far beyond the test's length: on a loaded machine the check below may run
+        // seconds late, and an idle client closed by its timeout would never make three.
+        let echo = try EchoServer {
+            $0.maximumConnections = 3
+            $0.timeouts.request = .seconds(600)
+            $0.timeouts.idle = .seconds(600)
+        }
         let idle = try (0..<3).map { _ in try HTTPTestClient(port: echo.port) }
         try await eventually("three connections open") { echo.server.statistics.openConnections == 3 }
         #expect(try await HTTPTestClient(port: echo.port).get("/echo?x=in").text == "in")
