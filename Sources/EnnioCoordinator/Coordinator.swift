@@ -97,7 +97,7 @@ public final class Coordinator: Sendable {
     public let connection: NATSConnection
     public let store: EventStore
     public let options: CoordinatorOptions
-    /// The session and node tables, in memory and checkpointed beside the history.
+    /// The session, node, rollout and run tables, in memory and checkpointed beside the history.
     public let state: CheckpointedState
     private let log: @Sendable (String) -> Void
 
@@ -141,7 +141,7 @@ public final class Coordinator: Sendable {
         return parts.count < 2 || !nonEventFamilies.contains(parts[1])
     }
 
-    /// Creates a coordinator and loads its session and node tables from the store's
+    /// Creates a coordinator and loads its session, node, rollout and run tables from the store's
     /// checkpoint (or rebuilds them from the history, see ``CheckpointedState``), so a restart
     /// keeps what it knew.
     public init(

@@ -59,7 +59,18 @@ extension FamilyReducers: CheckpointedReducer {
     }
 
     /// Reads back the `value` of a row of ``totalsRow(_:statistics:orphans:)``.
-    static func totals(from value: CheckpointFields) throws -> (statistics: ReducerStatistics, orphans: ViolationLog) {
-        (try value.statistics("statistics"), try value.violations("orphans"))
+    static func totals(from value: [UInt8], of row: CheckpointRow) throws -> (statistics: ReducerStatistics, orphans: ViolationLog) {
+        try CheckpointDecoder.decode(value, of: row) { reader, decoder throws(JSONError) in
+            var statistics: ReducerStatistics?, orphans: ViolationLog?
+            try reader.readObject { key, reader throws(JSONError) in
+                switch key {
+                case "statistics": statistics = try decoder.statistics(&reader)
+                case "orphans": orphans = try decoder.violations(&reader)
+                default: try reader.skipValue()
+                }
+            }
+            guard let statistics = decoder.required(statistics, "statistics"), let orphans = decoder.required(orphans, "orphans") else { return nil }
+            return (statistics, orphans)
+        }
     }
 }

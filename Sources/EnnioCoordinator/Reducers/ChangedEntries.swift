@@ -18,6 +18,11 @@ struct ChangedEntries<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         before.index(forKey: key) != nil
     }
 
+    /// Whether `key` held a value at the last commit (so that its row exists).
+    func existed(_ key: Key) -> Bool {
+        if case .some(.some) = before[key] { true } else { false }
+    }
+
     /// Forgets a key noted for a change that did not happen.
     mutating func forget(_ key: Key) {
         before.removeValue(forKey: key)
@@ -31,7 +36,8 @@ struct ChangedEntries<Key: Hashable & Sendable, Value: Sendable>: Sendable {
         for (key, value) in before { table[key] = value }
     }
 
+    /// Forgets every change (keeping the room of a batch's worth, not of a rebuild's).
     mutating func removeAll() {
-        before.removeAll(keepingCapacity: true)
+        before.removeAll(keepingCapacity: before.count <= 4096)
     }
 }

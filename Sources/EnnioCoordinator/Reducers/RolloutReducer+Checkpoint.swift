@@ -84,7 +84,8 @@ extension RolloutReducer {
         for key in changes.hosts.keys {
             if let host = rollouts[key.rollout]?.hosts[key.host] {
                 rows.append(Self.row(of: host, in: key.rollout))
-            } else {
+            } else if changes.hosts.existed(key) {
+                // (A host that joined and was pruned since has no row to delete.)
                 rows.append(.deletion(table: Self.hostsTable, key: key.rowKey))
             }
         }
@@ -121,21 +122,19 @@ extension RolloutReducer {
 
     /// Takes back one row: rollouts come before their hosts (the order of the tables).
     mutating func load(_ row: CheckpointRow) throws {
-        guard let valueBytes = row.value else { return }
-        let context = "the \(row.table) row \(row.key.debugDescription)"
-        let value = try CheckpointFields(parsing: valueBytes, context)
+        guard let value = row.value else { return }
         switch row.table {
         case Self.rolloutsTable:
-            let rollout = try Self.rollout(from: value, state: try CheckpointFields(parsing: row.state, context))
+            var rollout = try CheckpointDecoder.decode(value, of: row, Self.rollout)
+            try CheckpointDecoder.decode(row.state, of: row) { reader, decoder throws(JSONError) in try Self.readBookkeeping(&reader, &decoder, into: &rollout) }
             rollouts[rollout.rolloutId] = rollout
             if rollout.terminalEvent != nil, !rollout.terminalConfirmed { unconfirmed.insert(rollout.rolloutId) }
         case Self.hostsTable:
-            let rolloutId = try value.string("rollout_id")
-            let host = try Self.host(from: value)
-            guard rollouts[rolloutId] != nil else { throw CheckpointError("\(context) is a host of rollout \(rolloutId.debugDescription), which has no row") }
+            let (rolloutId, host) = try CheckpointDecoder.decode(value, of: row, Self.host)
+            guard rollouts[rolloutId] != nil else { throw CheckpointError("\(row.name) is a host of rollout \(rolloutId.debugDescription), which has no row") }
             rollouts[rolloutId]?.hosts[host.hostId] = host
         case FamilyReducers.totalsTable:
-            (statistics, orphans) = try FamilyReducers.totals(from: value)
+            (statistics, orphans) = try FamilyReducers.totals(from: value, of: row)
         default:
             throw CheckpointError("the rollout reducer has no table \(row.table.debugDescription)")
         }
@@ -219,41 +218,135 @@ extension RolloutReducer {
         return CheckpointRow(table: rolloutsTable, key: rollout.rolloutId, value: value.bytes, state: state.bytes)
     }
 
-    static func rollout(from value: CheckpointFields, state: CheckpointFields) throws -> RolloutRecord {
-        var rollout = RolloutRecord(
-            rolloutId: try value.string("rollout_id"), channel: try value.string("channel"), targetRef: try value.optionalString("target_ref"),
-            supersedes: try value.optionalString("supersedes"), at: try value.instant("opened_at_ns"))
-        rollout.state = try value.choice("state", RolloutState.self)
-        rollout.currentWave = try value.optionalInteger("current_wave")
-        rollout.hostCount = try value.count("host_count")
-        let counts = try value.counts("host_states")
-        guard counts.count == RolloutHostState.allCases.count else { throw value.invalid("host_states") }
+    /// Reads a rollout's `value` (the record but its hosts and bookkeeping).
+    static func rollout(_ reader: inout JSONReader, _ decoder: inout CheckpointDecoder) throws(JSONError) -> RolloutRecord? {
+        var id: String?, channel: String?, target: String?, state: String?, wave: Int64?, hostCount: Int?, counts: [Int] = []
+        var supersedes: String?, supersededBy: String?, clearances: [RolloutRecord.Clearance] = [], opened: EventTimestamp?
+        var updated: EventTimestamp?, eventCount: Int?, violations = ViolationLog(), terminal: JSONValue?, confirmed: Bool?
+        try reader.readObject { key, reader throws(JSONError) in
+            switch key {
+            case "rollout_id": id = try reader.readString()
+            case "channel": channel = try reader.readString()
+            case "target_ref": target = try reader.readOptionalString()
+            case "state": state = try reader.readString()
+            case "current_wave": wave = try reader.readOptionalInt()
+            case "host_count": hostCount = try reader.readCount()
+            case "host_states": try reader.readArray { reader throws(JSONError) in counts.append(try reader.readCount() ?? -1) }
+            case "supersedes": supersedes = try reader.readOptionalString()
+            case "superseded_by": supersededBy = try reader.readOptionalString()
+            case "clearances":
+                try reader.readArray { reader throws(JSONError) in
+                    var name: String?, reason: String?, at: EventTimestamp?, excused: [String] = []
+                    try reader.readObject { key, reader throws(JSONError) in
+                        switch key {
+                        case "operator": name = try reader.readString()
+                        case "reason": reason = try reader.readString()
+                        case "at_ns": at = try reader.readInstant()
+                        case "excused": excused = try reader.readStrings()
+                        default: try reader.skipValue()
+                        }
+                    }
+                    guard let name, let reason, let at else { return decoder.invalid("clearance") }
+                    clearances.append(RolloutRecord.Clearance(operatorName: name, reason: reason, at: at, excused: excused))
+                }
+            case "opened_at_ns": opened = try reader.readInstant()
+            case "updated_at_ns": updated = try reader.readInstant()
+            case "event_count": eventCount = try reader.readCount()
+            case "violations": violations = try decoder.violations(&reader)
+            case "terminal_event": terminal = try reader.readValue()
+            case "terminal_confirmed": confirmed = try reader.readBool()
+            default: try reader.skipValue()
+            }
+        }
+        guard let id = decoder.required(id, "rollout_id"), let channel = decoder.required(channel, "channel"),
+            let opened = decoder.required(opened, "opened_at_ns"), let updated = decoder.required(updated, "updated_at_ns"),
+            let state = decoder.choice(state, RolloutState.self, "state"), let hostCount = decoder.required(hostCount, "host_count"),
+            let eventCount = decoder.required(eventCount, "event_count"), let confirmed = decoder.required(confirmed, "terminal_confirmed")
+        else { return nil }
+        guard counts.count == RolloutHostState.allCases.count, counts.allSatisfy({ $0 >= 0 }) else {
+            decoder.invalid("host_states")
+            return nil
+        }
+        var rollout = RolloutRecord(rolloutId: id, channel: channel, targetRef: target, supersedes: supersedes, at: opened)
+        rollout.state = state
+        rollout.currentWave = wave
+        rollout.hostCount = hostCount
         rollout.hostStateCounts = counts
-        rollout.supersededBy = try value.optionalString("superseded_by")
-        rollout.clearances = try value.list("clearances").map { clearance in
-            RolloutRecord.Clearance(
-                operatorName: try clearance.string("operator"), reason: try clearance.string("reason"), at: try clearance.instant("at_ns"),
-                excused: try clearance.strings("excused"))
-        }
-        rollout.updatedAt = try value.instant("updated_at_ns")
-        rollout.eventCount = try value.count("event_count")
-        rollout.violations = try value.violations("violations")
-        rollout.terminalEvent = try value.optionalEvent("terminal_event")
-        rollout.terminalConfirmed = try value.bool("terminal_confirmed")
-
-        rollout.advances = try state.list("advances").map { advance in
-            RolloutRecord.WaveAdvance(from: try advance.integer("from"), to: try advance.integer("to"), at: try advance.instant("at_ns"))
-        }
-        for wave in try state.list("waves") {
-            rollout.waves[try wave.integer("wave")] = RolloutRecord.WaveCount(counted: try wave.count("counted"), soaked: try wave.count("soaked"))
-        }
-        rollout.countedHosts = try state.count("counted_hosts")
-        rollout.convergedHosts = try state.count("converged_hosts")
-        rollout.revertedHosts = try state.count("reverted_hosts")
-        if let cause = try state.optionalFields("terminal_cause") {
-            rollout.terminalCause = RolloutRecord.Cause(timestamp: try cause.instant("timestamp_ns"), id: try cause.string("id"), at: try cause.string("at"))
+        rollout.supersededBy = supersededBy
+        rollout.clearances = clearances
+        rollout.updatedAt = updated
+        rollout.eventCount = eventCount
+        rollout.violations = violations
+        rollout.terminalConfirmed = confirmed
+        if let terminal, !terminal.isNull {
+            guard let event = try? EventCodec.decode(Array(terminal.jsonString.utf8)) else {
+                decoder.invalid("terminal_event")
+                return nil
+            }
+            rollout.terminalEvent = event
         }
         return rollout
+    }
+
+    /// Reads a rollout's `state` (what derives its moves) into `rollout`.
+    static func readBookkeeping(_ reader: inout JSONReader, _ decoder: inout CheckpointDecoder, into rollout: inout RolloutRecord) throws(JSONError) -> Void? {
+        var counted: Int?, converged: Int?, reverted: Int?
+        try reader.readObject { key, reader throws(JSONError) in
+            switch key {
+            case "advances":
+                try reader.readArray { reader throws(JSONError) in
+                    var from: Int64?, to: Int64?, at: EventTimestamp?
+                    try reader.readObject { key, reader throws(JSONError) in
+                        switch key {
+                        case "from": from = try reader.readInt()
+                        case "to": to = try reader.readInt()
+                        case "at_ns": at = try reader.readInstant()
+                        default: try reader.skipValue()
+                        }
+                    }
+                    guard let from, let to, let at else { return decoder.invalid("advance") }
+                    rollout.advances.append(RolloutRecord.WaveAdvance(from: from, to: to, at: at))
+                }
+            case "waves":
+                try reader.readArray { reader throws(JSONError) in
+                    var wave: Int64?, counted: Int?, soaked: Int?
+                    try reader.readObject { key, reader throws(JSONError) in
+                        switch key {
+                        case "wave": wave = try reader.readInt()
+                        case "counted": counted = try reader.readCount()
+                        case "soaked": soaked = try reader.readCount()
+                        default: try reader.skipValue()
+                        }
+                    }
+                    guard let wave, let counted, let soaked else { return decoder.invalid("wave") }
+                    rollout.waves[wave] = RolloutRecord.WaveCount(counted: counted, soaked: soaked)
+                }
+            case "counted_hosts": counted = try reader.readCount()
+            case "converged_hosts": converged = try reader.readCount()
+            case "reverted_hosts": reverted = try reader.readCount()
+            case "terminal_cause":
+                guard try !reader.readNull() else { return }
+                var timestamp: EventTimestamp?, id: String?, at: String?
+                try reader.readObject { key, reader throws(JSONError) in
+                    switch key {
+                    case "timestamp_ns": timestamp = try reader.readInstant()
+                    case "id": id = try reader.readString()
+                    case "at": at = try reader.readString()
+                    default: try reader.skipValue()
+                    }
+                }
+                guard let timestamp, let id, let at else { return decoder.invalid("terminal_cause") }
+                rollout.terminalCause = RolloutRecord.Cause(timestamp: timestamp, id: id, at: at)
+            default: try reader.skipValue()
+            }
+        }
+        guard let counted = decoder.required(counted, "counted_hosts"), let converged = decoder.required(converged, "converged_hosts"),
+            let reverted = decoder.required(reverted, "reverted_hosts")
+        else { return nil }
+        rollout.countedHosts = counted
+        rollout.convergedHosts = converged
+        rollout.revertedHosts = reverted
+        return ()
     }
 
     // MARK: - A host's row
@@ -281,17 +374,46 @@ extension RolloutReducer {
         return CheckpointRow(table: hostsTable, key: key.rowKey, value: value.bytes, state: Array("{}".utf8))
     }
 
-    static func host(from value: CheckpointFields) throws -> RolloutHost {
-        let moves = try value.list("moves").map { move in
-            RolloutHost.Move(
-                from: try move.optionalChoice("from", RolloutHostState.self), to: try move.choice("to", RolloutHostState.self),
-                at: try move.instant("at_ns"))
+    /// Reads a host's row: its rollout's id and the host.
+    static func host(_ reader: inout JSONReader, _ decoder: inout CheckpointDecoder) throws(JSONError) -> (String, RolloutHost)? {
+        var rolloutId: String?, hostId: String?, wave: Int64?, state: String?, excused: Bool?, moves: [RolloutHost.Move] = []
+        try reader.readObject { key, reader throws(JSONError) in
+            switch key {
+            case "rollout_id": rolloutId = try reader.readString()
+            case "host_id": hostId = try reader.readString()
+            case "wave": wave = try reader.readInt()
+            case "state": state = try reader.readString()
+            case "excused": excused = try reader.readBool()
+            case "moves":
+                try reader.readArray { reader throws(JSONError) in
+                    var from: String?, to: String?, at: EventTimestamp?
+                    try reader.readObject { key, reader throws(JSONError) in
+                        switch key {
+                        case "from": from = try reader.readOptionalString()
+                        case "to": to = try reader.readString()
+                        case "at_ns": at = try reader.readInstant()
+                        default: try reader.skipValue()
+                        }
+                    }
+                    let fromState = from.map { RolloutHostState(rawValue: $0) }
+                    guard let to = to.flatMap(RolloutHostState.init(rawValue:)), let at, fromState != .some(nil) else { return decoder.invalid("move") }
+                    moves.append(RolloutHost.Move(from: fromState ?? nil, to: to, at: at))
+                }
+            default: try reader.skipValue()
+            }
         }
-        guard let join = moves.first, join.from == nil else { throw value.invalid("moves") }
-        var host = RolloutHost(hostId: try value.string("host_id"), wave: try value.integer("wave"), at: join.at)
-        host.state = try value.choice("state", RolloutHostState.self)
-        host.excused = try value.bool("excused")
+        guard let rolloutId = decoder.required(rolloutId, "rollout_id"), let hostId = decoder.required(hostId, "host_id"),
+            let wave = decoder.required(wave, "wave"), let state = decoder.choice(state, RolloutHostState.self, "state"),
+            let excused = decoder.required(excused, "excused")
+        else { return nil }
+        guard let join = moves.first, join.from == nil else {
+            decoder.invalid("moves")
+            return nil
+        }
+        var host = RolloutHost(hostId: hostId, wave: wave, at: join.at)
+        host.state = state
+        host.excused = excused
         host.moves = moves
-        return host
+        return (rolloutId, host)
     }
 }

@@ -54,15 +54,27 @@ extension RunReducer {
     }
 
     mutating func load(_ row: CheckpointRow) throws {
-        guard let valueBytes = row.value else { return }
-        let context = "the \(row.table) row \(row.key.debugDescription)"
-        let value = try CheckpointFields(parsing: valueBytes, context)
+        guard let value = row.value else { return }
         switch row.table {
         case Self.runsTable:
-            let run = try Self.run(from: value, state: try CheckpointFields(parsing: row.state, context))
+            var run = try CheckpointDecoder.decode(value, of: row, Self.run)
+            try CheckpointDecoder.decode(row.state, of: row) { reader, decoder throws(JSONError) -> Void? in
+                var boundaries: [String]?, failures: [String]?
+                try reader.readObject { key, reader throws(JSONError) in
+                    switch key {
+                    case "boundaries": boundaries = try reader.readStrings()
+                    case "failure_snapshots": failures = try reader.readStrings()
+                    default: try reader.skipValue()
+                    }
+                }
+                guard let boundaries = decoder.required(boundaries, "boundaries"), let failures = decoder.required(failures, "failure_snapshots") else { return nil }
+                run.boundaries = Set(boundaries)
+                run.failureSnapshots = Set(failures)
+                return ()
+            }
             runs[run.opId] = run
         case FamilyReducers.totalsTable:
-            (statistics, orphans) = try FamilyReducers.totals(from: value)
+            (statistics, orphans) = try FamilyReducers.totals(from: value, of: row)
         default:
             throw CheckpointError("the run reducer has no table \(row.table.debugDescription)")
         }
@@ -134,44 +146,111 @@ extension RunReducer {
         return CheckpointRow(table: runsTable, key: run.opId, value: value.bytes, state: state.bytes)
     }
 
-    static func run(from value: CheckpointFields, state: CheckpointFields) throws -> RunRecord {
-        var run = RunRecord(
-            opId: try value.string("op_id"), projectId: try value.string("project_id"), manifestId: try value.string("manifest_id"),
-            initialSnapshotId: try value.string("initial_snapshot_id"), at: try value.instant("started_at_ns"))
-        run.status = try value.choice("status", RunStatus.self)
-        run.finalSnapshotId = try value.optionalString("final_snapshot_id")
-        run.openState = try value.optionalString("open_state")
-        let step = try value.fields("last_step")
-        switch try step.string("step") {
-        case "started": run.lastStep = .started
-        case "entered": run.lastStep = .entered(state: try step.string("state_id"), attempt: try step.integer("attempt"))
-        case "completed": run.lastStep = .completed(state: try step.string("state_id"), attempt: try step.integer("attempt"))
-        case "failed": run.lastStep = .failed(state: try step.string("state_id"), attempt: try step.integer("attempt"))
-        default: throw step.invalid("step")
-        }
-        run.updatedAt = try value.instant("updated_at_ns")
-        run.eventCount = try value.count("event_count")
-        run.violations = try value.violations("violations")
-        for entry in try value.list("states") {
-            let stateId = try entry.string("state_id")
-            guard run.states[stateId] == nil else { throw entry.invalid("state_id") }
-            run.stateOrder.append(stateId)
-            run.states[stateId] = try entry.list("attempts").map { fields in
-                var attempt = StateAttempt(number: try fields.integer("attempt"), baseSnapshotId: try fields.string("base_snapshot_id"), enteredBy: try fields.string("entered_by"))
-                switch try fields.string("outcome") {
-                case "open": attempt.outcome = .open
-                case "interrupted": attempt.outcome = .interrupted
-                case "completed": attempt.outcome = .completed(contextSnapshotId: try fields.string("context_snapshot_id"))
-                case "failed": attempt.outcome = .failed(error: try fields.string("error"), failureSnapshotId: try fields.optionalString("failure_snapshot_id"))
-                default: throw fields.invalid("outcome")
+    /// Reads a run's `value` (the record but its boundaries and failure snapshots).
+    static func run(_ reader: inout JSONReader, _ decoder: inout CheckpointDecoder) throws(JSONError) -> RunRecord? {
+        var opId: String?, project: String?, manifest: String?, initial: String?, status: String?, final: String?, open: String?
+        var step: RunRecord.Step?, started: EventTimestamp?, updated: EventTimestamp?, eventCount: Int?, violations = ViolationLog()
+        var order: [String] = [], states: [String: [StateAttempt]] = [:]
+        try reader.readObject { key, reader throws(JSONError) in
+            switch key {
+            case "op_id": opId = try reader.readString()
+            case "project_id": project = try reader.readString()
+            case "manifest_id": manifest = try reader.readString()
+            case "initial_snapshot_id": initial = try reader.readString()
+            case "status": status = try reader.readString()
+            case "final_snapshot_id": final = try reader.readOptionalString()
+            case "open_state": open = try reader.readOptionalString()
+            case "last_step":
+                var name: String?, state: String?, attempt: Int64?
+                try reader.readObject { key, reader throws(JSONError) in
+                    switch key {
+                    case "step": name = try reader.readString()
+                    case "state_id": state = try reader.readString()
+                    case "attempt": attempt = try reader.readInt()
+                    default: try reader.skipValue()
+                    }
                 }
-                attempt.closedBy = try fields.optionalString("closed_by")
-                return attempt
+                step = switch (name, state, attempt) {
+                case ("started", _, _): .started
+                case ("entered", let state?, let attempt?): .entered(state: state, attempt: attempt)
+                case ("completed", let state?, let attempt?): .completed(state: state, attempt: attempt)
+                case ("failed", let state?, let attempt?): .failed(state: state, attempt: attempt)
+                default: nil
+                }
+            case "started_at_ns": started = try reader.readInstant()
+            case "updated_at_ns": updated = try reader.readInstant()
+            case "event_count": eventCount = try reader.readCount()
+            case "violations": violations = try decoder.violations(&reader)
+            case "states":
+                try reader.readArray { reader throws(JSONError) in
+                    var stateId: String?, attempts: [StateAttempt] = []
+                    try reader.readObject { key, reader throws(JSONError) in
+                        switch key {
+                        case "state_id": stateId = try reader.readString()
+                        case "attempts":
+                            try reader.readArray { reader throws(JSONError) in
+                                if let attempt = try Self.attempt(&reader, &decoder) { attempts.append(attempt) }
+                            }
+                        default: try reader.skipValue()
+                        }
+                    }
+                    guard let stateId, states[stateId] == nil else { return decoder.invalid("state_id") }
+                    order.append(stateId)
+                    states[stateId] = attempts
+                }
+            default: try reader.skipValue()
             }
         }
-        run.boundaries = Set(try state.strings("boundaries"))
-        run.failureSnapshots = Set(try state.strings("failure_snapshots"))
+        guard let opId = decoder.required(opId, "op_id"), let project = decoder.required(project, "project_id"),
+            let manifest = decoder.required(manifest, "manifest_id"), let initial = decoder.required(initial, "initial_snapshot_id"),
+            let status = decoder.choice(status, RunStatus.self, "status"), let step = decoder.required(step, "last_step"),
+            let started = decoder.required(started, "started_at_ns"), let updated = decoder.required(updated, "updated_at_ns"),
+            let eventCount = decoder.required(eventCount, "event_count")
+        else { return nil }
+        var run = RunRecord(opId: opId, projectId: project, manifestId: manifest, initialSnapshotId: initial, at: started)
+        run.status = status
+        run.finalSnapshotId = final
+        run.openState = open
+        run.lastStep = step
+        run.updatedAt = updated
+        run.eventCount = eventCount
+        run.violations = violations
+        run.stateOrder = order
+        run.states = states
         return run
+    }
+
+    /// Reads one attempt at a state.
+    private static func attempt(_ reader: inout JSONReader, _ decoder: inout CheckpointDecoder) throws(JSONError) -> StateAttempt? {
+        var number: Int64?, base: String?, outcome: String?, context: String?, error: String?, failure: String?, enteredBy: String?, closedBy: String?
+        try reader.readObject { key, reader throws(JSONError) in
+            switch key {
+            case "attempt": number = try reader.readInt()
+            case "base_snapshot_id": base = try reader.readString()
+            case "outcome": outcome = try reader.readString()
+            case "context_snapshot_id": context = try reader.readString()
+            case "error": error = try reader.readString()
+            case "failure_snapshot_id": failure = try reader.readOptionalString()
+            case "entered_by": enteredBy = try reader.readString()
+            case "closed_by": closedBy = try reader.readOptionalString()
+            default: try reader.skipValue()
+            }
+        }
+        let result: StateAttempt.Outcome? = switch (outcome, context, error) {
+        case ("open", _, _): .open
+        case ("interrupted", _, _): .interrupted
+        case ("completed", let context?, _): .completed(contextSnapshotId: context)
+        case ("failed", _, let error?): .failed(error: error, failureSnapshotId: failure)
+        default: nil
+        }
+        guard let number, let base, let enteredBy, let result else {
+            decoder.invalid("attempt")
+            return nil
+        }
+        var attempt = StateAttempt(number: number, baseSnapshotId: base, enteredBy: enteredBy)
+        attempt.outcome = result
+        attempt.closedBy = closedBy
+        return attempt
     }
 }
 
