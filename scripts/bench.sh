@@ -309,6 +309,8 @@ if any(figure.startswith("scale_") for (_, figure, _) in values):
     print("The coordinator at scale (`ennio bench scale`), by events stored:")
     scale_table("scale_", [
         ("restart until a query answers", "restart_ms", "ms"),
+        ("rollout and run events stored", "family_events", "events"),
+        ("checkpoint rows loaded at restart", "rows_loaded", "rows"),
         ("history, last 100 of a project, p50", "project_p50_us", "µs"),
         ("history, last 100 of a project, p99", "project_p99_us", "µs"),
         ("history, last 100 of a session, p50", "session_p50_us", "µs"),
