@@ -17,7 +17,7 @@ extension ScaleBench {
         static let projects = 10
         static let hosts = 100
 
-        private typealias Step = (type: EventType, session: String, scope: String, data: [String: JSONValue])
+        typealias Step = (type: EventType, session: String, scope: String, data: [String: JSONValue])
 
         /// Per stream (the channels, then the projects): the steps of its current rollout or
         /// run, where it is in them, and how many it made.
@@ -38,12 +38,19 @@ extension ScaleBench {
             }
             let step = scripts[stream][positions[stream]]
             positions[stream] += 1
+            return Self.event(step, at: timestamp)
+        }
+
+        /// The event of `step` at `timestamp` (rollout events carry it as `at` too).
+        static func event(_ step: Step, at timestamp: EventTimestamp) -> Event {
             var data = step.data
             if step.type.category == .rollout { data["at"] = .string(timestamp.rfc3339) }
             return Event(type: step.type, sessionId: step.session, projectId: step.scope, timestamp: timestamp, message: "benchmark \(step.type.rawValue)", data: .object(data))
         }
 
-        private static func rollout(channel number: Int, number rollout: Int) -> [Step] {
+        /// One rollout on channel `number`: opened, `hosts` hosts joined and walked to converged,
+        /// then pruned.
+        static func rollout(channel number: Int, number rollout: Int, hosts count: Int = hosts) -> [Step] {
             let channel = "channel-\(number)"
             let id = "rollout-\(number)-\(rollout)"
             func step(_ type: EventType, _ data: [String: JSONValue] = [:]) -> Step {
@@ -51,7 +58,7 @@ extension ScaleBench {
                 members["rollout_id"] = .string(id)
                 return (type, id, channel, members)
             }
-            let hosts = (0..<Self.hosts).map { "host-\(number)-\($0)" }
+            let hosts = (0..<count).map { "host-\(number)-\($0)" }
             var steps = [step(.rolloutOpened, ["channel": .string(channel), "target_ref": .string("v\(rollout)")])]
             steps += hosts.map { step(.hostJoined, ["host_id": .string($0), "wave": 0]) }
             for (from, to) in [(RolloutHostState.dispatched, RolloutHostState.soaking), (.soaking, .soaked), (.soaked, .converged)] {
@@ -61,7 +68,8 @@ extension ScaleBench {
             return steps
         }
 
-        private static func run(project number: Int, number run: Int) -> [Step] {
+        /// One workflow run in project `number`.
+        static func run(project number: Int, number run: Int) -> [Step] {
             let project = "workflows-\(number)"
             let opId = "run-\(number)-\(run)"
             var steps: [Step] = [(.runStarted, opId, project, ["op_id": .string(opId), "manifest_id": "manifest-1", "initial_snapshot_id": .string("\(opId)-start")])]

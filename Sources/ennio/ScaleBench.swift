@@ -12,7 +12,7 @@ import NATSClient
 /// take minutes, not hours.
 enum ScaleBench {
     static let help = """
-        usage: ennio bench scale [--sizes N,N,…] [--sessions N,N,…] [--dir PATH] [--server URL]
+        usage: ennio bench scale [--sizes N,N,…] [--sessions N,N,…] [--hosts N,N,…] [--dir PATH] [--server URL]
 
         Grows one history through --sizes (default 10000,100000,1000000,10000000 events; 100
         sessions in 10 projects, 10 nodes, and a tenth of the events rollouts and workflow runs)
@@ -22,8 +22,12 @@ enum ScaleBench {
         NATS); ingest of 80,000 more events (store + checkpoint, batches of 8,000, no NATS); a
         rebuild of the tables from the history (which is linear). Then, for each of --sessions
         (default 1000,10000,100000) sessions spawned in one project, the time to apply one
-        terminal event for each. Needs a nats-server (--server); the database is made in --dir
-        (default a temporary directory, removed after) and takes about 500 bytes an event.
+        terminal event for each. Then, for each of --hosts (default 10,100,1000,10000), 100
+        rollouts over fleets of that many hosts (every rollout done and pruned) and 100 runs: the
+        time to load the checkpoint (what a restart does) and to rebuild the rollouts and runs
+        from their events (what every restart did before they were checkpointed). Needs a
+        nats-server (--server); the databases are made in --dir (default a temporary directory,
+        removed after) and take about 500 bytes an event.
         """
 
     static func run(_ raw: [String]) async throws -> Int32 {
@@ -31,7 +35,7 @@ enum ScaleBench {
             print(help)
             return 0
         }
-        let arguments = try Arguments(raw, options: ["sizes", "sessions", "dir", "server"], connecting: true)
+        let arguments = try Arguments(raw, options: ["sizes", "sessions", "hosts", "dir", "server"], connecting: true)
         guard arguments.positionals.isEmpty else { throw UsageError("unexpected argument \(arguments.positionals[0].debugDescription)") }
         func list(_ name: String, _ fallback: [Int]) throws -> [Int] {
             guard let text = arguments.value(name) else { return fallback }
@@ -41,6 +45,7 @@ enum ScaleBench {
         }
         let sizes = try list("sizes", [10_000, 100_000, 1_000_000, 10_000_000]).sorted()
         let sessionCounts = try list("sessions", [1000, 10_000, 100_000])
+        let fleets = try list("hosts", [10, 100, 1000, 10_000])
         let directory = arguments.value("dir") ?? FileManager.default.temporaryDirectory.appendingPathComponent("ennio-scale-\(getpid())").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { if arguments.value("dir") == nil { try? FileManager.default.removeItem(atPath: directory) } }
@@ -55,6 +60,9 @@ enum ScaleBench {
         for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
         for count in sessionCounts {
             try terminal(directory: directory, sessions: count)
+        }
+        for hosts in fleets {
+            try families(directory: directory, hosts: hosts)
         }
         return 0
     }
@@ -223,6 +231,54 @@ enum ScaleBench {
                 ("rebuild_s", BenchCommand.seconds(rebuild)), ("rows_loaded", Double(loaded.rowsLoaded)),
                 ("family_records", Double(familyRecords)), ("family_events", Double(familyEvents)),
             ])
+    }
+
+    /// 100 rollouts over fleets of `hosts` hosts, each walked to converged and pruned, and 100
+    /// runs: the same rows whatever the number of hosts, ever more events. The time to load the
+    /// checkpoint, and to rebuild the reducers from the events instead.
+    static func families(directory: String, hosts: Int) throws {
+        let path = directory + "/families-\(hosts).sqlite"
+        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
+        let base = EventTimestamp.now().nanosecondsSinceEpoch - 100_000_000 * 1_000_000
+        var made = 0
+        func events(_ steps: [FamilyStream.Step]) -> [(event: Event, subject: String)] {
+            steps.map { step in
+                made += 1
+                let event = FamilyStream.event(step, at: EventTimestamp(nanosecondsSinceEpoch: base + Int64(made) * 1_000_000))
+                return (event, (try? EventSubject.subject(for: event)) ?? "?")
+            }
+        }
+        do {
+            let store = try EventStore(path: path)
+            defer { store.close() }
+            let state = try state(store)
+            var emitted: [(event: Event, subject: String)] = []
+            var steps = Array((0..<100).map { FamilyStream.run(project: $0 % FamilyStream.projects, number: $0) }.joined())
+            for number in 0..<100 { steps += FamilyStream.rollout(channel: number % FamilyStream.channels, number: number, hosts: hosts) }
+            var pending = steps[...]
+            while !pending.isEmpty || !emitted.isEmpty {
+                let commit = try state.commit(emitted + events(Array(pending.prefix(batch))))
+                pending = pending.dropFirst(batch)
+                emitted = derived(commit)
+            }
+        }
+        let clock = ContinuousClock()
+        let loadStart = clock.now
+        let store = try EventStore(path: path)
+        defer { store.close() }
+        let loaded = try state(store)
+        let load = clock.now - loadStart
+        guard loaded.loadReport.eventsRead == 0, let families = loaded.families, families.statistics.violations == 0,
+            families.rollouts.rollouts.values.allSatisfy({ $0.state == .pruned })
+        else { throw BenchError("bench scale: the fleet of \(hosts) hosts did not load as it was stored") }
+        let rebuildStart = clock.now
+        let rebuilt = try state(store, rebuild: true)
+        let rebuild = clock.now - rebuildStart
+        BenchCommand.report(
+            "families_\(hosts)",
+            "100 rollouts over \(hosts) hosts and 100 runs, \(made) events: checkpoint loaded in \(String(format: "%.1f", BenchCommand.seconds(load) * 1000)) ms (\(loaded.loadReport.rowsLoaded) rows); rebuilt from \(rebuilt.loadReport.eventsRead) events in \(String(format: "%.1f", BenchCommand.seconds(rebuild) * 1000)) ms",
+            [("load_ms", BenchCommand.seconds(load) * 1000), ("rows_loaded", Double(loaded.loadReport.rowsLoaded)), ("events", Double(made)),
+             ("rebuild_ms", BenchCommand.seconds(rebuild) * 1000)])
     }
 
     /// `sessions` sessions spawned in one project, then one terminal event each: the time the
