@@ -14,8 +14,9 @@
 # KV_COUNT, ORDERED_COUNT, OBJECT_SIZE, EVENTS_COUNT, CODEC_COUNT, INGEST_COUNT, STORE_LARGE_COUNT, REDUCERS_COUNT,
 # TLS_PUB16_COUNT, TLS_PUB512_COUNT and TLS_PUBSUB_COUNT. Raw RESULT lines are kept in $SCRATCH/bench-results.txt.
 # The coordinator at scale (`ennio bench scale`, once, after the rounds): SCALE_SIZES (events,
-# default 10000,100000,1000000,10000000; `none` to skip) and SCALE_SESSIONS (default
-# 1000,10000,100000). The largest size takes about 5 GB of temporary disk and several minutes.
+# default 10000,100000,1000000,10000000; `none` to skip), SCALE_SESSIONS (default
+# 1000,10000,100000) and SCALE_HOSTS (hosts per rollout of the families' restart figure, default
+# 10,100,1000,10000). The largest size takes about 5 GB of temporary disk and several minutes.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -198,10 +199,11 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 SCALE_SIZES="${SCALE_SIZES:-10000,100000,1000000,10000000}"
 SCALE_SESSIONS="${SCALE_SESSIONS:-1000,10000,100000}"
+SCALE_HOSTS="${SCALE_HOSTS:-10,100,1000,10000}"
 if [[ "$SCALE_SIZES" != "none" ]]; then
     echo "bench: the coordinator at scale (sizes $SCALE_SIZES)" >&2
     round=1
-    run swift "$ennio" bench scale --sizes "$SCALE_SIZES" --sessions "$SCALE_SESSIONS" --server "$url"
+    run swift "$ennio" bench scale --sizes "$SCALE_SIZES" --sessions "$SCALE_SESSIONS" --hosts "$SCALE_HOSTS" --server "$url"
 fi
 elapsed=$(( $(date +%s) - start_time ))
 
@@ -309,6 +311,8 @@ if any(figure.startswith("scale_") for (_, figure, _) in values):
     print("The coordinator at scale (`ennio bench scale`), by events stored:")
     scale_table("scale_", [
         ("restart until a query answers", "restart_ms", "ms"),
+        ("rollout and run events stored", "family_events", "events"),
+        ("checkpoint rows loaded at restart", "rows_loaded", "rows"),
         ("history, last 100 of a project, p50", "project_p50_us", "µs"),
         ("history, last 100 of a project, p99", "project_p99_us", "µs"),
         ("history, last 100 of a session, p50", "session_p50_us", "µs"),
@@ -319,6 +323,14 @@ if any(figure.startswith("scale_") for (_, figure, _) in values):
     print()
     print("Terminal events in one project, by its number of sessions:")
     scale_table("terminal_", [("one terminal event applied", "per_event_us", "µs")])
+    print()
+    print("Rollouts and runs, 100 of each, by hosts per rollout (every rollout done and pruned):")
+    scale_table("families_", [
+        ("rollout and run events stored", "events", "events"),
+        ("checkpoint rows loaded", "rows_loaded", "rows"),
+        ("restart: the checkpoint loaded", "load_ms", "ms"),
+        ("before: the reducers rebuilt from their events", "rebuild_ms", "ms"),
+    ])
 
 print()
 print("Peak memory (max RSS, MiB, median of rounds):")

@@ -97,7 +97,7 @@ public final class Coordinator: Sendable {
     public let connection: NATSConnection
     public let store: EventStore
     public let options: CoordinatorOptions
-    /// The session and node tables, in memory and checkpointed beside the history.
+    /// The session, node, rollout and run tables, in memory and checkpointed beside the history.
     public let state: CheckpointedState
     private let log: @Sendable (String) -> Void
 
@@ -141,7 +141,7 @@ public final class Coordinator: Sendable {
         return parts.count < 2 || !nonEventFamilies.contains(parts[1])
     }
 
-    /// Creates a coordinator and loads its session and node tables from the store's
+    /// Creates a coordinator and loads its session, node, rollout and run tables from the store's
     /// checkpoint (or rebuilds them from the history, see ``CheckpointedState``), so a restart
     /// keeps what it knew.
     public init(
@@ -160,7 +160,7 @@ public final class Coordinator: Sendable {
         let lifecycle = LifecycleState(
             defaultHealthInterval: options.defaultHealthInterval, missedHealthChecks: options.missedHealthChecks, watchingSince: now)
         state = try CheckpointedState(
-            store: store, lifecycle: lifecycle, others: [ReplayedFamilies()], rebuild: options.rebuildFromHistory, log: log)
+            store: store, lifecycle: lifecycle, families: FamilyReducers(), rebuild: options.rebuildFromHistory, log: log)
         let report = state.loadReport
         if !report.rebuilt.isEmpty {
             log("coordinator: rebuilt \(report.rebuilt.joined(separator: ", ")) from the history (\(report.eventsRead) events)")
@@ -177,9 +177,7 @@ public final class Coordinator: Sendable {
     public var sessions: [SessionRecord] { state.lifecycle.sessionList }
     public var nodes: [NodeRecord] { state.lifecycle.nodeList }
     /// A copy of the rollout and run reducers' state (queries use `ennio.query.rollouts|runs`).
-    public var families: FamilyReducers {
-        state.others.lazy.compactMap { $0 as? ReplayedFamilies }.first?.reducers ?? FamilyReducers()
-    }
+    public var families: FamilyReducers { state.families ?? FamilyReducers() }
 
     /// Calls `observer` with the events each batch newly stored (duplicates left out), right
     /// after the batch is committed to SQLite, batch after batch in the order they were

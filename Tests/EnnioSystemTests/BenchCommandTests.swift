@@ -96,6 +96,18 @@ import Testing
         #expect(!run.output.contains("bench ingest:"), "\(run.output)")
     }
 
+    /// The coordinator at scale, at one small size: its rollouts and runs break no rule (the
+    /// benchmark checks), and a restart loads them from the checkpoint.
+    @Test func theScaleFiguresRunWithRolloutsAndRuns() async throws {
+        let server = try TestServer()
+        let run = try await EnnioProcess.run(["bench", "scale", "--sizes", "5000", "--sessions", "100", "--server", server.url])
+        #expect(run.status == 0, "\(run.output)")
+        let scale = try #require(Self.result("scale_5000", in: run.output), "\(run.output)")
+        #expect(scale["family_events"] ?? 0 > 0 && scale["family_records"] ?? 0 > 0, "\(scale)")
+        #expect(scale["rows_loaded"] ?? 0 > scale["family_records"] ?? 0, "\(scale)")
+        #expect(Self.result("terminal_100", in: run.output) != nil, "\(run.output)")
+    }
+
     @Test func theStoreAloneFillsANewDatabase() async throws {
         let run = try await EnnioProcess.run(["bench", "ingest", "--store-only", "--count", "3000"])
         #expect(run.status == 0, "\(run.output)")
