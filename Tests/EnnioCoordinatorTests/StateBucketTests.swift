@@ -45,17 +45,7 @@ import Testing
 
     /// What a bucket holds, by key: read with a watch up to its initial-values marker.
     static func contents(of bucket: String, on connection: NATSConnection) async throws -> [String: JSONValue] {
-        let kv = try await JetStream(connection: connection).keyValue(bucket)
-        var options = KeyValueWatchOptions()
-        options.ignoreDeletes = true
-        let watcher = try await kv.watch(options: options)
-        defer { watcher.stop() }
-        var values: [String: JSONValue] = [:]
-        for try await update in watcher {
-            guard case .entry(let entry) = update else { break }
-            values[entry.key] = try JSONValue(parsing: entry.value)
-        }
-        return values
+        try await JetStream(connection: connection).keyValue(bucket).currentValues().mapValues { try JSONValue(parsing: $0) }
     }
 
     /// The tables as the coordinator answers `ennio.query.sessions|nodes` (what `ennio

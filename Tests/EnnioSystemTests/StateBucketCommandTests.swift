@@ -9,16 +9,7 @@ import Testing
 @Suite struct StateBucketCommandTests {
     /// A bucket's values by key, read with a watch up to its initial-values marker.
     static func contents(of bucket: String, on connection: NATSConnection) async throws -> [String: JSONValue] {
-        var options = KeyValueWatchOptions()
-        options.ignoreDeletes = true
-        let watcher = try await JetStream(connection: connection).keyValue(bucket).watch(options: options)
-        defer { watcher.stop() }
-        var values: [String: JSONValue] = [:]
-        for try await update in watcher {
-            guard case .entry(let entry) = update else { break }
-            values[entry.key] = try JSONValue(parsing: entry.value)
-        }
-        return values
+        try await JetStream(connection: connection).keyValue(bucket).currentValues().mapValues { try JSONValue(parsing: $0) }
     }
 
     /// A node row without `seconds_since_last_seen`, which changes with every instant.
