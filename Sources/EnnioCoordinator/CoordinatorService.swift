@@ -16,6 +16,8 @@ public enum CoordinatorService {
     /// The version of the query API.
     public static let version = "1.0.0"
     public static let queueGroup = "ennio-coordinator"
+    /// The longest description an error reply's `Nats-Service-Error` header carries, in bytes.
+    static let headerDescriptionBytes = 256
 
     /// The endpoints: each query's name (the last token of its subject) and subject.
     public static var endpoints: [(name: String, subject: String)] {
@@ -53,7 +55,15 @@ extension Coordinator {
             if status == 200 {
                 try request.respond(reply)
             } else {
-                let description = (try? JSONValue(parsing: reply))?["error"]?["description"]?.stringValue ?? "error \(status)"
+                // The header carries the start of the description: the reply has all of it, and
+                // the two together must stay below max_payload.
+                var description = (try? JSONValue(parsing: reply))?["error"]?["description"]?.stringValue ?? "error \(status)"
+                if description.utf8.count > CoordinatorService.headerDescriptionBytes {
+                    description = String(decoding: description.utf8.prefix(CoordinatorService.headerDescriptionBytes), as: UTF8.self)
+                    // A character cut in two became U+FFFD: drop it.
+                    if description.last == "\u{FFFD}" { description.removeLast() }
+                    description += "…"
+                }
                 try request.respondError(code: status, description: description, data: reply)
             }
         } catch {

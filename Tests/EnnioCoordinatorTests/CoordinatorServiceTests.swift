@@ -67,9 +67,15 @@ import Testing
         let expected = first.coordinator.answer(query: QueryProtocol.historySubject, body: Array("not json".utf8))
         #expect(bad.payload == expected.reply && expected.status == 400)
         #expect(bad.serviceError?.code == 400)
+        // A long description is cut in the header, whole in the reply.
+        let long = Array(#"{"\#(String(repeating: "ü", count: 400))":1}"#.utf8)
+        let cut = try await client.request(long, to: QueryProtocol.sessionsSubject, timeout: .seconds(10))
+        #expect(cut.payload == first.coordinator.answer(query: QueryProtocol.sessionsSubject, body: long).reply)
+        let header = try #require(cut.headers?["Nats-Service-Error"])
+        #expect(header.utf8.count <= CoordinatorService.headerDescriptionBytes + 3 && header.hasSuffix("…"), "\(header)")
         try await eventually("the error counted") {
             let stats = try await Self.gather(2, from: "$SRV.STATS", on: client).map { try Self.decode(ServiceStats.self, $0) }
-            return stats.flatMap(\.endpoints).filter { $0.name == "history" }.reduce(0) { $0 + $1.numErrors } == 1
+            return stats.flatMap(\.endpoints).filter { $0.name == "history" || $0.name == "sessions" }.reduce(0) { $0 + $1.numErrors } == 2
         }
         await scene.finish(first, second)
     }
