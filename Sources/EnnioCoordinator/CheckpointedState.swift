@@ -212,6 +212,9 @@ public final class CheckpointedState: Sendable {
         public var stored: [StoredEvent]
         /// What the rules ask for.
         public var actions: [LifecycleAction]
+        /// The session and node rows the batch changed, as written with it (for the state
+        /// buckets, ``StateBucketWriter``).
+        var lifecycleRows: [CheckpointRow] = []
     }
 
     /// Stores `rows` (made from `events`) and applies the new events to every reducer, writing
@@ -254,7 +257,7 @@ public final class CheckpointedState: Sendable {
                         }
                     }
                     during()
-                    return Commit(inserted: sequences.map { $0 != nil }, stored: stored, actions: actions)
+                    return Commit(inserted: sequences.map { $0 != nil }, stored: stored, actions: actions, lifecycleRows: changes[0])
                 }
                 reducers.withLock { state in
                     state.lifecycle.committed()

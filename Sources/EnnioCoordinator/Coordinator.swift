@@ -27,6 +27,12 @@ public struct CoordinatorOptions: Sendable {
     public var actionQueueLimit = 16
     /// Ignore the checkpointed tables and rebuild them from the history at start.
     public var rebuildFromHistory = false
+    /// Keep the session and node tables in the Key-Value buckets `ENNIO_SESSIONS` and
+    /// `ENNIO_NODES` (JetStream mode only; see ``StateBucketWriter``).
+    public var stateBuckets = true
+    /// Changed rows waiting for the state buckets at most; past that they are compared with
+    /// the tables whole instead (see ``StateBucketQueue``).
+    public var stateBucketPendingLimit = 50_000
 
     public enum Mode: String, Sendable, Hashable {
         case automatic, core, jetStream = "jetstream"
@@ -116,6 +122,9 @@ public final class Coordinator: Sendable {
     private let ingestion = Locked(())
     /// Told of the events each batch newly stored, once it is committed.
     private let commitObservers = Locked<[@Sendable ([Event]) -> Void]>([])
+    /// Keeps the session and node tables in Key-Value buckets, in JetStream mode.
+    public let stateBuckets: StateBucketWriter
+    private let runningService = Locked<Service?>(nil)
 
     /// Drop and failure episodes, logged once each.
     private struct Episodes {
@@ -161,6 +170,9 @@ public final class Coordinator: Sendable {
             defaultHealthInterval: options.defaultHealthInterval, missedHealthChecks: options.missedHealthChecks, watchingSince: now)
         state = try CheckpointedState(
             store: store, lifecycle: lifecycle, families: FamilyReducers(), rebuild: options.rebuildFromHistory, log: log)
+        stateBuckets = StateBucketWriter(
+            jetStream: JetStream(connection: connection), pendingLimit: options.stateBucketPendingLimit,
+            missedHealthChecks: options.missedHealthChecks, watchingSince: now, tickInterval: options.tickInterval, log: log)
         let report = state.loadReport
         if !report.rebuilt.isEmpty {
             log("coordinator: rebuilt \(report.rebuilt.joined(separator: ", ")) from the history (\(report.eventsRead) events)")
@@ -174,6 +186,8 @@ public final class Coordinator: Sendable {
     }
 
     public var statistics: CoordinatorStatistics { statisticsLock.withLock { $0 } }
+    /// The service answering the queries (``CoordinatorService``) while ``run(ready:)`` runs.
+    public var service: Service? { runningService.withLock { $0 } }
     public var sessions: [SessionRecord] { state.lifecycle.sessionList }
     public var nodes: [NodeRecord] { state.lifecycle.nodeList }
     /// A copy of the rollout and run reducers' state (queries use `ennio.query.rollouts|runs`).
@@ -242,24 +256,46 @@ public final class Coordinator: Sendable {
                 log("coordinator: the connection keeps \(connection.options.pendingMessageLimit) messages / \(connection.options.pendingByteLimit) bytes for a subscriber that falls behind; a burst past that is dropped (counted). CoordinatorOptions.configure sizes them for batches of \(options.batchSize)")
             }
         }
-        let queries = try ([QueryProtocol.historySubject, QueryProtocol.sessionsSubject, QueryProtocol.nodesSubject] + QueryProtocol.familySubjects).map {
-            try connection.subscribe(to: $0, queueGroup: "ennio-coordinator")
-        }
-        try await connection.flush()
-        if mode == .jetStream {
-            log("coordinator: reading stream \(EventStream.name) through durable consumer \(options.consumerName)")
-        } else {
-            log("coordinator: subscribed to \(Self.eventPattern.subject) (core NATS: events published while it is down are not seen)")
-        }
-        ready?()
+        // The queries: the service `ennio-coordinator` (ADR-32), answering in its queue group.
+        let service = try CoordinatorService.make(for: self, mode: mode)
+        runningService.withLock { $0 = service }
+        defer { runningService.withLock { $0 = nil } }
         // SQLite writes run on a thread of their own, in order; the actions each batch calls
         // for are performed, in the same order, by a task of their own as soon as it is stored.
         let writer = SerialWorker(name: "ennio-store")
         defer { writer.stop() }
-        // Derived events the history does not have yet (a crash before they were published).
-        // The queue is empty here: this hands them over without waiting.
-        hand(families.pendingEmissions.map { .publish($0, host: nil) })
-        await withTaskGroup(of: Void.self) { group in
+        let failure = await withTaskGroup(of: Void.self) { group -> (any Error)? in
+            let (serviceReady, signal) = AsyncStream<Void>.makeStream()
+            let serviceFailure = Locked<(any Error)?>(nil)
+            group.addTask {
+                do {
+                    try await service.run { signal.finish() }
+                } catch {
+                    serviceFailure.withLock { $0 = error }
+                }
+                signal.finish()
+            }
+            for await _ in serviceReady {}
+            do {
+                if let error = serviceFailure.withLock({ $0 }) { throw error }
+                try await connection.flush()
+            } catch {
+                group.cancelAll()
+                return error
+            }
+            if mode == .jetStream {
+                log("coordinator: reading stream \(EventStream.name) through durable consumer \(options.consumerName)")
+            } else {
+                log("coordinator: subscribed to \(Self.eventPattern.subject) (core NATS: events published while it is down are not seen)")
+            }
+            let writesBuckets = mode == .jetStream && options.stateBuckets
+            if options.stateBuckets, !writesBuckets {
+                log("coordinator: core NATS: the session and node tables are not kept in the buckets \(StateBucket.sessions) and \(StateBucket.nodes), which need JetStream")
+            }
+            ready?()
+            // Derived events the history does not have yet (a crash before they were published).
+            // The queue is empty here: this hands them over without waiting.
+            hand(families.pendingEmissions.map { .publish($0, host: nil) })
             group.addTask {
                 while let batch = await self.actions.next() {
                     if let performing = self.hooks.withLock({ $0.performing }) { await performing() }
@@ -272,11 +308,13 @@ public final class Coordinator: Sendable {
             if let pull {
                 group.addTask { await self.consume(pull, writer: writer) }
             }
-            for subscription in queries {
+            if writesBuckets {
                 group.addTask {
-                    for await request in subscription {
-                        self.noteDroppedQueries(subscriptions: queries)
-                        await self.answer(request)
+                    await self.stateBuckets.run { atTheSameInstant in
+                        self.betweenCommits {
+                            atTheSameInstant()
+                            return self.state.lifecycle
+                        }
                     }
                 }
             }
@@ -284,13 +322,15 @@ public final class Coordinator: Sendable {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: self.options.tickInterval)
                     await self.checkNodes()
+                    self.noteDroppedQueries(total: service.droppedMessages)
                 }
             }
             await group.next()
             group.cancelAll()
+            return nil
         }
         try? events?.unsubscribe()
-        for subscription in queries { try? subscription.unsubscribe() }
+        if let failure { throw failure }
     }
 
     /// Core NATS: stores what arrives, batch after batch, until the subscription ends.
@@ -443,6 +483,7 @@ public final class Coordinator: Sendable {
                 if !commit.stored.isEmpty { statisticsLock.withLock { Self.countCommit(of: commit.stored, took: took, in: &$0) } }
                 noteStoreWorks()
                 announce(commit.stored)
+                stateBuckets.rowsCommitted(commit.lifecycleRows)
                 return (commit.actions, true)
             } catch {
                 guard storeSeparatelyOnFailure, valid.count > 1 else {
@@ -453,6 +494,7 @@ public final class Coordinator: Sendable {
             }
             var actions: [LifecycleAction] = []
             var stored: [StoredEvent] = []
+            var rows: [CheckpointRow] = []
             var duplicates = 0
             var failures = 0
             for item in valid {
@@ -461,6 +503,7 @@ public final class Coordinator: Sendable {
                     stored += commit.stored
                     duplicates += 1 - commit.stored.count
                     actions += commit.actions
+                    rows += commit.lifecycleRows
                 } catch {
                     failures += 1
                     noteStoreFailure(1, error)
@@ -470,6 +513,7 @@ public final class Coordinator: Sendable {
             if !stored.isEmpty { statisticsLock.withLock { Self.countCommit(of: stored, took: ContinuousClock.now - started, in: &$0) } }
             if stored.count + duplicates > 0 { noteStoreWorks() }
             announce(stored)
+            stateBuckets.rowsCommitted(rows)
             return (actions, true)
         }
     }
@@ -498,11 +542,11 @@ public final class Coordinator: Sendable {
         }
     }
 
-    private func noteDroppedQueries(subscriptions: [NATSSubscription]) {
-        let total = subscriptions.reduce(0) { $0 + $1.droppedCount }
+    /// Counts the query requests the service dropped (its running total is `total`).
+    private func noteDroppedQueries(total: UInt64) {
         let new = episodes.withLock { episodes -> UInt64 in
             defer { episodes.droppedQueriesSeen = total }
-            return total &- episodes.droppedQueriesSeen
+            return total > episodes.droppedQueriesSeen ? total - episodes.droppedQueriesSeen : 0
         }
         if new > 0 {
             statisticsLock.withLock { $0.droppedQueries += new }
@@ -571,15 +615,9 @@ public final class Coordinator: Sendable {
 
     // MARK: - Queries
 
-    /// Answers one request (on the query thread) and publishes the reply.
-    private func answer(_ request: NATSMessage) async {
-        guard let replyTo = request.replyTo else { return }
-        let (reply, _) = await self.reply(to: request.subject, body: request.payload, byteLimit: connection.maxPayload)
-        do {
-            try connection.publish(reply, to: replyTo)
-        } catch {
-            log("coordinator: could not answer a query: \(LogText(error))")
-        }
+    /// Logs a reply to a query that could not be sent.
+    func logQueryFailure(_ error: any Error) {
+        log("coordinator: could not answer a query: \(LogText(error))")
     }
 
     /// The reply to a query on `subject` with `body` (see ``QueryProtocol``), at most

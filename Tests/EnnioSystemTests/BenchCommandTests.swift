@@ -94,6 +94,10 @@ import Testing
         #expect(Self.result("ingest", in: run.output)?["events_per_sec"] ?? 0 > 0, "\(run.output)")
         #expect(Self.result("ingest_js", in: run.output)?["events_per_sec"] ?? 0 > 0, "\(run.output)")
         #expect(!run.output.contains("bench ingest:"), "\(run.output)")
+        // JetStream ingest writes the state buckets too, and says how much.
+        #expect(Self.result("state_buckets", in: run.output)?["puts_per_event"] != nil, "\(run.output)")
+        let refused = try await EnnioProcess.run(["bench", "pub", "--no-state-buckets", "--server", server.url])
+        #expect(refused.status == 2 && refused.output.contains("--no-state-buckets does not apply"), "\(refused.output)")
     }
 
     /// The coordinator at scale, at one small size: its rollouts and runs break no rule (the
