@@ -115,8 +115,8 @@ public final class NodeAgent: Sendable {
         let startedAt = EventTimestamp.now()
         let commands = try connection.subscribe(to: EventPattern.commands.subject)
         let connectionEvents = connection.events()
-        if isDurable {
-            try await EventStream.ensure(JetStream(connection: connection))
+        if isDurable, try await EventStream.prepareForPublishing(JetStream(connection: connection)) == nil {
+            log("agent \(options.host): the stream \(EventStream.name) does not exist yet and this user may not create it; events are retried until the coordinator creates it")
         }
         await publishNodeEvent(.nodeLaunched, message: "agent on \(options.host) started")
         await publishNodeEvent(.nodeConnected, message: "\(options.host) connected")

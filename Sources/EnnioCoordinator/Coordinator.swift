@@ -16,6 +16,8 @@ public struct CoordinatorOptions: Sendable {
     public var mode: Mode = .automatic
     /// The durable consumer the coordinator reads the event stream through.
     public var consumerName = "ennio-coordinator"
+    /// The event stream's limits, set when the coordinator creates the stream or starts.
+    public var streamLimits = EventStream.Limits()
     /// Most events stored in one transaction (and fetched per pull in JetStream mode). Under
     /// load, big transactions are what keeps SQLite fast: random event ids put inserts all over
     /// the id index, and each commit writes every page it touched to the WAL once (measured:
@@ -231,7 +233,7 @@ public final class Coordinator: Sendable {
         var pull: PullConsumer?
         if mode == .jetStream {
             let jetStream = JetStream(connection: connection)
-            try await EventStream.ensure(jetStream)
+            try await EventStream.ensure(jetStream, limits: options.streamLimits)
             var consumer = ConsumerConfig(durableName: options.consumerName, ackWait: .seconds(30))
             consumer.maxAckPending = max(options.batchSize * 4, 1000)
             _ = try await jetStream.createConsumer(stream: EventStream.name, config: consumer)

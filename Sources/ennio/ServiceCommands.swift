@@ -34,7 +34,8 @@ func logToStandardError(_ line: String) {
 enum CoordinatorCommand {
     static let help = """
         usage: ennio coordinator [--db PATH] [--health-interval SECONDS] [--missed-health-checks N]
-                                 [--mode auto|core|jetstream] [--batch-size N] [--rebuild] [--server URLS]
+                                 [--mode auto|core|jetstream] [--batch-size N] [--rebuild]
+                                 [--stream-max-age DURATION] [--stream-max-bytes SIZE] [--server URLS]
                                  [--http [HOST:]PORT] [--http-token FILE] [--http-max-clients N]
 
         Subscribes to every event category, stores every event once in SQLite (default
@@ -54,6 +55,11 @@ enum CoordinatorCommand {
         transaction as each batch: a restart loads them instead of reading the history again.
         --rebuild makes them again from the history alone (one pass over it) before starting.
 
+        --stream-max-age (default 7d) and --stream-max-bytes (default 1GiB): the limits of the
+        stream, set when the coordinator creates it or starts. Past either the oldest events are
+        deleted from the stream (not from the history), read or not: they must cover the longest
+        time the coordinator may be down. Durations: 90m, 12h, 30d; sizes: 500MB, 10GiB.
+
         Fails at once, creating no database, when no server answers (or, with --mode jetstream,
         when the server has no JetStream); once connected it reconnects whenever the connection
         is lost.
@@ -71,13 +77,18 @@ enum CoordinatorCommand {
             return 0
         }
         let arguments = try Arguments(
-            raw, options: ["db", "health-interval", "missed-health-checks", "server", "mode", "batch-size", "http", "http-token", "http-max-clients"],
+            raw, options: [
+                "db", "health-interval", "missed-health-checks", "server", "mode", "batch-size", "stream-max-age", "stream-max-bytes",
+                "http", "http-token", "http-max-clients",
+            ],
             flags: ["rebuild"], connecting: true)
         var options = CoordinatorOptions()
         options.defaultHealthInterval = try arguments.seconds("health-interval") ?? options.defaultHealthInterval
         options.missedHealthChecks = try arguments.integer("missed-health-checks", range: 1...1000) ?? options.missedHealthChecks
         options.batchSize = try arguments.integer("batch-size", range: 1...100_000) ?? options.batchSize
         options.rebuildFromHistory = arguments.flag("rebuild")
+        options.streamLimits.maxAge = try arguments.duration("stream-max-age", range: .seconds(60) ... .seconds(3650 * 86_400)) ?? options.streamLimits.maxAge
+        options.streamLimits.maxBytes = try arguments.byteCount("stream-max-bytes", range: 1 << 20 ... Int64.max) ?? options.streamLimits.maxBytes
         switch try arguments.durability() {
         case nil: options.mode = .automatic
         case true?: options.mode = .jetStream
