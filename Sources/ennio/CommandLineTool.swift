@@ -19,6 +19,7 @@ enum CommandLineTool {
           runs, run resume-point ID  the coordinator's workflow runs and where one resumes
           coordinator …              run the lifecycle coordinator
           agent --host NAME …        run a node agent
+          command <shutdown|health-check|kill> [--host H] …   send a fleet command to the agents (operators)
           session <start|list|show|kill> …   this host's sessions, which the agent observes
           topics [--markdown]        print the subject table (or the whole topics.md)
           topics check <subject>     check that a subject or pattern follows the event scheme
@@ -51,6 +52,7 @@ enum CommandLineTool {
             case "run": return try await FamilyCommands.run(rest)
             case "coordinator": return try await CoordinatorCommand.run(rest)
             case "agent": return try await AgentCommand.run(rest)
+            case "command": return try await FleetCommand.run(rest)
             case "session": return try await SessionCommand.run(rest)
             case "demo": return try await DemoCommand.run(rest)
             case "bench": return try await BenchCommand.run(rest)
