@@ -1,0 +1,150 @@
+#!/usr/bin/env bash
+# Makes the credentials of a deployment: one NKEY user per role, and the server's authorization
+# block that gives each its permissions.
+#
+#   deploy/make-credentials.sh [--out DIR] HOST...
+#
+# HOST...: the hosts that run a node agent (letters, digits, _ and -), one user each.
+# DIR (default deploy/secrets): where it writes, creating it with mode 0700:
+#
+#   coordinator.nk  operator.nk  reader.nk  agent-HOST.nk   NKEY seeds (secrets: each goes to
+#                                                            the machine of its user only)
+#   *.pub                                                   their public keys
+#   auth.conf                                               authorization { users = [...] },
+#                                                            included by deploy/nats-server.conf
+#
+# Seeds that exist already are kept, so running it again with one more host adds that host and
+# changes no one else's key; delete a seed to replace it. auth.conf is always written anew, from
+# the seeds present and the hosts named (an agent left out is no longer let in).
+#
+# The keys are made by `ennio keys generate`: $ENNIO if set (a command, e.g.
+# ENNIO="docker run --rm ennio-events"), else .build/release/ennio, .build/debug/ennio or
+# ennio on PATH.
+#
+# The roles (each connects with its own --nkey FILE and --inbox-prefix _INBOX.USER):
+#   coordinator    reads the stream through its durable consumer, subscribes to ennio.>,
+#                  publishes events of its own (all_complete, node_disconnected, replays) and
+#                  query replies; the only user that may subscribe to ennio.query.>
+#   agent-HOST     publishes ennio.node.HOST.> and the session-scoped categories, subscribes to
+#                  ennio.commands.>; may not publish commands
+#   operator       publishes ennio.commands.> and queries; subscribes to ennio.> (not queries)
+#   reader         subscribes to ennio.> (not queries) and queries; publishes nothing else
+# Each user receives replies only on its own inbox prefix, _INBOX.USER.>, so that no one reads
+# the answers, acknowledgements and stream deliveries meant for someone else.
+set -euo pipefail
+set -f  # subjects are not file names
+
+repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+out="$repo_root/deploy/secrets"
+hosts=()
+
+usage() {
+    sed -n '2,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'
+    exit 2
+}
+
+while (($# > 0)); do
+    case "$1" in
+        --out) (($# >= 2)) || usage; out="$2"; shift 2 ;;
+        --help | -h) usage ;;
+        -*) echo "make-credentials: unknown option $1" >&2; exit 2 ;;
+        *) hosts+=("$1"); shift ;;
+    esac
+done
+((${#hosts[@]} > 0)) || { echo "make-credentials: name the agents' hosts (deploy/make-credentials.sh --help)" >&2; exit 2; }
+for host in "${hosts[@]}"; do
+    [[ "$host" =~ ^[A-Za-z0-9_-]{1,100}$ ]] || { echo "make-credentials: $host is not a host name (letters, digits, _ and -)" >&2; exit 2; }
+done
+
+if [[ -n "${ENNIO:-}" ]]; then
+    read -r -a ennio <<< "$ENNIO"
+elif [[ -x "$repo_root/.build/release/ennio" ]]; then
+    ennio=("$repo_root/.build/release/ennio")
+elif [[ -x "$repo_root/.build/debug/ennio" ]]; then
+    ennio=("$repo_root/.build/debug/ennio")
+elif command -v ennio > /dev/null; then
+    ennio=(ennio)
+else
+    echo "make-credentials: no ennio to make keys with: build it (swift build) or set ENNIO" >&2
+    exit 1
+fi
+
+umask 077
+mkdir -p "$out"
+chmod 700 "$out"
+
+# A user's seed and public key, made once.
+user_key() {  # user
+    local user=$1 key
+    if [[ ! -s "$out/$user.nk" || ! -s "$out/$user.pub" ]]; then
+        key="$("${ennio[@]}" keys generate --kind user)" || { echo "make-credentials: ennio keys generate failed" >&2; exit 1; }
+        [[ "$(sed -n 1p <<< "$key")" == SU* && "$(sed -n 2p <<< "$key")" == U* ]] \
+            || { echo "make-credentials: ennio keys generate printed no user key" >&2; exit 1; }
+        sed -n 1p <<< "$key" > "$out/$user.nk"
+        sed -n 2p <<< "$key" > "$out/$user.pub"
+        # Readable by the unprivileged user of a container it is mounted into (the directory
+        # keeps everyone else out on this machine).
+        chmod 644 "$out/$user.nk" "$out/$user.pub"
+        echo "make-credentials: made $user ($out/$user.nk)" >&2
+    fi
+    cat "$out/$user.pub"
+}
+
+quoted_list() {  # subject...
+    local first=1 subject
+    printf '['
+    for subject in "$@"; do
+        ((first)) || printf ', '
+        printf '"%s"' "$subject"
+        first=0
+    done
+    printf ']'
+}
+
+# The event categories whose subjects carry a project: what an agent relays from its sessions.
+session_categories=(ennio.sessions.\> ennio.pr.\> ennio.ci.\> ennio.review.\> ennio.merge.\> ennio.reactions.\>)
+stream=ENNIO_EVENTS
+consumer=ennio-coordinator
+
+user_entry() {  # user, publish subjects (space separated), subscribe subjects, subscribe denials, responses
+    local user=$1 publish=$2 subscribe=$3 deny=$4 responses=$5 key
+    key="$(user_key "$user")"
+    # shellcheck disable=SC2086 # word splitting of the subject lists is intended
+    {
+        echo "    # $user"
+        echo "    { nkey: \"$key\", permissions: {"
+        echo "        publish: { allow: $(quoted_list $publish) },"
+        if [[ -n "$deny" ]]; then
+            echo "        subscribe: { allow: $(quoted_list $subscribe), deny: $(quoted_list $deny) },"
+        else
+            echo "        subscribe: { allow: $(quoted_list $subscribe) },"
+        fi
+        echo "        allow_responses: $responses } }"
+    }
+}
+
+{
+    echo "# The users of an Ennio Events deployment and their permissions, written by"
+    echo "# deploy/make-credentials.sh $(date -u +%Y-%m-%dT%H:%M:%SZ); included by nats-server.conf."
+    echo "# Regenerate it rather than editing it: deploy/make-credentials.sh [--out DIR] HOST..."
+    echo "authorization {"
+    echo "  users = ["
+    user_entry coordinator \
+        "ennio.sessions.> ennio.pr.> ennio.ci.> ennio.review.> ennio.merge.> ennio.reactions.> ennio.lifecycle.> ennio.node.> \
+\$JS.API.STREAM.INFO.$stream \$JS.API.STREAM.CREATE.$stream \$JS.API.STREAM.UPDATE.$stream \
+\$JS.API.CONSUMER.CREATE.$stream.$consumer \$JS.API.CONSUMER.INFO.$stream.$consumer \
+\$JS.API.CONSUMER.MSG.NEXT.$stream.$consumer \$JS.ACK.$stream.$consumer.>" \
+        "ennio.> _INBOX.coordinator.>" "" true
+    for host in "${hosts[@]}"; do
+        user_entry "agent-$host" \
+            "ennio.node.$host.> ${session_categories[*]} \$JS.API.STREAM.INFO.$stream" \
+            "ennio.commands.> _INBOX.agent-$host.>" "" false
+    done
+    user_entry operator "ennio.commands.> ennio.query.>" "ennio.> _INBOX.operator.>" "ennio.query.>" false
+    user_entry reader "ennio.query.>" "ennio.> _INBOX.reader.>" "ennio.query.>" false
+    echo "  ]"
+    echo "}"
+} > "$out/auth.conf.new"
+chmod 644 "$out/auth.conf.new"
+mv "$out/auth.conf.new" "$out/auth.conf"
+echo "make-credentials: wrote $out/auth.conf (coordinator, ${hosts[*]/#/agent-}, operator, reader)" >&2
