@@ -1,5 +1,6 @@
 import EnnioEvents
 import Foundation
+import NATSClient
 
 /// Dispatches `ennio <subcommand> …` and maps failures to exit codes: 0 success, 1 failure,
 /// 2 bad arguments.
@@ -67,6 +68,10 @@ enum CommandLineTool {
             printError("ennio \(TerminalText(command)): \(TerminalText(error.message))")
             printError("run `ennio \(TerminalText(command)) --help` for usage")
             return 2
+        } catch let error as NATSError where error.code == .permissionViolation {
+            // The server's own words, and what they mean here.
+            printError("ennio \(command): \(TerminalText(error.message)): this user's role may not do that (see the README's deployment section)")
+            return 1
         } catch {
             // An error may quote what came off the wire (a reply, a server's message).
             printError("ennio \(command): \(TerminalText(error))")

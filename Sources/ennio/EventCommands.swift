@@ -179,6 +179,9 @@ enum SubscribeCommand {
             if let limit, printed >= limit { break }
         }
         await connection.close()
+        if let error = subscription.error {
+            throw CommandFailure("\(error.message) (subscribing needs a reader's or an operator's credentials)")
+        }
         return 0
     }
 

@@ -249,7 +249,7 @@ enum AgentCommand {
             try await agent.run(input: input)
         }
         let statistics = agent.statistics
-        printError("agent \(host): relayed \(statistics.relayed), rejected \(statistics.rejectedLines), health checks \(statistics.healthChecks), failed publishes \(statistics.failedPublishes)")
+        printError("agent \(host): relayed \(statistics.relayed), rejected \(statistics.rejectedLines), health checks \(statistics.healthChecks), failed publishes \(statistics.failedPublishes) (\(statistics.refusedPublishes) refused)")
         if let loop = agent.sessionLoop?.statistics {
             printError("agent \(host): lifecycle loop: \(loop.ticks) ticks, \(loop.published) session events published, \(loop.tickErrors) tick errors, \(loop.kills) kills")
         }
