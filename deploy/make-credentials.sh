@@ -25,9 +25,12 @@
 #   coordinator    reads the stream through its durable consumer, subscribes to ennio.>,
 #                  publishes events of its own (all_complete, node_disconnected, replays) and
 #                  query replies; the only user that may subscribe to ennio.query.>
-#   agent-HOST     publishes ennio.node.HOST.> and the session-scoped categories, subscribes to
+#   agent-HOST     publishes ennio.node.HOST.> and the categories whose subjects carry a project
+#                  (sessions, pr, ci, review, merge, reactions, rollout, run; not the rollout
+#                  events only the coordinator or an operator make), subscribes to
 #                  ennio.commands.>; may not publish commands
-#   operator       publishes ennio.commands.> and queries; subscribes to ennio.> (not queries)
+#   operator       publishes ennio.commands.>, queries and rollout clearances; subscribes to
+#                  ennio.> (not queries)
 #   reader         subscribes to ennio.> (not queries) and queries; publishes nothing else
 # Each user receives replies only on its own inbox prefix, _INBOX.USER.>, so that no one reads
 # the answers, acknowledgements and stream deliveries meant for someone else.
@@ -101,28 +104,32 @@ quoted_list() {  # subject...
     printf ']'
 }
 
-# The event categories whose subjects carry a project: what an agent relays from its sessions.
-session_categories=(ennio.sessions.\> ennio.pr.\> ennio.ci.\> ennio.review.\> ennio.merge.\> ennio.reactions.\>)
+# The event categories whose subjects carry a project (a session's, a rollout's channel, a
+# run's): what agents publish. Only the coordinator's reducer publishes rollout_terminal, and
+# only an operator an operator_clearance.
+project_categories=(sessions pr ci review merge reactions rollout run)
+reserved_for_coordinator=("ennio.rollout.*.terminal")
+reserved_for_operator=("ennio.rollout.*.operator_clearance")
 stream=ENNIO_EVENTS
 consumer=ennio-coordinator
 
-user_entry() {  # user, publish subjects (space separated), subscribe subjects, subscribe denials, responses
-    local user=$1 publish=$2 subscribe=$3 deny=$4 responses=$5 key
+# An entry of authorization.users: the user's key, the subjects it may publish to (and those it
+# may not among them), those it may subscribe to (and not), whether it may answer requests.
+user_entry() {  # user, publish, publish denied, subscribe, subscribe denied, responses
+    local user=$1 publish=$2 publish_deny=$3 subscribe=$4 subscribe_deny=$5 responses=$6 key
     key="$(user_key "$user")"
     # shellcheck disable=SC2086 # word splitting of the subject lists is intended
     {
         echo "    # $user"
         echo "    { nkey: \"$key\", permissions: {"
-        echo "        publish: { allow: $(quoted_list $publish) },"
-        if [[ -n "$deny" ]]; then
-            echo "        subscribe: { allow: $(quoted_list $subscribe), deny: $(quoted_list $deny) },"
-        else
-            echo "        subscribe: { allow: $(quoted_list $subscribe) },"
-        fi
+        echo "        publish: { allow: $(quoted_list $publish)$([[ -n "$publish_deny" ]] && echo ", deny: $(quoted_list $publish_deny)") },"
+        echo "        subscribe: { allow: $(quoted_list $subscribe)$([[ -n "$subscribe_deny" ]] && echo ", deny: $(quoted_list $subscribe_deny)") },"
         echo "        allow_responses: $responses } }"
     }
 }
 
+events=""
+for category in "${project_categories[@]}"; do events+="ennio.$category.> "; done
 {
     echo "# The users of an Ennio Events deployment and their permissions, written by"
     echo "# deploy/make-credentials.sh $(date -u +%Y-%m-%dT%H:%M:%SZ); included by nats-server.conf."
@@ -130,18 +137,18 @@ user_entry() {  # user, publish subjects (space separated), subscribe subjects, 
     echo "authorization {"
     echo "  users = ["
     user_entry coordinator \
-        "ennio.sessions.> ennio.pr.> ennio.ci.> ennio.review.> ennio.merge.> ennio.reactions.> ennio.lifecycle.> ennio.node.> \
+        "$events ennio.lifecycle.> ennio.node.> \
 \$JS.API.STREAM.INFO.$stream \$JS.API.STREAM.CREATE.$stream \$JS.API.STREAM.UPDATE.$stream \
 \$JS.API.CONSUMER.CREATE.$stream.$consumer \$JS.API.CONSUMER.INFO.$stream.$consumer \
-\$JS.API.CONSUMER.MSG.NEXT.$stream.$consumer \$JS.ACK.$stream.$consumer.>" \
+\$JS.API.CONSUMER.MSG.NEXT.$stream.$consumer \$JS.ACK.$stream.$consumer.>" "" \
         "ennio.> _INBOX.coordinator.>" "" true
     for host in "${hosts[@]}"; do
         user_entry "agent-$host" \
-            "ennio.node.$host.> ${session_categories[*]} \$JS.API.STREAM.INFO.$stream" \
+            "ennio.node.$host.> $events \$JS.API.STREAM.INFO.$stream" "${reserved_for_coordinator[*]} ${reserved_for_operator[*]}" \
             "ennio.commands.> _INBOX.agent-$host.>" "" false
     done
-    user_entry operator "ennio.commands.> ennio.query.>" "ennio.> _INBOX.operator.>" "ennio.query.>" false
-    user_entry reader "ennio.query.>" "ennio.> _INBOX.reader.>" "ennio.query.>" false
+    user_entry operator "ennio.commands.> ennio.query.> ${reserved_for_operator[*]}" "" "ennio.> _INBOX.operator.>" "ennio.query.>" false
+    user_entry reader "ennio.query.>" "" "ennio.> _INBOX.reader.>" "ennio.query.>" false
     echo "  ]"
     echo "}"
 } > "$out/auth.conf.new"
