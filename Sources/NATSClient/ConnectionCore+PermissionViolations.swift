@@ -1,3 +1,5 @@
+import EnnioSync
+
 extension ConnectionCore {
     /// The server refused one operation (`-ERR 'Permissions Violation …'`) and keeps the
     /// connection: the refusal goes to the operations it concerns, as far as they can be known.
@@ -6,10 +8,10 @@ extension ConnectionCore {
     ///   subscription on that subject and queue group: the server refuses them all alike). A
     ///   refused reply subscription fails every waiting request.
     /// - A refused publish fails the requests waiting on that subject (or that reply subject).
-    /// - Either way every flush still waiting fails with the error (the server answers in
-    ///   order, so each of those `PING`s was sent after what it refused); when none waits, the
-    ///   next flush fails with it at once. So a flush after a refused publish always reports
-    ///   it, once.
+    /// - A refusal no request was told of — a publish, a subscription — fails every flush
+    ///   still waiting (the server answers in order, so each of those `PING`s was sent after
+    ///   what it refused); when none waits, the next flush fails with it at once. So a flush
+    ///   after a refused publish or subscription always reports it, once.
     ///
     /// The connection's events carry the server's text too (``ConnectionEvent/serverError(_:)``),
     /// once.
@@ -32,6 +34,7 @@ extension ConnectionCore {
                 break
             }
             let requests = tokens.compactMap { shared.replies.removeValue(forKey: $0)?.reply }
+            guard requests.isEmpty else { return (subscriptions, requests, [Promise<Void, NATSError>]()) }
             // Their PONGs still arrive and find no waiter.
             let flushes = Array(shared.flushes.values)
             shared.flushes.removeAll()

@@ -171,8 +171,9 @@ public final class NATSConnection: Sendable {
     ///
     /// - Throws: `.timeout`; `.disconnected` when the connection broke before the answer;
     ///   `.reconnectBufferFull` when disconnected and the `PING` does not fit;
-    ///   `.permissionViolation` when the server refused something (a publish, a subscription)
-    ///   since the previous flush or while this one waited: each refusal is reported once;
+    ///   `.permissionViolation` when the server refused a publish or a subscription since the
+    ///   previous flush or while this one waited (each refusal is reported once; a request
+    ///   that was refused reports it itself);
     ///   `.connectionClosed`; `.cancelled`.
     public func flush(timeout: Duration? = nil) async throws {
         try await core.flush(timeout: timeout)

@@ -179,6 +179,8 @@ import Testing
         let started = ContinuousClock.now
         await expectNATSError(.permissionViolation) { _ = try await alice.request("q", to: "closed.service", timeout: .seconds(60)) }
         #expect(ContinuousClock.now - started < .seconds(30))
+        // The request said so: a flush does not say it again.
+        try await alice.flush()
         // Allowed requests still work on the same connection.
         try await Self.answerEchoRequests(bob)
         #expect(try await alice.request("ping", to: "open.echo", timeout: .seconds(10)).string == "ping")
