@@ -49,6 +49,8 @@ import Testing
         (["coordinator", "--stream-max-bytes", "1.5GB"], "--stream-max-bytes must be a number of bytes"),
         (["coordinator", "--stream-max-bytes", "1KiB"], "--stream-max-bytes must be from 1048576"),
         (["coordinator", "--stream-max-bytes", "99999999999TB"], "--stream-max-bytes must be a number of bytes"),
+        (["coordinator", "--retain", "30s"], "--retain must be from 1m"),
+        (["coordinator", "--retain", "forever"], "--retain must be a duration with a unit"),
         (["topics", "check"], "exactly one subject"),
         (["bench"], "usage: ennio bench"),
         (["bench", "nope"], "unknown benchmark"),
