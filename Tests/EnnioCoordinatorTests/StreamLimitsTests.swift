@@ -10,7 +10,7 @@ import Testing
 /// go, past the age limit every event goes.
 @Suite struct StreamLimitsTests {
     @Test func theCoordinatorCreatesTheStreamWithItsLimitsAndUpdatesThemOnAnExistingOne() async throws {
-        let (server, directory) = try jetStreamServer()
+        let (server, directory) = try await onThread { try jetStreamServer() }
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let client = try await NATSConnection.connect(to: server)
         let jetStream = JetStream(connection: client)
@@ -46,7 +46,7 @@ import Testing
 
     /// Events of the same size: the stream keeps exactly as many of the newest as fit.
     @Test func pastTheSizeLimitExactlyTheOldestEventsAreDeleted() async throws {
-        let (server, directory) = try jetStreamServer()
+        let (server, directory) = try await onThread { try jetStreamServer() }
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let client = try await NATSConnection.connect(to: server)
         let jetStream = JetStream(connection: client)
@@ -76,7 +76,7 @@ import Testing
     }
 
     @Test func pastTheAgeLimitEventsAreDeleted() async throws {
-        let (server, directory) = try jetStreamServer()
+        let (server, directory) = try await onThread { try jetStreamServer() }
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let client = try await NATSConnection.connect(to: server)
         let jetStream = JetStream(connection: client)

@@ -84,7 +84,7 @@ import Testing
     /// Invalid UTF-8 and NUL, in events, commands and lines an agent reads, and a hostile
     /// health check answering `ennio command`: every text output shows them escaped.
     @Test func invalidUTF8CommandsAgentLinesAndHealthChecksAreShownEscaped() async throws {
-        let server = try TestServer()
+        let server = try await onThread { try TestServer() }
         let folder = try TemporaryDirectory("ennio-hostile")
         let environment = ["NATS_URL": server.url]
         let coordinator = try EnnioProcess(["coordinator", "--db", folder.path + "/history.sqlite"], environment: environment)

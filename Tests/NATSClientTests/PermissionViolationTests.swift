@@ -72,7 +72,7 @@ import Testing
 
     /// `alice` may publish to `open.>`, subscribe to it (but not `open.secret.>`) and get replies;
     /// `bob` may also use `closed.>` and answer requests; `carol` gets no replies.
-    static func server() throws -> TestServer {
+    static func server() async throws -> TestServer {
         let path = try TestServer.writeConfig("""
             authorization {
               users = [
@@ -89,7 +89,7 @@ import Testing
               ]
             }
             """)
-        return try TestServer(arguments: ["-c", path])
+        return try await onThread { try TestServer(arguments: ["-c", path]) }
     }
 
     static func connect(_ server: TestServer, _ user: String) async throws -> NATSConnection {
@@ -111,7 +111,7 @@ import Testing
     }
 
     @Test func aRefusedSubscriptionEndsWithTheErrorAndTheConnectionStaysUp() async throws {
-        let server = try Self.server()
+        let server = try await Self.server()
         let alice = try await Self.connect(server, "alice")
         let events = alice.events()
         let refused = try alice.subscribe(to: "closed.>")
@@ -138,7 +138,7 @@ import Testing
     }
 
     @Test func aWildcardOverlappingADenyIsAcceptedButNeverDeliversTheDeniedSubjects() async throws {
-        let server = try Self.server()
+        let server = try await Self.server()
         let alice = try await Self.connect(server, "alice")
         let bob = try await Self.connect(server, "bob")
         let everything = try alice.subscribe(to: "open.>")
@@ -153,7 +153,7 @@ import Testing
     }
 
     @Test func aFlushAfterARefusedPublishReportsItAndTheNextFlushSucceeds() async throws {
-        let server = try Self.server()
+        let server = try await Self.server()
         let alice = try await Self.connect(server, "alice")
         try alice.publish("stop", to: "closed.commands.shutdown")
         let error = await expectNATSError(.permissionViolation) { try await alice.flush() }
@@ -171,7 +171,7 @@ import Testing
     }
 
     @Test func aRequestToASubjectItMayNotPublishToFailsAtOnceNotAfterItsTimeout() async throws {
-        let server = try Self.server()
+        let server = try await Self.server()
         let alice = try await Self.connect(server, "alice")
         let bob = try await Self.connect(server, "bob")
         let service = try bob.subscribe(to: "closed.service")
@@ -190,7 +190,7 @@ import Testing
     }
 
     @Test func aRefusedReplySubscriptionFailsTheRequestAtOnce() async throws {
-        let server = try Self.server()
+        let server = try await Self.server()
         // carol may not subscribe to _INBOX.>: no request of hers can get a reply.
         let carol = try await Self.connect(server, "carol")
         let bob = try await Self.connect(server, "bob")
