@@ -135,7 +135,12 @@ public final class NodeAgent: Sendable {
         await publishNodeEvent(.nodeLaunched, message: "agent on \(options.host) started")
         await publishNodeEvent(.nodeConnected, message: "\(options.host) connected")
         await publishHealthCheck()
-        try await connection.flush()
+        do {
+            try await connection.flush()
+        } catch let error as NATSError where error.code == .permissionViolation {
+            // What the server refused (commands, events) is reported where it was refused; the
+            // agent runs on with what it may do.
+        }
         log("agent \(options.host): running, health check every \(options.healthInterval)")
         ready?()
 
