@@ -182,7 +182,7 @@ struct Arguments {
     // MARK: - Connecting
 
     /// The options of every command that connects, named as the `nats` command names them.
-    static let connectionOptionNames: Set<String> = ["server", "creds", "nkey", "tlscert", "tlskey", "tlsca", "user", "password", "token"]
+    static let connectionOptionNames: Set<String> = ["server", "creds", "nkey", "tlscert", "tlskey", "tlsca", "user", "password", "token", "inbox-prefix"]
     static let connectionFlagNames: Set<String> = ["tlsfirst"]
 
     /// What `ennio --help` says about them.
@@ -199,6 +199,8 @@ struct Arguments {
           --user USER           NATS_USER      user and password
           --password PASSWORD   NATS_PASSWORD
           --token TOKEN         NATS_TOKEN     authentication token
+          --inbox-prefix P      NATS_INBOX_PREFIX  where replies come (default _INBOX; a deployment's
+                                               users each have their own, _INBOX.<user>)
         A password or token given on the command line is hidden from the process list as soon as
         ennio starts; the environment or a file keeps it out of the list altogether.
         """
@@ -236,6 +238,13 @@ struct Arguments {
             throw UsageError("--tlscert and --tlskey go together")
         }
         options.tls.handshakeFirst = flag("tlsfirst")
+        if let prefix = value("inbox-prefix", environment: "NATS_INBOX_PREFIX") {
+            let tokens = prefix.split(separator: ".", omittingEmptySubsequences: false)
+            guard tokens.allSatisfy({ !$0.isEmpty && $0 != "*" && $0 != ">" && !$0.contains(where: { $0.isWhitespace || !$0.isASCII }) }) else {
+                throw UsageError("--inbox-prefix must be a subject without wildcards, such as _INBOX.reader, not \(prefix.debugDescription)")
+            }
+            options.inboxPrefix = prefix
+        }
         var secrets = [values["password"], values["token"]].compactMap { $0 }
         for url in values["server"].map({ $0.split(separator: ",").map(String.init) }) ?? [] {
             if let address = try? ServerAddress(parsing: url) { secrets += [address.password, address.token].compactMap { $0 } }

@@ -27,7 +27,7 @@ enum FleetCommand {
             print(help)
             return 0
         }
-        let arguments = try Arguments(raw, options: ["host", "session", "wait", "server"], positionals: ["command"])
+        let arguments = try Arguments(raw, options: ["host", "session", "wait", "server"], positionals: ["command"], connecting: true)
         let name = arguments.positionals[0]
         let subjectName: String
         switch name {
