@@ -271,6 +271,8 @@ public enum TopicsDocument {
         add()
         add("Node agents listen on `ennio.commands.*`. The body is empty or a JSON object; a body with")
         add("`\"host\"` addresses one node (`{\"host\":\"build-server\"}`), otherwise every node obeys.")
+        add("`ennio command shutdown|health-check|kill [--host H] [--session S]` sends them. In a deployment")
+        add("with permissions only the operator role may (see the README).")
         add()
         add("| Subject | Effect |")
         add("| --- | --- |")
