@@ -41,17 +41,19 @@ final class Deployment: Sendable {
         }
         configuration = secrets + "/nats-server.conf"
         try text.write(toFile: configuration, atomically: true, encoding: .utf8)
-        running = Locked(try TestServer(arguments: ["-c", configuration]))
+        let path = configuration
+        running = Locked(try await onThread { try TestServer(arguments: ["-c", path]) })
     }
 
     /// Kills the server (SIGKILL: no clean shutdown) and starts it again on the same port with
     /// the same store.
-    func restartServer() throws {
-        try running.withLock { server in
-            let port = server.port
-            server.kill()
-            server = try TestServer(arguments: ["-c", configuration], port: port)
+    func restartServer() async throws {
+        let (old, path) = (server, configuration)
+        let restarted = try await onThread {
+            old.kill()
+            return try TestServer(arguments: ["-c", path], port: old.port)
         }
+        running.withLock { $0 = restarted }
     }
 
     /// Connection options for `user`, as the deployment's programs connect.

@@ -231,7 +231,7 @@ import Testing
             try await publisher.publishDurably(published[index])
         }
         // Killed while the coordinator runs, and again while it is stopped.
-        try deployment.restartServer()
+        try await deployment.restartServer()
         for index in 50..<100 {
             published.append(Self.event(.sessionWorking, project: "durable", session: "s\(index)"))
             try await publisher.publishDurably(published[index], attempts: 50)
@@ -241,7 +241,7 @@ import Testing
             published.append(Self.event(.sessionWorking, project: "durable", session: "s\(index)"))
             try await publisher.publishDurably(published[index], attempts: 50)
         }
-        try deployment.restartServer()
+        try await deployment.restartServer()
         coordinator = try await Self.coordinator(deployment)
         try await eventually("all 150 acknowledged events in the history", within: .seconds(60)) {
             Set(try await Self.history(deployment, type: .sessionWorking).map(\.id)).isSuperset(of: published.map(\.id))
