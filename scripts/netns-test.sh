@@ -386,6 +386,10 @@ start_coordinator
 acknowledged_stored() { history_has "${acknowledged[@]}"; }
 wait_for "the 5 events acknowledged before the server was killed in the history" acknowledged_stored
 echo "PASS: the restarted server lost none of the ${#acknowledged[@]} events it had acknowledged"
+# The agents come back after their reconnect wait (2 s); meanwhile the coordinator may have
+# found them silent. Once both are back, their health checks make them connected again.
+agents_back() { grep -q "reconnected to" "$work/agent-hosta.log" && grep -q "reconnected to" "$work/agent-hostb.log"; }
+wait_for "both agents reconnected to the restarted server" agents_back
 wait_for "the coordinator sees hosta and hostb connected again" both_connected
 
 # --- Phase 2: hostb vanishes without a goodbye ------------------------------------------------
