@@ -51,6 +51,15 @@ import Testing
         return process
     }
 
+    /// The agent of `host`, as the deployment runs it (health checks only when asked).
+    static func agent(_ deployment: Deployment, host: String) async throws -> EnnioProcess {
+        let process = try EnnioProcess(
+            ["agent", "--host", host, "--mode", "jetstream", "--health-interval", "3600", "--sessions-dir", deployment.folder.path + "/sessions-\(host)"],
+            environment: deployment.environment("agent-\(host)"))
+        try await process.waitForOutput("running")
+        return process
+    }
+
     /// The stored events of `type`, asked for as the reader.
     static func history(_ deployment: Deployment, type: EventType) async throws -> [Event] {
         let result = try await EnnioProcess.run(["history", "--json", "--limit", "1000", "--type", type.rawValue], environment: deployment.environment("reader"))
@@ -63,10 +72,7 @@ import Testing
     @Test func eachRoleMayDoWhatItsRoleAllowsAndNothingElse() async throws {
         let deployment = try await Deployment(hosts: ["host-a", "host-b"])
         let coordinator = try await Self.coordinator(deployment)
-        let agent = try EnnioProcess(
-            ["agent", "--host", "host-a", "--mode", "jetstream", "--health-interval", "3600", "--sessions-dir", deployment.folder.path + "/sessions"],
-            environment: deployment.environment("agent-host-a"))
-        try await agent.waitForOutput("running")
+        let agent = try await Self.agent(deployment, host: "host-a")
 
         let hostA = try await deployment.connect("agent-host-a")
         let operatorConnection = try await deployment.connect("operator")
@@ -183,10 +189,7 @@ import Testing
     @Test func theCommandLineSaysWhatARoleMayNotDo() async throws {
         let deployment = try await Deployment(hosts: ["host-a", "host-b"])
         let coordinator = try await Self.coordinator(deployment)
-        let agent = try EnnioProcess(
-            ["agent", "--host", "host-a", "--mode", "jetstream", "--health-interval", "3600", "--sessions-dir", deployment.folder.path + "/sessions"],
-            environment: deployment.environment("agent-host-a"))
-        try await agent.waitForOutput("running")
+        let agent = try await Self.agent(deployment, host: "host-a")
 
         let asOperator = try await EnnioProcess.run(["command", "health-check", "--host", "host-a"], environment: deployment.environment("operator"))
         #expect(asOperator.status == 0, "\(asOperator.output)")
