@@ -16,6 +16,8 @@ public struct CoordinatorOptions: Sendable {
     public var mode: Mode = .automatic
     /// The durable consumer the coordinator reads the event stream through.
     public var consumerName = "ennio-coordinator"
+    /// The event stream's limits, set when the coordinator creates the stream or starts.
+    public var streamLimits = EventStream.Limits()
     /// Most events stored in one transaction (and fetched per pull in JetStream mode). Under
     /// load, big transactions are what keeps SQLite fast: random event ids put inserts all over
     /// the id index, and each commit writes every page it touched to the WAL once (measured:
@@ -33,6 +35,14 @@ public struct CoordinatorOptions: Sendable {
     /// Changed rows waiting for the state buckets at most; past that they are compared with
     /// the tables whole instead (see ``StateBucketQueue``).
     public var stateBucketPendingLimit = 50_000
+    /// How long the history keeps an event (by its timestamp); `nil`, the default, keeps every
+    /// event. See ``EventStore/deleteEvents(before:limit:)`` for the events kept regardless.
+    public var retention: Duration?
+    /// How often the coordinator looks for events past the retention (and once at start).
+    public var retentionInterval: Duration = .seconds(60)
+    /// Most events deleted in one transaction: the store thread takes a batch of events to
+    /// store between two of them.
+    public var retentionBatch = 2000
 
     public enum Mode: String, Sendable, Hashable {
         case automatic, core, jetStream = "jetstream"
@@ -88,6 +98,8 @@ public struct CoordinatorStatistics: Sendable, Hashable {
     public var lastCommitLag: Duration?
     /// Whether the last attempt to store a batch failed.
     public var storeFailing = false
+    /// Events deleted from the history because they were older than the retention.
+    public var expired: UInt64 = 0
 }
 
 /// The central lifecycle coordinator: subscribes to every event category with wildcard
@@ -243,7 +255,7 @@ public final class Coordinator: Sendable {
         var pull: PullConsumer?
         if mode == .jetStream {
             let jetStream = JetStream(connection: connection)
-            try await EventStream.ensure(jetStream)
+            try await EventStream.ensure(jetStream, limits: options.streamLimits)
             var consumer = ConsumerConfig(durableName: options.consumerName, ackWait: .seconds(30))
             consumer.maxAckPending = max(options.batchSize * 4, 1000)
             _ = try await jetStream.createConsumer(stream: EventStream.name, config: consumer)
@@ -325,6 +337,9 @@ public final class Coordinator: Sendable {
                     self.noteDroppedQueries(total: service.droppedMessages)
                 }
             }
+            if let retention = options.retention {
+                group.addTask { await self.expire(olderThan: retention, writer: writer) }
+            }
             await group.next()
             group.cancelAll()
             return nil
@@ -392,6 +407,35 @@ public final class Coordinator: Sendable {
             }
         }
         _ = await storing?.value
+    }
+
+    /// Deletes the events older than `retention` now and every ``CoordinatorOptions/retentionInterval``,
+    /// until cancelled: a bounded number per job on the store thread, each job submitted once
+    /// the one before is done, so that batches of events being stored take turns with them
+    /// (ingest waits for one deletion at most).
+    private func expire(olderThan retention: Duration, writer: SerialWorker) async {
+        while !Task.isCancelled {
+            let cutoff = EventTimestamp.now() - retention
+            var deleted = 0
+            while !Task.isCancelled {
+                let outcome = await writer.submit { () -> Result<Int, any Error> in
+                    self.ingestion.withLock { _ in Result { try self.store.deleteEvents(before: cutoff, limit: self.options.retentionBatch) } }
+                }.value
+                switch outcome {
+                case .success(let count):
+                    deleted += count
+                    statisticsLock.withLock { $0.expired += UInt64(count) }
+                    if count == options.retentionBatch { continue }
+                case .failure(let error):
+                    log("coordinator: could not delete events older than \(cutoff.rfc3339): \(LogText(error)); trying again in \(options.retentionInterval)")
+                }
+                break
+            }
+            if deleted > 0 {
+                log("coordinator: deleted \(Counted(deleted, "event")) older than \(cutoff.rfc3339) from the history (retention)")
+            }
+            try? await Task.sleep(for: options.retentionInterval)
+        }
     }
 
     /// Hands a batch's actions to the publisher, waiting for room (on the store thread: the

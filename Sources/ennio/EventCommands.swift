@@ -82,7 +82,9 @@ enum PublishCommand {
         let connection = try await connect(arguments, name: "ennio pub")
         let publisher = try EventPublisher(connection: connection, host: host)
         if durability ?? (connection.serverInfo?.jetStream == true) {
-            try await EventStream.ensure(JetStream(connection: connection))
+            if try await EventStream.prepareForPublishing(JetStream(connection: connection)) == nil {
+                printError("the stream \(EventStream.name) does not exist yet and this user may not create it (the coordinator creates it): publishing is retried for a few seconds")
+            }
             let ack = try await publisher.publishDurably(event)
             print("published \(event.eventType.rawValue) \(event.id) on \(subject): \(ack.duplicate ? "a duplicate of" : "stored as") \(TerminalText(ack.stream)) #\(ack.sequence)")
         } else {
@@ -177,6 +179,9 @@ enum SubscribeCommand {
             if let limit, printed >= limit { break }
         }
         await connection.close()
+        if let error = subscription.error {
+            throw CommandFailure("\(error.message) (subscribing needs a reader's or an operator's credentials)")
+        }
         return 0
     }
 

@@ -180,6 +180,8 @@ enum QueryCommands {
             result = .failure(CommandFailure("no coordinator is running (nobody answers \(subject))"))
         } catch let error as NATSError where error.code == .timeout {
             result = .failure(CommandFailure("the coordinator did not answer within \(timeout)"))
+        } catch let error as NATSError where error.code == .permissionViolation {
+            result = .failure(CommandFailure("\(error.message) (queries need a reader's, an operator's or the coordinator's credentials)"))
         } catch {
             result = .failure(error)
         }
