@@ -32,6 +32,8 @@
 #   operator       publishes ennio.commands.>, queries and rollout clearances; subscribes to
 #                  ennio.> (not queries)
 #   reader         subscribes to ennio.> (not queries) and queries; publishes nothing else
+#   (operator and reader also watch and read the state buckets and find the service; only the
+#   coordinator writes the buckets and answers the service's $SRV requests)
 # Each user receives replies only on its own inbox prefix, _INBOX.USER.>, so that no one reads
 # the answers, acknowledgements and stream deliveries meant for someone else.
 set -euo pipefail
@@ -112,6 +114,19 @@ reserved_for_coordinator=("ennio.rollout.*.terminal")
 reserved_for_operator=("ennio.rollout.*.operator_clearance")
 stream=ENNIO_EVENTS
 consumer=ennio-coordinator
+# The coordinator's tables as Key-Value buckets (see the README): it makes and writes them; the
+# operator and readers watch and read them.
+buckets=(ENNIO_SESSIONS ENNIO_NODES)
+bucket_read=""   # a bucket's info, a watch (an ordered consumer and its flow control), a get
+bucket_write=""  # making it, bringing its configuration to ours, its values
+for bucket in "${buckets[@]}"; do
+    kv="KV_$bucket"
+    bucket_read+="\$JS.API.STREAM.INFO.$kv \$JS.API.CONSUMER.CREATE.$kv \$JS.API.CONSUMER.CREATE.$kv.> \$JS.API.CONSUMER.DELETE.$kv.> \$JS.API.DIRECT.GET.$kv.> \$JS.API.STREAM.MSG.GET.$kv \$JS.FC.$kv.> "
+    bucket_write+="\$JS.API.STREAM.CREATE.$kv \$JS.API.STREAM.UPDATE.$kv \$KV.$bucket.> "
+done
+# The queries are the NATS service ennio-coordinator: its discovery subjects ($SRV.PING, INFO,
+# STATS) are the coordinator's to answer and everyone else's to ask.
+service_discovery="\$SRV.>"
 
 # An entry of authorization.users: the user's key, the subjects it may publish to (and those it
 # may not among them), those it may subscribe to (and not), whether it may answer requests.
@@ -140,15 +155,15 @@ for category in "${project_categories[@]}"; do events+="ennio.$category.> "; don
         "$events ennio.lifecycle.> ennio.node.> \
 \$JS.API.STREAM.INFO.$stream \$JS.API.STREAM.CREATE.$stream \$JS.API.STREAM.UPDATE.$stream \
 \$JS.API.CONSUMER.CREATE.$stream.$consumer \$JS.API.CONSUMER.INFO.$stream.$consumer \
-\$JS.API.CONSUMER.MSG.NEXT.$stream.$consumer \$JS.ACK.$stream.$consumer.>" "" \
-        "ennio.> _INBOX.coordinator.>" "" true
+\$JS.API.CONSUMER.MSG.NEXT.$stream.$consumer \$JS.ACK.$stream.$consumer.> $bucket_read $bucket_write" "" \
+        "ennio.> _INBOX.coordinator.> $service_discovery" "" true
     for host in "${hosts[@]}"; do
         user_entry "agent-$host" \
             "ennio.node.$host.> $events \$JS.API.STREAM.INFO.$stream" "${reserved_for_coordinator[*]} ${reserved_for_operator[*]}" \
             "ennio.commands.> _INBOX.agent-$host.>" "" false
     done
-    user_entry operator "ennio.commands.> ennio.query.> ${reserved_for_operator[*]}" "" "ennio.> _INBOX.operator.>" "ennio.query.>" false
-    user_entry reader "ennio.query.>" "" "ennio.> _INBOX.reader.>" "ennio.query.>" false
+    user_entry operator "ennio.commands.> ennio.query.> ${reserved_for_operator[*]} $bucket_read $service_discovery" "" "ennio.> _INBOX.operator.>" "ennio.query.>" false
+    user_entry reader "ennio.query.> $bucket_read $service_discovery" "" "ennio.> _INBOX.reader.>" "ennio.query.>" false
     echo "  ]"
     echo "}"
 } > "$out/auth.conf.new"

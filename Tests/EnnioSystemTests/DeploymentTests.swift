@@ -137,6 +137,23 @@ import Testing
         try await Self.expectSubscriptionRefused(reader, "ennio.query.nodes", queueGroup: "ennio-coordinator")
         let readerEvents = try reader.subscribe(to: "ennio.>")
         try await reader.flush()
+        // It finds the coordinator's service and reads the state buckets the coordinator
+        // writes (a watch: an ordered consumer on its own inbox), but writes nothing there.
+        let ping = try await reader.request("", to: "$SRV.PING.ennio-coordinator", timeout: .seconds(10))
+        #expect(ping.string.contains(#""name":"ennio-coordinator""#), "\(ping.string)")
+        let nodesBucket = try await JetStream(connection: reader).keyValue("ENNIO_NODES")
+        try await eventually("host-a's row in ENNIO_NODES, as the reader reads it") {
+            (try? await nodesBucket.get("host-a"))?.value.isEmpty == false
+        }
+        let watcher = try await nodesBucket.watch()
+        let first = try await within { () async throws -> KeyValueUpdate? in
+            var updates = watcher.makeAsyncIterator()
+            return try await updates.next()
+        }
+        #expect(first != nil, "the reader watches ENNIO_NODES")
+        watcher.stop()
+        await expectNATSError(.permissionViolation) { _ = try await nodesBucket.put("host-a", "forged") }
+        try await Self.expectSubscriptionRefused(reader, "$SRV.PING")
 
         // Only the coordinator receives queries: after one more query, a marker event reaches
         // both subscribers with no query before it.
