@@ -14,6 +14,9 @@ public struct AgentOptions: Sendable {
     /// Publish with JetStream acknowledgements (`true`), core NATS (`false`), or JetStream
     /// when the server offers it (`nil`, the default).
     public var durable: Bool?
+    /// The event stream's copies, if this agent creates it (or changes it to; see
+    /// `EventStream.ensure(_:replicas:)`); `nil` leaves an existing stream as it is.
+    public var streamReplicas: Int?
     /// The lifecycle loop over this host's sessions directory; `nil`: no loop.
     public var sessions: SessionLoopOptions?
 
@@ -116,7 +119,7 @@ public final class NodeAgent: Sendable {
         let commands = try connection.subscribe(to: EventPattern.commands.subject)
         let connectionEvents = connection.events()
         if isDurable {
-            try await EventStream.ensure(JetStream(connection: connection))
+            try await EventStream.ensure(JetStream(connection: connection), replicas: options.streamReplicas)
         }
         await publishNodeEvent(.nodeLaunched, message: "agent on \(options.host) started")
         await publishNodeEvent(.nodeConnected, message: "\(options.host) connected")

@@ -14,8 +14,17 @@ public struct CoordinatorOptions: Sendable {
     /// Where events come from: JetStream (nothing lost while the coordinator is down) or core
     /// NATS (at most once). `.automatic` uses JetStream when the server offers it.
     public var mode: Mode = .automatic
-    /// The durable consumer the coordinator reads the event stream through.
+    /// The durable consumer the coordinator reads the event stream through: one per
+    /// coordinator (``consumerName(for:)``), so that each has the whole history. Two
+    /// coordinators on one consumer would split the events between them.
     public var consumerName = "ennio-coordinator"
+    /// Copies the event stream keeps when this coordinator creates it, or the copies it
+    /// changes an existing stream to (3 on a cluster: losing any one server loses nothing);
+    /// `nil` creates it with one and leaves an existing one as it is.
+    public var replicas: Int?
+    /// How long `run` goes on trying to create the stream and its consumer while the servers
+    /// do not answer for them yet (a cluster electing its leaders, a server restarting).
+    public var setupPatience: Duration = .seconds(60)
     /// Most events stored in one transaction (and fetched per pull in JetStream mode). Under
     /// load, big transactions are what keeps SQLite fast: random event ids put inserts all over
     /// the id index, and each commit writes every page it touched to the WAL once (measured:
@@ -33,6 +42,12 @@ public struct CoordinatorOptions: Sendable {
     }
 
     public init() {}
+
+    /// The durable consumer of the coordinator called `name` (`ennio coordinator --name`):
+    /// `ennio-coordinator-<name>`; without a name, `ennio-coordinator`.
+    public static func consumerName(for name: String?) -> String {
+        name.map { "ennio-coordinator-\($0)" } ?? "ennio-coordinator"
+    }
 
     /// The connection's limits for subscribers that fall behind, sized for the coordinator's
     /// pipeline: in core NATS, while one batch is stored and the next prepared, the server
@@ -82,6 +97,14 @@ public struct CoordinatorStatistics: Sendable, Hashable {
     public var lastCommitLag: Duration?
     /// Whether the last attempt to store a batch failed.
     public var storeFailing = false
+    /// Whether the coordinator has caught up with the event stream since it started (see
+    /// ``StreamCatchUp``): only then does it answer queries over NATS, publish what it derives
+    /// and judge nodes silent. Always true in core NATS once it runs.
+    public var caughtUp = false
+    /// How long catching up took, from the start of `run`.
+    public var catchUpTime: Duration?
+    /// Derived events held back while catching up (see ``HeldEmissions``).
+    public var heldEmissions = 0
 }
 
 /// The central lifecycle coordinator: subscribes to every event category with wildcard
@@ -116,6 +139,15 @@ public final class Coordinator: Sendable {
     private let ingestion = Locked(())
     /// Told of the events each batch newly stored, once it is committed.
     private let commitObservers = Locked<[@Sendable ([Event]) -> Void]>([])
+    /// Whether the coordinator has caught up with the stream, and until when it knows it had
+    /// read all of it. Changed on the store thread.
+    private let catchUp = Locked(StreamCatchUp())
+    /// Derived events held while catching up.
+    private let held = Locked(HeldEmissions())
+    /// Fulfilled once caught up.
+    private let caughtUpPromise = Promise<Void, CancellationError>()
+    /// When `run` started (for ``CoordinatorStatistics/catchUpTime``).
+    private let runStarted = Locked<ContinuousClock.Instant?>(nil)
 
     /// Drop and failure episodes, logged once each.
     private struct Episodes {
@@ -173,7 +205,11 @@ public final class Coordinator: Sendable {
         queryWorker.stop()
     }
 
-    public var statistics: CoordinatorStatistics { statisticsLock.withLock { $0 } }
+    public var statistics: CoordinatorStatistics {
+        var statistics = statisticsLock.withLock { $0 }
+        statistics.heldEmissions = held.withLock { $0.count }
+        return statistics
+    }
     public var sessions: [SessionRecord] { state.lifecycle.sessionList }
     public var nodes: [NodeRecord] { state.lifecycle.nodeList }
     /// A copy of the rollout and run reducers' state (queries use `ennio.query.rollouts|runs`).
@@ -224,18 +260,27 @@ public final class Coordinator: Sendable {
     }
 
     /// Subscribes and works until the calling task is cancelled or the connection closes.
-    /// `ready` is called once every subscription is in place on the server.
+    /// `ready` is called once the events' subscription or consumer is in place on the server.
+    ///
+    /// In JetStream mode the coordinator first catches up with the stream (``StreamCatchUp``):
+    /// until it has, it answers no query over NATS (the other coordinators of the queue group
+    /// do), publishes none of the events it derives (``HeldEmissions``) and judges no node
+    /// silent. ``CoordinatorStatistics/caughtUp`` and `/healthz` say when it has.
     public func run(ready: (@Sendable () -> Void)? = nil) async throws {
         let mode = effectiveMode
+        runStarted.withLock { $0 = .now }
         var events: NATSSubscription?
         var pull: PullConsumer?
         if mode == .jetStream {
             let jetStream = JetStream(connection: connection)
-            try await EventStream.ensure(jetStream)
-            var consumer = ConsumerConfig(durableName: options.consumerName, ackWait: .seconds(30))
-            consumer.maxAckPending = max(options.batchSize * 4, 1000)
-            _ = try await jetStream.createConsumer(stream: EventStream.name, config: consumer)
+            let consumer = try await setUpStream(jetStream)
             pull = jetStream.pullConsumer(stream: EventStream.name, consumer: options.consumerName)
+            held.withLock { $0.hold() }
+            noteCatchUp {
+                $0.startedReading(
+                    numPending: consumer.numPending, numAckPending: consumer.numAckPending,
+                    deliveredThrough: consumer.delivered.streamSequence, ackFloor: consumer.ackFloor.streamSequence, now: .now())
+            }
         } else {
             events = try connection.subscribe(to: Self.eventPattern.subject)
             var wanted = NATSOptions(servers: [])
@@ -243,10 +288,10 @@ public final class Coordinator: Sendable {
             if connection.options.pendingMessageLimit < wanted.pendingMessageLimit || connection.options.pendingByteLimit < wanted.pendingByteLimit {
                 log("coordinator: the connection keeps \(connection.options.pendingMessageLimit) messages / \(connection.options.pendingByteLimit) bytes for a subscriber that falls behind; a burst past that is dropped (counted). CoordinatorOptions.configure sizes them for batches of \(options.batchSize)")
             }
+            becameCaughtUp(quietly: true)
         }
-        let queries = try ([QueryProtocol.historySubject, QueryProtocol.sessionsSubject, QueryProtocol.nodesSubject] + QueryProtocol.familySubjects).map {
-            try connection.subscribe(to: $0, queueGroup: "ennio-coordinator")
-        }
+        // Caught up already (a stream with nothing new): queries are answered from the start.
+        let queries = caughtUpPromise.isFulfilled ? try subscribeToQueries() : []
         try await connection.flush()
         if mode == .jetStream {
             log("coordinator: reading stream \(EventStream.name) through durable consumer \(options.consumerName)")
@@ -258,9 +303,10 @@ public final class Coordinator: Sendable {
         // for are performed, in the same order, by a task of their own as soon as it is stored.
         let writer = SerialWorker(name: "ennio-store")
         defer { writer.stop() }
-        // Derived events the history does not have yet (a crash before they were published).
-        // The queue is empty here: this hands them over without waiting.
-        hand(families.pendingEmissions.map { .publish($0, host: nil) })
+        // Derived events the history does not have yet (a crash before they were published),
+        // held like any other while catching up. The queue is empty here: this hands them over
+        // without waiting.
+        hand(held.withLock { $0.committed(actions: families.pendingEmissions.map { .publish($0, host: nil) }, stored: []) })
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
                 while let batch = await self.actions.next() {
@@ -274,14 +320,7 @@ public final class Coordinator: Sendable {
             if let pull {
                 group.addTask { await self.consume(pull, writer: writer) }
             }
-            for subscription in queries {
-                group.addTask {
-                    for await request in subscription {
-                        self.noteDroppedQueries(subscriptions: queries)
-                        await self.answer(request)
-                    }
-                }
-            }
+            group.addTask { await self.answerQueries(subscribed: queries) }
             group.addTask {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: self.options.tickInterval)
@@ -292,7 +331,112 @@ public final class Coordinator: Sendable {
             group.cancelAll()
         }
         try? events?.unsubscribe()
-        for subscription in queries { try? subscription.unsubscribe() }
+    }
+
+    /// The query subjects, in the queue group every coordinator shares: one answers each request.
+    private func subscribeToQueries() throws -> [NATSSubscription] {
+        try ([QueryProtocol.historySubject, QueryProtocol.sessionsSubject, QueryProtocol.nodesSubject] + QueryProtocol.familySubjects).map {
+            try connection.subscribe(to: $0, queueGroup: "ennio-coordinator")
+        }
+    }
+
+    /// Answers queries until cancelled: on `subscribed`, or — when the coordinator was not caught
+    /// up at the start — on subscriptions made once it is.
+    private func answerQueries(subscribed: [NATSSubscription]) async {
+        var queries = subscribed
+        if queries.isEmpty {
+            do {
+                try await caughtUpPromise.value { CancellationError() }
+                queries = try subscribeToQueries()
+                try await connection.flush()
+            } catch {
+                for subscription in queries { try? subscription.unsubscribe() }
+                // Cancelled, or the connection closed: the coordinator is stopping. Wait for
+                // the rest to finish rather than end the group early.
+                while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
+                return
+            }
+        }
+        let subscriptions = queries
+        await withTaskGroup(of: Void.self) { group in
+            for subscription in subscriptions {
+                group.addTask {
+                    for await request in subscription {
+                        self.noteDroppedQueries(subscriptions: subscriptions)
+                        await self.answer(request)
+                    }
+                }
+            }
+        }
+        for subscription in subscriptions { try? subscription.unsubscribe() }
+    }
+
+    /// Creates the event stream (or brings its subjects and copies up to date) and this
+    /// coordinator's durable consumer, and returns the consumer's state. Tries again, for
+    /// ``CoordinatorOptions/setupPatience``, while the servers cannot answer for them yet — a
+    /// cluster that is electing its leaders, a server that is restarting.
+    private func setUpStream(_ jetStream: JetStream) async throws -> ConsumerInfo {
+        let deadline = ContinuousClock.now + options.setupPatience
+        var pause: Duration = .milliseconds(250)
+        var complained = false
+        while true {
+            do {
+                try await EventStream.ensure(jetStream, replicas: options.replicas)
+                var consumer = ConsumerConfig(durableName: options.consumerName, ackWait: .seconds(30))
+                consumer.maxAckPending = max(options.batchSize * 4, 1000)
+                let info = try await jetStream.createConsumer(stream: EventStream.name, config: consumer)
+                if complained { log("coordinator: the stream \(EventStream.name) answers again") }
+                return info
+            } catch where Self.isTransient(error) && ContinuousClock.now + pause < deadline {
+                if !complained {
+                    log("coordinator: the stream \(EventStream.name) cannot be set up yet (\(LogText(error))); trying again for \(options.setupPatience)")
+                    complained = true
+                }
+                try await Task.sleep(for: pause)
+                pause = min(pause * 2, .seconds(2))
+            }
+        }
+    }
+
+    /// Whether a JetStream call may succeed if tried again: no answer in time, nobody
+    /// answering yet, or the cluster saying it cannot serve it right now (503).
+    static func isTransient(_ error: any Error) -> Bool {
+        if let error = error as? NATSError {
+            return error.code == .timeout || error.code == .noResponders || error.code == .disconnected
+        }
+        if let error = error as? JetStreamError { return error.code == 503 }
+        return false
+    }
+
+    /// Applies `change` to the catch-up state; acts on what it says.
+    private func noteCatchUp(_ change: (inout StreamCatchUp) -> StreamCatchUp.Action) {
+        switch catchUp.withLock({ change(&$0) }) {
+        case .none: break
+        case .caughtUp: becameCaughtUp(quietly: false)
+        }
+    }
+
+    /// Caught up: counts it, publishes what was held, and lets the queries be answered.
+    private func becameCaughtUp(quietly: Bool) {
+        let released = held.withLock { $0.caughtUp() }
+        let took = runStarted.withLock { $0 }.map { ContinuousClock.now - $0 }
+        let stored = statisticsLock.withLock { statistics -> UInt64 in
+            statistics.caughtUp = true
+            statistics.catchUpTime = took
+            return statistics.stored
+        }
+        if !quietly {
+            let seconds = took.map { String(format: "%.1f", Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18) } ?? "?"
+            log("coordinator: caught up with the stream (\(Counted(Int(stored), "event")) stored in \(seconds) s, \(Counted(released.count, "derived event")) to publish); answering queries")
+        }
+        hand(released)
+        caughtUpPromise.fulfil(.success(()))
+    }
+
+    /// Returns once the coordinator has caught up with the stream (at once in core NATS, once
+    /// `run` has started).
+    public func waitUntilCaughtUp() async throws {
+        try await caughtUpPromise.value { CancellationError() }
     }
 
     /// Core NATS: stores what arrives, batch after batch, until the subscription ends.
@@ -330,7 +474,19 @@ public final class Coordinator: Sendable {
         // delivering), and at most one batch waits for the writer.
         // Everything a job used comes back with it, to be freed here rather than on the writer.
         var storing: SerialWorker.Pending<([JetStreamMessage], PreparedBatch, [EventDelivery])>?
+        var failures = 0
         while !Task.isCancelled {
+            if catchUp.withLock({ $0.needsConsumerInfo }) {
+                // Whether the deliveries of an earlier run are all acknowledged now: asked once
+                // every batch fetched so far is committed.
+                _ = await storing?.value
+                storing = nil
+                if let info = try? await pull.jetStream.consumerInfo(stream: pull.stream, consumer: pull.consumer) {
+                    await writer.submit {
+                        self.noteCatchUp { $0.consumerInfoArrived(numPending: info.numPending, ackFloor: info.ackFloor.streamSequence, now: .now()) }
+                    }.value
+                }
+            }
             let batch: PullConsumer.Batch
             do {
                 // A pull returns when its batch is full or, at the latest, when it expires: the
@@ -339,17 +495,36 @@ public final class Coordinator: Sendable {
                 batch = try await pull.fetch(batch: options.batchSize, expires: .milliseconds(200))
             } catch {
                 if Task.isCancelled || connection.status == .closed { break }
-                log("coordinator: fetching from the stream failed: \(LogText(error)); trying again")
+                // Once per episode: a lost server or a leader election makes a few seconds of these.
+                if failures == 0 { log("coordinator: fetching from the stream failed: \(LogText(error)); trying again") }
+                failures += 1
                 try? await Task.sleep(for: .milliseconds(500))
                 continue
             }
-            guard !batch.messages.isEmpty else { continue }
+            if failures > 0 {
+                log("coordinator: fetching from the stream works again, after \(Counted(failures, "failed fetch"))")
+                failures = 0
+            }
+            guard !batch.messages.isEmpty else {
+                if batch.endReason == .expired || batch.endReason == .noMessages {
+                    // Nothing to deliver: once the batch before is committed, the coordinator
+                    // has everything the stream had for it.
+                    _ = await storing?.value
+                    storing = nil
+                    await writer.submit { self.noteCatchUp { $0.foundNothing(now: .now()) } }.value
+                }
+                continue
+            }
             let messages = batch.messages
             let deliveries = messages.map { EventSubscription.decode($0.message) }
             let prepared = prepare(deliveries)
             _ = await storing?.value
             storing = writer.submit {
-                self.hand(self.store(messages, prepared, deliveries))
+                let (actions, committed) = self.store(messages, prepared, deliveries)
+                self.hand(actions)
+                if committed, let pending = messages.last?.metadata.pending {
+                    self.noteCatchUp { $0.committed(pending: pending, now: .now()) }
+                }
                 return (messages, prepared, deliveries)
             }
         }
@@ -367,13 +542,14 @@ public final class Coordinator: Sendable {
     }
 
     /// Stores one fetched batch, then acknowledges it: acked after the commit, terminated if
-    /// not an event, asked again for later if the commit failed. Returns the actions to perform.
-    private func store(_ messages: [JetStreamMessage], _ batch: PreparedBatch, _ deliveries: [EventDelivery]) -> [LifecycleAction] {
+    /// not an event, asked again for later if the commit failed. Returns the actions to
+    /// perform, and whether the batch was committed.
+    private func store(_ messages: [JetStreamMessage], _ batch: PreparedBatch, _ deliveries: [EventDelivery]) -> (actions: [LifecycleAction], committed: Bool) {
         let (actions, committed) = ingest(batch)
         guard committed else {
             // Not stored: leave them unacknowledged so the stream delivers them again.
             for message in messages { try? message.nak(delay: .seconds(1)) }
-            return []
+            return ([], false)
         }
         for (message, delivery) in zip(messages, deliveries) {
             switch delivery {
@@ -381,7 +557,7 @@ public final class Coordinator: Sendable {
             case .malformed, .mismatched: try? message.term()
             }
         }
-        return actions
+        return (actions, true)
     }
 
     /// A batch of deliveries made ready to store, on the task that decoded it: the valid events
@@ -445,7 +621,7 @@ public final class Coordinator: Sendable {
                 if !commit.stored.isEmpty { statisticsLock.withLock { Self.countCommit(of: commit.stored, took: took, in: &$0) } }
                 noteStoreWorks()
                 announce(commit.stored)
-                return (commit.actions, true)
+                return (hold(commit.actions, stored: commit.stored), true)
             } catch {
                 guard storeSeparatelyOnFailure, valid.count > 1 else {
                     count(stored: 0, duplicates: 0, failures: valid.count)
@@ -472,8 +648,14 @@ public final class Coordinator: Sendable {
             if !stored.isEmpty { statisticsLock.withLock { Self.countCommit(of: stored, took: ContinuousClock.now - started, in: &$0) } }
             if stored.count + duplicates > 0 { noteStoreWorks() }
             announce(stored)
-            return (actions, true)
+            return (hold(actions, stored: stored), true)
         }
+    }
+
+    /// What of `actions` to perform now: derived events are held while catching up, and those
+    /// held are forgotten when the stream brings them (``HeldEmissions``).
+    private func hold(_ actions: [LifecycleAction], stored: [StoredEvent]) -> [LifecycleAction] {
+        held.withLock { $0.committed(actions: actions, stored: stored.lazy.map(\.event.id)) }
     }
 
     /// Handles one delivery: store it if new, then apply the lifecycle rules; returns what the
@@ -543,9 +725,12 @@ public final class Coordinator: Sendable {
 
     // MARK: - Time and actions
 
-    /// Applies the node timeout rule now.
+    /// Applies the node timeout rule: now in core NATS; with a stream, as of the last moment
+    /// the coordinator had read all of it (``StreamCatchUp/judgingTime(now:)``), and not at
+    /// all before it has caught up.
     public func checkNodes() async {
-        await perform(state.tick(now: .now()))
+        guard let now = catchUp.withLock({ $0.judgingTime(now: .now()) }) else { return }
+        await perform(state.tick(now: now))
     }
 
     /// Publishes what the rules asked for: with JetStream acknowledgement in JetStream mode.

@@ -35,6 +35,7 @@ enum CoordinatorCommand {
     static let help = """
         usage: ennio coordinator [--db PATH] [--health-interval SECONDS] [--missed-health-checks N]
                                  [--mode auto|core|jetstream] [--batch-size N] [--rebuild] [--server URLS]
+                                 [--name NAME] [--replicas N]
                                  [--http [HOST:]PORT] [--http-token FILE] [--http-max-clients N]
 
         Subscribes to every event category, stores every event once in SQLite (default
@@ -46,6 +47,20 @@ enum CoordinatorCommand {
         ENNIO_EVENTS through the durable consumer ennio-coordinator and acknowledges each event
         only after it is committed to SQLite: nothing published while it is down or restarting is
         lost, and nothing is stored twice. --mode core uses plain subscriptions (at most once).
+
+        Several coordinators: give each a --name (letters, digits, _ and -) and a database of its
+        own. Each reads the stream through a durable consumer of its own, ennio-coordinator-NAME,
+        so each keeps the whole history; queries go to a queue group, so one of them answers.
+        What they derive (all_complete, node_disconnected, rollout_terminal) has an id and a
+        timestamp taken from what caused it, so the stream and every history keep it once. A
+        coordinator that starts late or was down first catches up from the stream (from its
+        checkpoint); until then it answers no query, publishes nothing it derives, and
+        /healthz says 503 catching_up. Without --name the consumer is ennio-coordinator.
+
+        --replicas N: the stream keeps N copies of every event, each on a server of its own (3
+        on a three-server JetStream cluster: losing any one server loses nothing and stops
+        nothing). The coordinator creates the stream with N copies, or changes an existing
+        stream to N. Without it, a new stream has one copy and an existing one is left as it is.
 
         --batch-size: most events per SQLite transaction (and per pull), default 8000. Under
         load bigger transactions store faster; at low rates a batch is what has arrived.
@@ -71,13 +86,26 @@ enum CoordinatorCommand {
             return 0
         }
         let arguments = try Arguments(
-            raw, options: ["db", "health-interval", "missed-health-checks", "server", "mode", "batch-size", "http", "http-token", "http-max-clients"],
+            raw, options: [
+                "db", "health-interval", "missed-health-checks", "server", "mode", "batch-size", "http", "http-token", "http-max-clients",
+                "name", "replicas",
+            ],
             flags: ["rebuild"])
         var options = CoordinatorOptions()
         options.defaultHealthInterval = try arguments.seconds("health-interval") ?? options.defaultHealthInterval
         options.missedHealthChecks = try arguments.integer("missed-health-checks", range: 1...1000) ?? options.missedHealthChecks
         options.batchSize = try arguments.integer("batch-size", range: 1...100_000) ?? options.batchSize
         options.rebuildFromHistory = arguments.flag("rebuild")
+        let name = arguments.value("name")
+        if let name {
+            do {
+                try SubjectSegment.validate(name, role: "coordinator name")
+            } catch {
+                throw UsageError(error.description)
+            }
+        }
+        options.consumerName = CoordinatorOptions.consumerName(for: name)
+        options.replicas = try arguments.replicas()
         switch try arguments.durability() {
         case nil: options.mode = .automatic
         case true?: options.mode = .jetStream
@@ -96,7 +124,8 @@ enum CoordinatorCommand {
         let path = arguments.value("db") ?? "ennio-events.sqlite"
         // Connected and checked before the history is opened: a coordinator that cannot run
         // leaves no database file behind.
-        let connection = try await connect(arguments, name: "ennio coordinator", longRunning: true, configure: options.configure)
+        let connection = try await connect(
+            arguments, name: name.map { "ennio coordinator \($0)" } ?? "ennio coordinator", longRunning: true, configure: options.configure)
         if options.mode == .jetStream, connection.serverInfo?.jetStream != true {
             await connection.close()
             throw CommandFailure(
@@ -196,7 +225,10 @@ enum AgentCommand {
         Durations are written 500ms, 2s, 1m.
 
         With JetStream (the default when the server offers it) every event is published with an
-        acknowledgement from the stream ENNIO_EVENTS, retried, and reported if it fails.
+        acknowledgement from the stream ENNIO_EVENTS, retried for up to a minute (through a
+        reconnect to another server and the election of a new stream leader), and reported if it
+        still fails. --replicas N: create the stream with N copies if it does not exist yet, or
+        change it to N (see `ennio coordinator --help`).
         """
 
     static func run(_ raw: [String]) async throws -> Int32 {
@@ -204,7 +236,8 @@ enum AgentCommand {
             print(help)
             return 0
         }
-        let arguments = try Arguments(raw, options: ["host", "health-interval", "events-from", "project", "server", "mode", "sessions-dir", "poll", "idle-after"])
+        let arguments = try Arguments(
+            raw, options: ["host", "health-interval", "events-from", "project", "server", "mode", "sessions-dir", "poll", "idle-after", "replicas"])
         guard arguments.positionals.isEmpty else { throw UsageError("unexpected argument \(arguments.positionals[0].debugDescription)") }
         let host = try arguments.required("host")
         do {
@@ -216,6 +249,7 @@ enum AgentCommand {
         options.healthInterval = try arguments.seconds("health-interval") ?? options.healthInterval
         options.projectId = arguments.value("project") ?? ""
         options.durable = try arguments.durability()
+        options.streamReplicas = try arguments.replicas()
         var sessions = SessionLoopOptions(directory: SessionCommand.directory(arguments))
         sessions.pollInterval = try arguments.duration("poll", range: .milliseconds(10) ... .seconds(3600)) ?? sessions.pollInterval
         sessions.idleAfter = try arguments.duration("idle-after") ?? sessions.idleAfter
