@@ -48,15 +48,23 @@ func allCompleteCounts(in store: EventStore) throws -> [String: Int] {
 /// keeps the whole history, what they derive is stored once, and one that starts late catches
 /// up before it answers.
 @Suite struct ReplicatedCoordinatorTests {
-    @Test func twoCoordinatorsEachKeepTheWholeHistoryAndWhatTheyDeriveIsStoredOnce() async throws {
-        let (server, directory) = try jetStreamServer()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let first = try await RunningCoordinator(server: server, options: replicaOptions("a"))
-        let second = try await RunningCoordinator(server: server, options: replicaOptions("b"))
+    /// Coordinators `a` and `b` on `server`, once both have caught up.
+    static func twoReplicas(
+        on server: TestServer, options: (String) -> CoordinatorOptions
+    ) async throws -> (RunningCoordinator, RunningCoordinator) {
+        let first = try await RunningCoordinator(server: server, options: options("a"))
+        let second = try await RunningCoordinator(server: server, options: options("b"))
         try await within(.seconds(30), "both coordinators caught up") {
             try await first.coordinator.waitUntilCaughtUp()
             try await second.coordinator.waitUntilCaughtUp()
         }
+        return (first, second)
+    }
+
+    @Test func twoCoordinatorsEachKeepTheWholeHistoryAndWhatTheyDeriveIsStoredOnce() async throws {
+        let (server, directory) = try jetStreamServer()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let (first, second) = try await Self.twoReplicas(on: server) { replicaOptions($0) }
         let client = try await NATSConnection.connect(to: server)
         let projects = 12
         let events = completingProjects(projects)
@@ -170,12 +178,7 @@ func allCompleteCounts(in store: EventStore) throws -> [String: Int] {
             options.defaultHealthInterval = .milliseconds(300)
             return options
         }
-        let first = try await RunningCoordinator(server: server, options: options("a"))
-        let second = try await RunningCoordinator(server: server, options: options("b"))
-        try await within(.seconds(30), "both caught up") {
-            try await first.coordinator.waitUntilCaughtUp()
-            try await second.coordinator.waitUntilCaughtUp()
-        }
+        let (first, second) = try await Self.twoReplicas(on: server, options: options)
         let client = try await NATSConnection.connect(to: server)
         let publisher = try EventPublisher(connection: client, host: "quiet")
         // One health check, then silence.
