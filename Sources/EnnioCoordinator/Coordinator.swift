@@ -271,10 +271,17 @@ public final class Coordinator: Sendable {
         runStarted.withLock { $0 = .now }
         var events: NATSSubscription?
         var pull: PullConsumer?
+        var resumeAt: UInt64?
         if mode == .jetStream {
             let jetStream = JetStream(connection: connection)
             let consumer = try await setUpStream(jetStream)
             pull = jetStream.pullConsumer(stream: EventStream.name, consumer: options.consumerName)
+            if consumer.numAckPending > 0, consumer.delivered.streamSequence > consumer.ackFloor.streamSequence {
+                // Delivered to an earlier run and not acknowledged (it stopped between a
+                // delivery and its commit): the server would deliver them again after the ack
+                // wait, behind newer ones. Read again from the first of them instead, in order.
+                resumeAt = consumer.ackFloor.streamSequence + 1
+            }
             held.withLock { $0.hold() }
             noteCatchUp {
                 $0.startedReading(
@@ -318,7 +325,7 @@ public final class Coordinator: Sendable {
                 group.addTask { await self.receive(events, writer: writer) }
             }
             if let pull {
-                group.addTask { await self.consume(pull, writer: writer) }
+                group.addTask { [resumeAt] in await self.consume(pull, writer: writer, restartingAt: resumeAt) }
             }
             group.addTask { await self.answerQueries(subscribed: queries) }
             group.addTask {
@@ -382,9 +389,13 @@ public final class Coordinator: Sendable {
         while true {
             do {
                 try await EventStream.ensure(jetStream, replicas: options.replicas)
-                var consumer = ConsumerConfig(durableName: options.consumerName, ackWait: .seconds(30))
-                consumer.maxAckPending = max(options.batchSize * 4, 1000)
-                let info = try await jetStream.createConsumer(stream: EventStream.name, config: consumer)
+                let info: ConsumerInfo
+                do {
+                    // As it is: it may have been made again from some sequence (see `consume`).
+                    info = try await jetStream.consumerInfo(stream: EventStream.name, consumer: options.consumerName)
+                } catch let error as JetStreamError where error.errorCode == JetStreamError.consumerNotFound {
+                    info = try await jetStream.createConsumer(stream: EventStream.name, config: consumerConfig())
+                }
                 if complained { log("coordinator: the stream \(EventStream.name) answers again") }
                 return info
             } catch where Self.isTransient(error) && ContinuousClock.now + pause < deadline {
@@ -468,19 +479,51 @@ public final class Coordinator: Sendable {
     /// Pulls from the event stream until cancelled: each batch is stored in one transaction,
     /// then acknowledged — so an event is acknowledged only once it is committed, and a crash
     /// before that means redelivery, which the store de-duplicates (same id and timestamp).
-    private func consume(_ pull: PullConsumer, writer: SerialWorker) async {
+    /// Messages are stored in the stream's order (``DeliveryOrder``): when some are missing,
+    /// or a batch could not be committed, the consumer starts again from the first one not
+    /// stored.
+    private func consume(_ pull: PullConsumer, writer: SerialWorker, restartingAt resumeAt: UInt64?) async {
         // As in core mode, the next batch is fetched and decoded while the previous one is
         // written (the consumer allows four batches unacknowledged, so the server keeps
         // delivering), and at most one batch waits for the writer.
         // Everything a job used comes back with it, to be freed here rather than on the writer.
-        var storing: SerialWorker.Pending<([JetStreamMessage], PreparedBatch, [EventDelivery])>?
+        var storing: SerialWorker.Pending<StoringJob>?
+        var order = DeliveryOrder()
+        var inOrder = true
+        var restartAt = resumeAt
         var failures = 0
+        /// Waits for the batch being stored; when it was not committed, the consumer must
+        /// start again from its first message. Returns whether it was committed.
+        @discardableResult
+        func finishStoring() async -> Bool {
+            guard let job = await storing?.value else { return true }
+            storing = nil
+            if !job.committed, let first = job.messages.first?.metadata.streamSequence {
+                restartAt = min(restartAt ?? first, first)
+            }
+            return job.committed
+        }
         while !Task.isCancelled {
+            if let sequence = restartAt {
+                await finishStoring()
+                switch await restartConsumer(pull, at: restartAt ?? sequence) {
+                case .restarted:
+                    order.restarted()
+                    restartAt = nil
+                case .tryAgain:
+                    try? await Task.sleep(for: .milliseconds(500))
+                    continue
+                case .refused:
+                    // Read on as it comes, from now on: what is missing comes again after the
+                    // ack wait.
+                    restartAt = nil
+                    inOrder = false
+                }
+            }
             if catchUp.withLock({ $0.needsConsumerInfo }) {
                 // Whether the deliveries of an earlier run are all acknowledged now: asked once
                 // every batch fetched so far is committed.
-                _ = await storing?.value
-                storing = nil
+                await finishStoring()
                 if let info = try? await pull.jetStream.consumerInfo(stream: pull.stream, consumer: pull.consumer) {
                     await writer.submit {
                         self.noteCatchUp { $0.consumerInfoArrived(numPending: info.numPending, ackFloor: info.ackFloor.streamSequence, now: .now()) }
@@ -509,26 +552,82 @@ public final class Coordinator: Sendable {
                 if batch.endReason == .expired || batch.endReason == .noMessages {
                     // Nothing to deliver: once the batch before is committed, the coordinator
                     // has everything the stream had for it.
-                    _ = await storing?.value
-                    storing = nil
-                    await writer.submit { self.noteCatchUp { $0.foundNothing(now: .now()) } }.value
+                    await finishStoring()
+                    if restartAt == nil {
+                        await writer.submit { self.noteCatchUp { $0.foundNothing(now: .now()) } }.value
+                    }
                 }
                 continue
             }
-            let messages = batch.messages
+            let (take, gap) = inOrder ? order.arrived(batch.messages.lazy.map(\.metadata.streamSequence)) : (batch.messages.count, nil)
+            if let gap {
+                log("coordinator: the stream delivered event \(batch.messages[take].metadata.streamSequence) before \(gap): reading it again from \(gap), in order")
+                restartAt = gap
+            }
+            guard take > 0 else { continue }
+            let messages = Array(batch.messages.prefix(take))
             let deliveries = messages.map { EventSubscription.decode($0.message) }
             let prepared = prepare(deliveries)
-            _ = await storing?.value
+            // The batch before failed: this one waits for it, from the consumer started again.
+            guard await finishStoring() else { continue }
             storing = writer.submit {
                 let (actions, committed) = self.store(messages, prepared, deliveries)
                 self.hand(actions)
                 if committed, let pending = messages.last?.metadata.pending {
                     self.noteCatchUp { $0.committed(pending: pending, now: .now()) }
                 }
-                return (messages, prepared, deliveries)
+                return StoringJob(messages: messages, prepared: prepared, deliveries: deliveries, committed: committed)
             }
         }
-        _ = await storing?.value
+        await finishStoring()
+    }
+
+    /// A batch on its way through the writer, and whether it was committed.
+    private struct StoringJob: Sendable {
+        var messages: [JetStreamMessage]
+        var prepared: PreparedBatch
+        var deliveries: [EventDelivery]
+        var committed: Bool
+    }
+
+    /// The consumer's configuration; starting at `sequence` when given (else at the stream's
+    /// first message).
+    private func consumerConfig(startingAt sequence: UInt64? = nil) -> ConsumerConfig {
+        var consumer = ConsumerConfig(durableName: options.consumerName, ackWait: .seconds(30))
+        consumer.maxAckPending = max(options.batchSize * 4, 1000)
+        if let sequence {
+            consumer.deliverPolicy = .byStartSequence
+            consumer.optStartSequence = sequence
+        }
+        return consumer
+    }
+
+    private enum Restart {
+        case restarted, tryAgain
+        /// Not permitted, or not possible: read on with the consumer as it is.
+        case refused
+    }
+
+    /// Deletes the durable consumer and makes it again, delivering from `sequence` on: what is
+    /// stored already comes again as duplicates, what was missing comes in order. Safe to try
+    /// again after any failure (a consumer already deleted is made again from `sequence`).
+    private func restartConsumer(_ pull: PullConsumer, at sequence: UInt64) async -> Restart {
+        do {
+            do {
+                try await pull.jetStream.deleteConsumer(stream: pull.stream, consumer: pull.consumer)
+            } catch let error as JetStreamError where error.errorCode == JetStreamError.consumerNotFound {
+                // Gone already (an earlier attempt deleted it).
+            }
+            let info = try await pull.jetStream.createConsumer(stream: pull.stream, config: consumerConfig(startingAt: sequence))
+            log("coordinator: consumer \(options.consumerName) reads the stream again from event \(sequence), in order (\(info.numPending) to read)")
+            return .restarted
+        } catch where Self.isTransient(error) {
+            log("coordinator: could not start consumer \(options.consumerName) again at event \(sequence) (\(LogText(error))); trying again")
+            return .tryAgain
+        } catch {
+            log("coordinator: cannot start consumer \(options.consumerName) again at event \(sequence) (\(LogText(error))); reading on: the events missing come again after the ack wait, later than those after them")
+            return .refused
+        }
     }
 
     /// Hands a batch's actions to the publisher, waiting for room (on the store thread: the

@@ -181,3 +181,35 @@ import Testing
         #expect(before == after)
     }
 }
+
+@Suite struct DeliveryOrderTests {
+    @Test func messagesInOrderAreAllTaken() {
+        var order = DeliveryOrder()
+        #expect(order.arrived([5, 6, 7]) == (3, nil), "the first message of a new consumer sets the order")
+        #expect(order.arrived([8]) == (1, nil))
+        #expect(order.expected == 9)
+    }
+
+    @Test func oneThatComesEarlyStopsTheBatchAndNamesWhereToStartAgain() {
+        var order = DeliveryOrder(expected: 10)
+        // 12 and 13 were delivered before 11 arrived (11 lost with a server, say).
+        #expect(order.arrived([10, 12, 13]) == (1, 11))
+        #expect(order.expected == 11)
+        order.restarted()
+        #expect(order.arrived([11, 12, 13]) == (3, nil))
+        #expect(order.expected == 14)
+    }
+
+    @Test func redeliveriesOfWhatWasTakenAreTakenAgain() {
+        var order = DeliveryOrder(expected: 20)
+        #expect(order.arrived([17, 20, 18, 21]) == (4, nil))
+        #expect(order.expected == 22)
+    }
+
+    @Test func afterARestartTheFirstMessageIsTakenWhateverItsSequence() {
+        var order = DeliveryOrder(expected: 3)
+        order.restarted()
+        // Events 3…99 aged out of the stream.
+        #expect(order.arrived([100, 101]) == (2, nil))
+    }
+}

@@ -169,6 +169,39 @@ func allCompleteCounts(in store: EventStore) throws -> [String: Int] {
         withExtendedLifetime(folder) {}
     }
 
+    /// A run that stopped between a delivery and its commit leaves those deliveries
+    /// unacknowledged; the server would send them again only after the ack wait (30 s), behind
+    /// newer events. The next run reads again from the first of them, so the events are applied
+    /// in the stream's order and derive what every other coordinator derives.
+    @Test func aRestartReadsWhatTheLastRunLeftUnacknowledgedAgainInOrder() async throws {
+        let (server, directory) = try jetStreamServer()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let client = try await NATSConnection.connect(to: server)
+        let jetStream = JetStream(connection: client)
+        try await EventStream.ensure(jetStream)
+        let spawned = [event(.sessionSpawned, project: "order", session: "s0"), event(.sessionSpawned, project: "order", session: "s1")]
+        let exited = [event(.sessionExited, project: "order", session: "s0"), event(.sessionExited, project: "order", session: "s1")]
+        try await publishAcknowledged(spawned + exited + (0..<50).map { numberedEvent($0) }, on: client)
+        // The last run: took the first three and stopped before committing them.
+        let options = replicaOptions("restarted")
+        var config = ConsumerConfig(durableName: options.consumerName, ackWait: .seconds(30))
+        config.maxAckPending = max(options.batchSize * 4, 1000)
+        _ = try await jetStream.createConsumer(stream: EventStream.name, config: config)
+        let taken = try await jetStream.pullConsumer(stream: EventStream.name, consumer: options.consumerName).fetch(batch: 3, expires: .seconds(5))
+        #expect(taken.messages.count == 3)
+
+        let lines = Locked<[String]>([])
+        let running = try await RunningCoordinator(server: server, options: options) { line in lines.withLock { $0.append(line) } }
+        try await within(.seconds(60), "caught up") { try await running.coordinator.waitUntilCaughtUp() }
+        #expect(lines.withLock { $0 }.contains { $0.contains("reads the stream again from event 1, in order") })
+        try await eventually("the history complete") { try running.store.count() == 4 + 50 + 1 }
+        let completion = try #require(try running.store.query(HistoryQuery(eventType: .allComplete)).events.first)
+        #expect(completion.id == EventID.derived(kind: "all_complete", name: "order " + exited[1].id), "caused by the last exit, as in the stream")
+        #expect(running.coordinator.statistics.duplicates == 0)
+        await running.stop()
+        await client.close()
+    }
+
     @Test func twoCoordinatorsReportOneSilenceWithOneEvent() async throws {
         let (server, directory) = try jetStreamServer()
         defer { try? FileManager.default.removeItem(atPath: directory) }
