@@ -285,6 +285,8 @@ public final class HTTPAPI: Sendable {
             "streams": .int(Int64(feed.statistics.subscribers)),
             "published": .int(Int64(statistics.published)),
             "caught_up": .bool(statistics.caughtUp),
+            // Events in the history, from every run (the counts above are this run's).
+            "history_events": .int(try coordinator.store.lastSequence()),
         ]
         return .json(Array(object.jsonString.utf8))
     }
