@@ -59,7 +59,7 @@ let package = Package(
         // Real nats-server processes and the nats-py peer, for the integration tests.
         .target(
             name: "NATSTestSupport",
-            dependencies: ["NATSClient", "EnnioSync"],
+            dependencies: ["NATSClient", "EnnioSync", "COpenSSL"],
             path: "Tests/NATSTestSupport",
             swiftSettings: strictSettings
         ),
@@ -87,7 +87,7 @@ let package = Package(
         // The programs as a user runs them: the `ennio` binary, the demo, several network hosts.
         .testTarget(
             name: "EnnioSystemTests",
-            dependencies: ["EnnioEvents", "EnnioCoordinator", "NATSClient", "NATSTestSupport"],
+            dependencies: ["EnnioEvents", "EnnioCoordinator", "EnnioSync", "NATSClient", "NATSTestSupport"],
             swiftSettings: strictSettings
         ),
     ],

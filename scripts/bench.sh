@@ -4,12 +4,19 @@
 #
 #   bash scripts/bench.sh                 # 9 rounds (about 4 minutes plus the build)
 #   ROUNDS=3 bash scripts/bench.sh        # fewer rounds
+#   ONLY=tls bash scripts/bench.sh        # only the TLS figures
+#
+# The TLS figures run against a second nats-server with a TLS block, using certificates of a
+# private CA the script makes with openssl in $SCRATCH/tls: `ennio bench … --tlsca` beside
+# natsbench with NATS_CA (libnats built with OpenSSL, as Debian's is).
 #
 # Counts can be changed with PUB16_COUNT, PUB512_COUNT, PUBSUB_COUNT, REQ_COUNT, JS_COUNT,
-# KV_COUNT, ORDERED_COUNT, OBJECT_SIZE, EVENTS_COUNT, CODEC_COUNT, INGEST_COUNT, STORE_LARGE_COUNT and REDUCERS_COUNT. Raw RESULT lines are kept in $SCRATCH/bench-results.txt.
+# KV_COUNT, ORDERED_COUNT, OBJECT_SIZE, EVENTS_COUNT, CODEC_COUNT, INGEST_COUNT, STORE_LARGE_COUNT, REDUCERS_COUNT,
+# TLS_PUB16_COUNT, TLS_PUB512_COUNT and TLS_PUBSUB_COUNT. Raw RESULT lines are kept in $SCRATCH/bench-results.txt.
 # The coordinator at scale (`ennio bench scale`, once, after the rounds): SCALE_SIZES (events,
-# default 10000,100000,1000000,10000000; `none` to skip) and SCALE_SESSIONS (default
-# 1000,10000,100000). The largest size takes about 5 GB of temporary disk and several minutes.
+# default 10000,100000,1000000,10000000; `none` to skip), SCALE_SESSIONS (default
+# 1000,10000,100000) and SCALE_HOSTS (hosts per rollout of the families' restart figure, default
+# 10,100,1000,10000). The largest size takes about 5 GB of temporary disk and several minutes.
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -34,6 +41,11 @@ INGEST_COUNT="${INGEST_COUNT:-100000}"
 # The store alone into a table that grows to this many rows: how insert rates hold up as the
 # history grows.
 STORE_LARGE_COUNT="${STORE_LARGE_COUNT:-1000000}"
+TLS_PUB16_COUNT="${TLS_PUB16_COUNT:-1000000}"
+TLS_PUB512_COUNT="${TLS_PUB512_COUNT:-300000}"
+TLS_PUBSUB_COUNT="${TLS_PUBSUB_COUNT:-500000}"
+ONLY="${ONLY:-all}"
+case "$ONLY" in all|tls) ;; *) echo "bench: ONLY must be all or tls, not '$ONLY'" >&2; exit 2 ;; esac
 # Rows per transaction for the C store benchmark: the coordinator's default batch size.
 STORE_BATCH=8000
 
@@ -75,6 +87,29 @@ server_pid=$!
 trap 'kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; rm -rf "$store_dir"' EXIT
 for _ in $(seq 1 100); do
     (echo >"/dev/tcp/127.0.0.1/$port") 2>/dev/null && break
+    sleep 0.1
+done
+
+# A second server for the TLS figures: a private CA and a server certificate for 127.0.0.1.
+tls_dir="$SCRATCH/tls"
+mkdir -p "$tls_dir"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+    -subj "/CN=ennio bench CA" -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign \
+    -keyout "$tls_dir/ca.key" -out "$tls_dir/ca.pem" 2>/dev/null
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=localhost" \
+    -keyout "$tls_dir/server.key" -out "$tls_dir/server.csr" 2>/dev/null
+printf 'subjectAltName = DNS:localhost, IP:127.0.0.1\nextendedKeyUsage = serverAuth\n' >"$tls_dir/server.ext"
+openssl x509 -req -in "$tls_dir/server.csr" -CA "$tls_dir/ca.pem" -CAkey "$tls_dir/ca.key" -set_serial 1 -days 30 \
+    -extfile "$tls_dir/server.ext" -out "$tls_dir/server.pem" 2>/dev/null
+printf 'tls { cert_file: "%s", key_file: "%s", timeout: 5 }\n' "$tls_dir/server.pem" "$tls_dir/server.key" >"$tls_dir/server.conf"
+tls_port="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')"
+tls_url="tls://127.0.0.1:$tls_port"
+ca="$tls_dir/ca.pem"
+"$nats_server" -a 127.0.0.1 -p "$tls_port" -c "$tls_dir/server.conf" >"$SCRATCH/bench-nats-server-tls.log" 2>&1 &
+tls_server_pid=$!
+trap 'kill "$server_pid" "$tls_server_pid" 2>/dev/null || true; wait "$server_pid" "$tls_server_pid" 2>/dev/null || true; rm -rf "$store_dir"' EXIT
+for _ in $(seq 1 100); do
+    (echo >"/dev/tcp/127.0.0.1/$tls_port") 2>/dev/null && break
     sleep 0.1
 done
 
@@ -120,6 +155,20 @@ fi
 start_time=$(date +%s)
 for round in $(seq 1 "$ROUNDS"); do
     echo "bench: round $round of $ROUNDS" >&2
+    # TLS: the same programs over TLS, recorded as tls_<figure>.
+    for pair in "pub $TLS_PUB16_COUNT 16" "pub $TLS_PUB512_COUNT 512" "pubsub $TLS_PUBSUB_COUNT 16"; do
+        read -r mode count size <<<"$pair"
+        swift_run=("$ennio" bench "$mode" --count "$count" --size "$size" --server "$tls_url" --tlsca "$ca")
+        c_run=(env NATS_CA="$ca" "$natsbench" "$mode" "$tls_url" "$count" "$size")
+        if (( round % 2 == 1 )); then
+            FIGURE_AS="tls_$mode$size" run swift "${swift_run[@]}"
+            FIGURE_AS="tls_$mode$size" run c "${c_run[@]}"
+        else
+            FIGURE_AS="tls_$mode$size" run c "${c_run[@]}"
+            FIGURE_AS="tls_$mode$size" run swift "${swift_run[@]}"
+        fi
+    done
+    [[ "$ONLY" == tls ]] && continue
     # Alternate which client goes first, so neither always gets the warmer server.
     for pair in "pub $PUB16_COUNT 16" "pub $PUB512_COUNT 512" "pubsub $PUBSUB_COUNT 16" "req $REQ_COUNT 16" "js $JS_COUNT 16" "kv $KV_COUNT 16" "ordered $ORDERED_COUNT 16"; do
         read -r mode count size <<<"$pair"
@@ -150,10 +199,11 @@ for round in $(seq 1 "$ROUNDS"); do
 done
 SCALE_SIZES="${SCALE_SIZES:-10000,100000,1000000,10000000}"
 SCALE_SESSIONS="${SCALE_SESSIONS:-1000,10000,100000}"
+SCALE_HOSTS="${SCALE_HOSTS:-10,100,1000,10000}"
 if [[ "$SCALE_SIZES" != "none" ]]; then
     echo "bench: the coordinator at scale (sizes $SCALE_SIZES)" >&2
     round=1
-    run swift "$ennio" bench scale --sizes "$SCALE_SIZES" --sessions "$SCALE_SESSIONS" --server "$url"
+    run swift "$ennio" bench scale --sizes "$SCALE_SIZES" --sessions "$SCALE_SESSIONS" --hosts "$SCALE_HOSTS" --server "$url"
 fi
 elapsed=$(( $(date +%s) - start_time ))
 
@@ -200,6 +250,10 @@ rows = [
     ("publish 512 B", "pub512", "msgs_per_sec", "msgs/s", False),
     ("publish 512 B", "pub512", "mb_per_sec", "MB/s", False),
     ("pub+sub 16 B (received)", "pubsub16", "msgs_per_sec", "msgs/s", False),
+    ("TLS publish 16 B", "tls_pub16", "msgs_per_sec", "msgs/s", False),
+    ("TLS publish 512 B", "tls_pub512", "msgs_per_sec", "msgs/s", False),
+    ("TLS publish 512 B", "tls_pub512", "mb_per_sec", "MB/s", False),
+    ("TLS pub+sub 16 B (received)", "tls_pubsub16", "msgs_per_sec", "msgs/s", False),
     ("request/reply 16 B p50", "req16", "p50_us", "µs", True),
     ("request/reply 16 B p99", "req16", "p99_us", "µs", True),
     ("request/reply 16 B mean", "req16", "mean_us", "µs", True),
@@ -257,6 +311,8 @@ if any(figure.startswith("scale_") for (_, figure, _) in values):
     print("The coordinator at scale (`ennio bench scale`), by events stored:")
     scale_table("scale_", [
         ("restart until a query answers", "restart_ms", "ms"),
+        ("rollout and run events stored", "family_events", "events"),
+        ("checkpoint rows loaded at restart", "rows_loaded", "rows"),
         ("history, last 100 of a project, p50", "project_p50_us", "µs"),
         ("history, last 100 of a project, p99", "project_p99_us", "µs"),
         ("history, last 100 of a session, p50", "session_p50_us", "µs"),
@@ -267,6 +323,14 @@ if any(figure.startswith("scale_") for (_, figure, _) in values):
     print()
     print("Terminal events in one project, by its number of sessions:")
     scale_table("terminal_", [("one terminal event applied", "per_event_us", "µs")])
+    print()
+    print("Rollouts and runs, 100 of each, by hosts per rollout (every rollout done and pruned):")
+    scale_table("families_", [
+        ("rollout and run events stored", "events", "events"),
+        ("checkpoint rows loaded", "rows_loaded", "rows"),
+        ("restart: the checkpoint loaded", "load_ms", "ms"),
+        ("before: the reducers rebuilt from their events", "rebuild_ms", "ms"),
+    ])
 
 print()
 print("Peak memory (max RSS, MiB, median of rounds):")
@@ -274,7 +338,7 @@ print()
 print("| Run | Swift | C (libnats) |")
 print("| --- | ---: | ---: |")
 scale_runs = sorted({figure for (client, figure, key) in values if key == "max_rss_kb" and figure.startswith("scale_")})
-for figure in ["pub16", "pub512", "pubsub16", "req16", "js16", "kvput16", "ordered16", "objects", "events_pub", "codec_encode", "ingest", "store", "store_large"] + scale_runs:
+for figure in ["pub16", "pub512", "pubsub16", "tls_pub16", "tls_pub512", "tls_pubsub16", "req16", "js16", "kvput16", "ordered16", "objects", "events_pub", "codec_encode", "ingest", "store", "store_large"] + scale_runs:
     swift, c = median("swift", figure, "max_rss_kb"), median("c", figure, "max_rss_kb")
     if swift is None and c is None:
         continue

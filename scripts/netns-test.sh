@@ -1,16 +1,22 @@
 #!/usr/bin/env bash
 # End-to-end test of the `ennio` programs across separate network hosts, built from Linux network
-# namespaces (needs root):
+# namespaces (needs root), deployed as deploy/ deploys them: TLS, and a user of its own for every
+# program with the role's permissions.
 #
 #   switch namespace: a Linux bridge, br0
-#   srv   10.231.N.1  nats-server + `ennio coordinator` (SQLite in a temporary directory)
+#   srv   10.231.N.1  nats-server (deploy/nats-server.conf, JetStream in files) + `ennio coordinator`
 #   hosta 10.231.N.2  `ennio agent --host hosta`, relaying two session events from a file
 #   hostb 10.231.N.3  `ennio agent --host hostb`
 #
 # Each host is joined to the bridge by a veth pair, so every NATS message crosses a veth and the
-# bridge. The test waits until the coordinator sees both nodes connected and has stored the relayed
-# events, then pulls hostb's cable (its veth goes down: no goodbye reaches the server) and waits
-# until the coordinator marks hostb disconnected while hosta stays connected.
+# bridge. The credentials are made by deploy/make-credentials.sh and the server's certificate by
+# deploy/make-certs.sh, in a temporary directory. The test waits until the coordinator sees both
+# nodes connected and has stored the relayed events; checks that hosta's credentials cannot
+# publish hostb's node events (and nothing of them reaches the history), that the reader cannot
+# send a command and the operator can; stops the coordinator, has hosta publish events the stream
+# acknowledges, kills the server (SIGKILL) and starts it again on its file store, and checks that
+# none of them is lost; then pulls hostb's cable (its veth goes down: no goodbye reaches the server)
+# and waits until the coordinator marks hostb disconnected while hosta stays connected.
 #
 # Everything lives in namespaces named ennio-*-<pid>; nothing is created or changed outside them,
 # and they are deleted (with every process started here) when the script exits, however it exits.
@@ -48,6 +54,7 @@ fail_setup() {
 [[ -n "$nats_server" && -x "$nats_server" ]] || fail_setup "nats-server not found (run scripts/install-tools.sh, or set NATS_SERVER_BIN)"
 command -v ip > /dev/null || fail_setup "the ip command (iproute2) is not installed"
 command -v timeout > /dev/null || fail_setup "the timeout command (coreutils) is not installed"
+command -v openssl > /dev/null || fail_setup "the openssl command is not installed (deploy/make-certs.sh needs it)"
 
 started=$(date +%s.%N)
 elapsed() { awk -v s="$started" -v n="$(date +%s.%N)" 'BEGIN { printf "%.1fs", n - s }'; }
@@ -66,7 +73,7 @@ srv_ip="$subnet.1"
 a_ip="$subnet.2"
 b_ip="$subnet.3"
 port=4222
-url="nats://$srv_ip:$port"
+url="tls://$srv_ip:$port"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/ennio-netns-test.XXXXXX")"
 created_namespaces=()
@@ -186,8 +193,21 @@ check_running() {
     done
 }
 
-in_srv() {  # command... (an ennio query or similar, bounded)
-    timeout 10 ip netns exec "$ns_srv" "$@"
+# The environment that makes ennio connect as a deployment's user: TLS with the test's CA, the
+# user's NKEY seed and inbox prefix.
+user_env() {  # user
+    echo "NATS_URL=$url" "NATS_CA=$secrets/tls/ca.pem" "NATS_NKEY=$secrets/$1.nk" "NATS_INBOX_PREFIX=_INBOX.$1"
+}
+
+as_user() {  # namespace, user, command... (bounded)
+    local ns=$1 user=$2
+    shift 2
+    # shellcheck disable=SC2046 # one word per assignment
+    timeout 20 ip netns exec "$ns" env $(user_env "$user") "$@"
+}
+
+in_srv() {  # command... (an ennio query or similar, as the reader, bounded)
+    as_user "$ns_srv" reader "$@"
 }
 
 # Waits (polling every 0.2 s, at most $wait_limit s) until the function $2 succeeds.
@@ -209,7 +229,7 @@ reaches_server() {
 
 nodes_json=""
 refresh_nodes() {
-    nodes_json="$(in_srv "$ennio" nodes --json --server "$url" 2> /dev/null)"
+    nodes_json="$(in_srv "$ennio" nodes --json 2> /dev/null)"
 }
 
 # Prints true, false or missing: what the coordinator says of host $1 in $nodes_json.
@@ -227,22 +247,44 @@ nodes = [n for n in json.load(sys.stdin).get("nodes", []) if n.get("host") == sy
 print("missing" if not nodes else ("true" if nodes[0].get("connected") else "false"))' "$host" 2> /dev/null || echo missing
     else
         # No JSON tool: the coordinator's table (HOST CONNECTED ...) says the same.
-        in_srv "$ennio" nodes --server "$url" 2> /dev/null \
+        in_srv "$ennio" nodes 2> /dev/null \
             | awk -v h="$host" '$1 == h { print ($2 == "yes" ? "true" : "false"); found = 1 } END { if (!found) print "missing" }'
     fi
 }
 
+# --- The deployment: credentials, certificate, server configuration ---------------------------
+
+secrets="$work/secrets"
+say "making the users (deploy/make-credentials.sh) and the server's certificate (deploy/make-certs.sh)"
+ENNIO="$ennio" bash "$repo_root/deploy/make-credentials.sh" --out "$secrets" hosta hostb > "$work/credentials.log" 2>&1 \
+    || { cat "$work/credentials.log"; fail "deploy/make-credentials.sh failed"; }
+bash "$repo_root/deploy/make-certs.sh" --out "$secrets/tls" "$srv_ip" > "$work/certs.log" 2>&1 \
+    || { cat "$work/certs.log"; fail "deploy/make-certs.sh failed"; }
+cp "$repo_root/deploy/nats-server.conf" "$secrets/nats-server.conf" || fail "cannot copy deploy/nats-server.conf"
+store="$work/store"
+
 # --- The programs -----------------------------------------------------------------------------
 
-say "starting nats-server in $ns_srv on $srv_ip:$port"
-start nats-server "$ns_srv" "$nats_server" -a "$srv_ip" -p "$port" --name "ennio-netns-$suffix"
+start_server() {
+    start nats-server "$ns_srv" env ENNIO_NATS_STORE_DIR="$store" ENNIO_NATS_CERT_FILE="$secrets/tls/server-cert.pem" \
+        ENNIO_NATS_KEY_FILE="$secrets/tls/server-key.pem" "$nats_server" -c "$secrets/nats-server.conf" -a "$srv_ip" -p "$port"
+    pid_server=${pids[-1]}
+}
+start_coordinator() {
+    # shellcheck disable=SC2046 # one word per assignment
+    start coordinator "$ns_srv" env $(user_env coordinator) "$ennio" coordinator --mode jetstream --db "$work/events.sqlite" --health-interval 1
+    pid_coordinator=${pids[-1]}
+}
+
+say "starting nats-server in $ns_srv on $srv_ip:$port (deploy/nats-server.conf: TLS, users, JetStream in $store)"
+start_server
 server_up() { reaches_server "$ns_srv"; }
 wait_for "nats-server accepts connections on $srv_ip:$port" server_up
 hosts_reach() { reaches_server "$ns_a" && reaches_server "$ns_b"; }
 wait_for "hosta and hostb reach the server across the bridge" hosts_reach
 
-say "starting the coordinator in $ns_srv"
-start coordinator "$ns_srv" "$ennio" coordinator --db "$work/events.sqlite" --health-interval 1 --server "$url"
+say "starting the coordinator in $ns_srv, as the user coordinator"
+start_coordinator
 coordinator_answers() { refresh_nodes && [[ "$nodes_json" == *'"nodes"'* ]]; }
 wait_for "the coordinator answers ennio nodes" coordinator_answers
 
@@ -254,11 +296,14 @@ cat > "$work/hosta-events.jsonl" << EOF
 {"id":"$id2","event_type":"session_working","priority":"info","session_id":"s-a","project_id":"proj","timestamp":"2026-01-01T00:00:01Z","message":"session s-a working on hosta","data":null}
 EOF
 
-say "starting the agents in $ns_a and $ns_b"
-start agent-hosta "$ns_a" "$ennio" agent --host hosta --health-interval 0.5 --project proj \
-    --events-from "$work/hosta-events.jsonl" --server "$url"
+say "starting the agents in $ns_a and $ns_b, as agent-hosta and agent-hostb"
+# shellcheck disable=SC2046 # one word per assignment
+start agent-hosta "$ns_a" env $(user_env agent-hosta) "$ennio" agent --host hosta --mode jetstream --health-interval 0.5 --project proj \
+    --events-from "$work/hosta-events.jsonl" --sessions-dir "$work/sessions-hosta"
 pid_a=${pids[-1]}
-start agent-hostb "$ns_b" "$ennio" agent --host hostb --health-interval 0.5 --server "$url"
+# shellcheck disable=SC2046 # one word per assignment
+start agent-hostb "$ns_b" env $(user_env agent-hostb) "$ennio" agent --host hostb --mode jetstream --health-interval 0.5 \
+    --sessions-dir "$work/sessions-hostb"
 pid_b=${pids[-1]}
 
 # --- Phase 1: both hosts connected, relayed events stored --------------------------------------
@@ -270,11 +315,12 @@ both_connected() {
 wait_for "the coordinator sees hosta and hostb connected" both_connected
 echo "PASS: both hosts connected: $nodes_json"
 
-events_stored() {
-    local history
-    history="$(in_srv "$ennio" history --json --project proj --server "$url" 2> /dev/null)" || return 1
-    [[ "$history" == *"$id1"* && "$history" == *"$id2"* ]]
+history_has() {  # id... (every one of them in the history)
+    local history id
+    history="$(in_srv "$ennio" history --json --limit 1000 2> /dev/null)" || return 1
+    for id in "$@"; do [[ "$history" == *"$id"* ]] || return 1; done
 }
+events_stored() { history_has "$id1" "$id2"; }
 wait_for "ennio history shows the two events relayed by hosta" events_stored
 echo "PASS: the events relayed by hosta are in the coordinator's history"
 
@@ -284,6 +330,67 @@ refresh_nodes
 [[ "$(node_connected hosta)" == true && "$(node_connected hostb)" == true ]] \
     || fail "a node was marked disconnected while its link was up: $nodes_json"
 echo "PASS: both hosts still connected after 1.5s of health checks"
+
+# --- Phase 1b: the roles ------------------------------------------------------------------------
+
+# hosta's credentials cannot speak for hostb: the server refuses the publish.
+forged_id="$(event_id)"
+forged="$(as_user "$ns_a" agent-hosta "$ennio" pub NodeHealthCheck --host hostb --id "$forged_id" --mode jetstream 2>&1)" \
+    && fail "hosta's credentials published hostb's health check: $forged"
+[[ "$forged" == *'Permissions Violation for Publish to "ennio.node.hostb.health_check"'* ]] \
+    || fail "publishing hostb's health check as agent-hosta did not fail with the server's permissions violation: $forged"
+echo "PASS: the server refuses hosta's credentials publishing ennio.node.hostb.health_check"
+
+# The reader cannot send a command; the operator can.
+refused="$(in_srv "$ennio" command shutdown 2>&1)" && fail "the reader sent a shutdown command: $refused"
+[[ "$refused" == *'Permissions Violation for Publish to "ennio.commands.shutdown"'* ]] \
+    || fail "the reader's shutdown was not refused by the server's permissions: $refused"
+echo "PASS: the server refuses the reader's command"
+answered="$(as_user "$ns_srv" operator "$ennio" command health-check --host hosta --wait 10s 2>&1)" \
+    || fail "the operator's health-check command failed: $answered"
+[[ "$answered" == *"hosta healthy"* ]] || fail "hosta did not answer the operator's health check: $answered"
+echo "PASS: the operator's command reaches hosta, which answers"
+
+# Nothing of the forged event is in the history, though a marker published after it is.
+marker_id="$(event_id)"
+as_user "$ns_a" agent-hosta "$ennio" pub CiPassing --project proj --id "$marker_id" --mode jetstream > /dev/null 2>&1 \
+    || fail "agent-hosta could not publish a CI event"
+marker_stored() { history_has "$marker_id"; }
+wait_for "the marker published after the forged event in the history" marker_stored
+history_has "$forged_id" && fail "the refused health check of hostb reached the history"
+refresh_nodes
+[[ "$(node_connected hosta)" == true && "$(node_connected hostb)" == true ]] \
+    || fail "an agent stopped or vanished after the refused commands: $nodes_json"
+echo "PASS: nothing of the refused event reached the history; both agents still run"
+
+# --- Phase 1c: the server dies and comes back; the stream keeps what it acknowledged -------------
+
+say "stopping the coordinator; hosta publishes while it is down"
+expected_exits+=("$pid_coordinator")
+stop_process "$pid_coordinator"
+acknowledged=()
+for index in 1 2 3 4 5; do
+    id="$(event_id)"
+    out="$(as_user "$ns_a" agent-hosta "$ennio" pub SessionWorking --project proj --session "s-$index" --id "$id" --mode jetstream 2>&1)" \
+        || fail "agent-hosta could not publish event $index: $out"
+    [[ "$out" == *"stored as ENNIO_EVENTS"* ]] || fail "event $index was not acknowledged by the stream: $out"
+    acknowledged+=("$id")
+done
+say "killing the server (SIGKILL) and starting it again on its file store"
+expected_exits+=("$pid_server")
+kill -KILL "$pid_server" 2> /dev/null
+wait "$pid_server" 2> /dev/null
+start_server
+wait_for "the restarted nats-server accepts connections" server_up
+start_coordinator
+acknowledged_stored() { history_has "${acknowledged[@]}"; }
+wait_for "the 5 events acknowledged before the server was killed in the history" acknowledged_stored
+echo "PASS: the restarted server lost none of the ${#acknowledged[@]} events it had acknowledged"
+# The agents come back after their reconnect wait (2 s); meanwhile the coordinator may have
+# found them silent. Once both are back, their health checks make them connected again.
+agents_back() { grep -q "reconnected to" "$work/agent-hosta.log" && grep -q "reconnected to" "$work/agent-hostb.log"; }
+wait_for "both agents reconnected to the restarted server" agents_back
+wait_for "the coordinator sees hosta and hostb connected again" both_connected
 
 # --- Phase 2: hostb vanishes without a goodbye ------------------------------------------------
 
@@ -302,7 +409,7 @@ echo "PASS: hostb marked disconnected ${detected_after}s after its link went dow
 
 disconnect_stored() {
     local history
-    history="$(in_srv "$ennio" history --json --type node_disconnected --server "$url" 2> /dev/null)" || return 1
+    history="$(in_srv "$ennio" history --json --type node_disconnected 2> /dev/null)" || return 1
     [[ "$history" == *hostb* ]]
 }
 wait_for "ennio history shows node_disconnected for hostb" disconnect_stored

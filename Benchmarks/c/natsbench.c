@@ -15,6 +15,9 @@
  *                                     an ordered consumer (js_SubscribeSync, Ordered); msgs/s
  *                                     from its creation to the last message
  *
+ * With NATS_CA set (as for the nats command and ennio), connections use TLS and trust that
+ * CA file: the TLS figures beside `ennio bench … --tlsca FILE`.
+ *
  * Prints the same `RESULT <figure> key=value …` lines as `ennio bench`.
  * Build: cc -O2 -o natsbench natsbench.c -lnats
  */
@@ -61,6 +64,11 @@ static natsConnection *connect_with(const char *url, const char *name, bool send
     check(natsOptions_SetName(opts, name), "name");
     check(natsOptions_SetAllowReconnect(opts, false), "reconnect");
     check(natsOptions_SetSendAsap(opts, sendAsap), "send asap");
+    const char *ca = getenv("NATS_CA");
+    if (ca != NULL && ca[0] != '\0') {
+        check(natsOptions_SetSecure(opts, true), "TLS");
+        check(natsOptions_LoadCATrustedCertificates(opts, ca), "CA file");
+    }
     check(natsConnection_Connect(&nc, opts), "connect");
     natsOptions_Destroy(opts);
     return nc;

@@ -14,8 +14,8 @@ public struct AgentOptions: Sendable {
     /// Publish with JetStream acknowledgements (`true`), core NATS (`false`), or JetStream
     /// when the server offers it (`nil`, the default).
     public var durable: Bool?
-    /// The event stream's copies, if this agent creates it (or changes it to; see
-    /// `EventStream.ensure(_:replicas:)`); `nil` leaves an existing stream as it is.
+    /// The event stream's copies if this agent creates it (default 1); an existing stream is
+    /// left as it is (`EventStream.prepareForPublishing(_:replicas:)`).
     public var streamReplicas: Int?
     /// The lifecycle loop over this host's sessions directory; `nil`: no loop.
     public var sessions: SessionLoopOptions?
@@ -31,8 +31,11 @@ public struct AgentStatistics: Sendable, Hashable {
     public var rejectedLines: UInt64 = 0
     public var healthChecks: UInt64 = 0
     public var commands: UInt64 = 0
-    /// Events that could not be published (or acknowledged) after retries; each is logged.
+    /// Events that could not be published (or acknowledged) after retries; each is logged,
+    /// except that a refusal by the server's permissions is logged once per event type.
     public var failedPublishes: UInt64 = 0
+    /// Of those, events the server refused (this user may not publish on their subject).
+    public var refusedPublishes: UInt64 = 0
 }
 
 /// The agent on one host: announces the node, reports health, relays the session events local
@@ -52,6 +55,8 @@ public final class NodeAgent: Sendable {
     let publisher: EventPublisher
     private let log: @Sendable (String) -> Void
     private let counters = Locked(AgentStatistics())
+    /// Event types whose refusal has been logged.
+    private let refusedTypes = Locked(Set<EventType>())
     private let startedAt = ContinuousClock.now
     /// Tasks waiting in `waitForStop`, by ticket.
     private let stopWaiters = Locked<(next: Int, waiting: [Int: CheckedContinuation<Void, Never>])>((0, [:]))
@@ -85,6 +90,15 @@ public final class NodeAgent: Sendable {
                 try publisher.publish(event)
             }
             return true
+        } catch let error as NATSError where error.code == .permissionViolation {
+            counters.withLock {
+                $0.failedPublishes += 1
+                $0.refusedPublishes += 1
+            }
+            if refusedTypes.withLock({ $0.insert(event.eventType).inserted }) {
+                log("agent \(options.host): may not publish \(event.eventType) (logged once; counted in refused publishes): \(LogText(error))")
+            }
+            return false
         } catch {
             counters.withLock { $0.failedPublishes += 1 }
             log("agent \(options.host): could not publish \(event.eventType) \(LogText(event.id)): \(LogText(error))")
@@ -118,20 +132,30 @@ public final class NodeAgent: Sendable {
         let startedAt = EventTimestamp.now()
         let commands = try connection.subscribe(to: EventPattern.commands.subject)
         let connectionEvents = connection.events()
-        if isDurable {
-            try await EventStream.ensure(JetStream(connection: connection), replicas: options.streamReplicas)
+        if isDurable, try await EventStream.prepareForPublishing(JetStream(connection: connection), replicas: options.streamReplicas) == nil {
+            log("agent \(options.host): the stream \(EventStream.name) does not exist yet and this user may not create it; events are retried until the coordinator creates it")
         }
         await publishNodeEvent(.nodeLaunched, message: "agent on \(options.host) started")
         await publishNodeEvent(.nodeConnected, message: "\(options.host) connected")
         await publishHealthCheck()
-        try await connection.flush()
+        do {
+            try await connection.flush()
+        } catch let error as NATSError where error.code == .permissionViolation {
+            // What the server refused (commands, events) is reported where it was refused; the
+            // agent runs on with what it may do.
+        }
         log("agent \(options.host): running, health check every \(options.healthInterval)")
         ready?()
 
         await withTaskGroup(of: Void.self) { group in
             group.addTask { await self.waitForStop() }
             group.addTask {
-                for await command in commands where await self.obey(command) { break }
+                for await command in commands where await self.obey(command) { return }
+                if let error = commands.error {
+                    // Refused by the server: the agent runs on, deaf to commands, and says so once.
+                    self.log("agent \(self.options.host): receives no commands: \(LogText(error))")
+                    await self.waitForStop()
+                }
             }
             group.addTask {
                 for await event in connectionEvents {

@@ -29,31 +29,49 @@ struct CheckpointRow: Sendable, Hashable {
     var key: String
     var value: [UInt8]?
     var state: [UInt8]
+
+    /// The row that deletes `key` from `table`.
+    static func deletion(table: String, key: String) -> CheckpointRow {
+        CheckpointRow(table: table, key: key, value: nil, state: [])
+    }
 }
 
 /// A reducer whose state the coordinator keeps in SQLite beside the history, written in the
 /// same transaction as each batch of events, so that a restart loads it instead of reading the
 /// history again (see ``CheckpointedState``).
 ///
-/// Its state must depend only on the set of stored events — each with its `seq` and
-/// `storedAt`, which the history keeps — and not on the order they are applied in: then a
-/// rebuild, which walks the history by key (timestamp, id), and a restart that applies what
-/// came after the checkpoint give the state that live ingest gave. Where the order matters
-/// ("the latest status"), compare `seq`s rather than trusting the order of calls.
+/// A restart loads its rows and applies, in the order they were stored (`seq`), the events
+/// stored after its checkpoint: exactly what live ingest did after the batch the checkpoint
+/// ends with. A rebuild from the history alone has a choice of order:
+/// - a reducer whose state depends only on the set of stored events — each with its `seq` and
+///   `storedAt`, which the history keeps — and not on the order they are applied in, can be
+///   rebuilt by walking the history by key (timestamp, id); where the order matters ("the
+///   latest status"), it compares `seq`s rather than trusting the order of calls (the
+///   lifecycle's tables);
+/// - a reducer whose rules follow the order events came in (a rollout's hosts, a run's
+///   attempts: the family reducers) says so with ``dependsOnStoredOrder``, and is rebuilt by
+///   walking the history in the order it was stored, by `seq`, as live ingest applied it.
+///
+/// Either way it must depend on nothing else — no clock, no process state — so that a restart
+/// and a rebuild give the state, the rows and the emitted events that live ingest gave.
 ///
 /// Adding a reducer: conform to this, give it tables of its own and add it to the list the
 /// coordinator's ``CheckpointedState`` is made with; its first start rebuilds its tables from
-/// the history, as does any change of ``version``.
+/// the history (and says so in the log), as does any change of ``version``.
 protocol CheckpointedReducer: Sendable {
     /// Its name in the `checkpoints` table.
     static var name: String { get }
     /// The format of its rows: a checkpoint written with another version is rebuilt.
     static var version: Int { get }
-    /// The tables its rows belong to (the `table_name` of `checkpoint_rows`).
+    /// The tables its rows belong to (the `table_name` of `checkpoint_rows`), in the order
+    /// they are loaded.
     static var tables: [String] { get }
-    /// `nil` for a reducer whose state is in its rows; else the categories it replays at every
-    /// start instead (see the default below).
-    static var replayedCategories: [EventCategory]? { get }
+    /// Whether its rules depend on the order events are applied in: then it is rebuilt in the
+    /// order of storing (`seq`) rather than by key.
+    static var dependsOnStoredOrder: Bool { get }
+    /// The categories of the events it reads, or `nil` for any: a rebuild of such reducers
+    /// alone reads only those events (SQLite skips the rest, undecoded).
+    static var categories: Set<EventCategory>? { get }
 
     /// Applies one newly stored event; returns what the rules ask for.
     mutating func apply(_ event: StoredEvent) -> [LifecycleAction]
@@ -76,9 +94,6 @@ struct CheckpointError: Error, Sendable, CustomStringConvertible {
 }
 
 extension CheckpointedReducer {
-    /// `nil`: the reducer's state is in its checkpoint rows. Otherwise it keeps no rows, and at
-    /// every start its state is made again by replaying, in the order they were stored, the
-    /// events of these categories alone — through a partial index, so that the cost follows
-    /// those events, not the whole history (``EventStore/replayedCategories``).
-    static var replayedCategories: [EventCategory]? { nil }
+    static var dependsOnStoredOrder: Bool { false }
+    static var categories: Set<EventCategory>? { nil }
 }

@@ -2,13 +2,16 @@ import EnnioSync
 public import EnnioEvents
 
 /// The coordinator's state kept beside its history: the lifecycle's session and node tables
-/// (and any other ``CheckpointedReducer``) in memory for the rules, and in the same SQLite
-/// database for restarts and queries, written in the same transaction as each batch of events.
+/// and the rollout and run reducers' (any ``CheckpointedReducer``) in memory for the rules, and
+/// in the same SQLite database for restarts and queries, written in the same transaction as
+/// each batch of events.
 ///
 /// A restart loads the tables and applies only the events stored after their checkpoint
-/// (normally none), so its cost does not grow with the history. A reducer without a checkpoint
-/// (a database from before version 4, a new reducer, a new format), or every reducer when
-/// asked to rebuild, is rebuilt from the history alone: one walk by key, page by page.
+/// (normally none), in the order they were stored, so its cost does not grow with the history.
+/// A reducer without a checkpoint (a database from before version 4, or from before the
+/// reducer was checkpointed, a new format), or every reducer when asked to rebuild, is rebuilt
+/// from the history alone: one walk, page by page, by key or (for reducers whose rules follow
+/// the order of events) by `seq`.
 ///
 /// Thread-safe. Writes hold the store's writing connection; the in-memory state has a lock of
 /// its own, held to apply a batch (no SQLite work) and to read a snapshot.
@@ -36,9 +39,6 @@ public final class CheckpointedState: Sendable {
         public var eventsRead = 0
         /// Rows loaded from checkpoints.
         public var rowsLoaded = 0
-        /// Events replayed for the reducers that keep no rows (rollouts and runs), through their
-        /// own index: as many as there are of those events, whatever the rest of the history.
-        public var eventsReplayed = 0
     }
 
     public let loadReport: LoadReport
@@ -47,9 +47,14 @@ public final class CheckpointedState: Sendable {
     ///
     /// - Parameters:
     ///   - lifecycle: the rules' configuration, with no state.
+    ///   - families: the rollout and run reducers, with no state, to keep them too (as the
+    ///     coordinator does); `nil` for the lifecycle alone.
     ///   - rebuild: ignore every checkpoint and rebuild from the history.
-    public convenience init(store: EventStore, lifecycle: LifecycleState, rebuild: Bool = false, log: @escaping @Sendable (String) -> Void = { _ in }) throws {
-        try self.init(store: store, lifecycle: lifecycle, others: [], rebuild: rebuild, log: log)
+    public convenience init(
+        store: EventStore, lifecycle: LifecycleState, families: FamilyReducers? = nil, rebuild: Bool = false,
+        log: @escaping @Sendable (String) -> Void = { _ in }
+    ) throws {
+        try self.init(store: store, lifecycle: lifecycle, others: families.map { [$0] } ?? [], rebuild: rebuild, log: log)
     }
 
     init(store: EventStore, lifecycle: LifecycleState, others: [any CheckpointedReducer], rebuild: Bool, log: @escaping @Sendable (String) -> Void) throws {
@@ -62,7 +67,7 @@ public final class CheckpointedState: Sendable {
         state.lifecycle.committed()
         for index in state.others.indices { state.others[index].committed() }
         reducers = Locked(state)
-        otherCheckpoints = others.filter { type(of: $0).replayedCategories == nil }.map { (type(of: $0).name, type(of: $0).version) }
+        otherCheckpoints = others.map { (type(of: $0).name, type(of: $0).version) }
     }
 
     // MARK: - Loading
@@ -74,14 +79,14 @@ public final class CheckpointedState: Sendable {
         let last = try store.lastSequence(in: connection)
         // Per reducer (lifecycle first): loaded to this seq, or nil to rebuild.
         var applied: [Int64?] = []
-        // Reducers that keep no rows: replayed from their own events below, then up to date.
-        var replayed: [Int] = []
         func restore<R: CheckpointedReducer>(_ reducer: inout R) throws -> Int64? {
-            if R.replayedCategories != nil {
-                reducer.reset()
-                return last
+            guard !rebuild else { return nil }
+            guard let checkpoint = try store.checkpoint(of: R.name, in: connection) else {
+                if last > 0 {
+                    log("coordinator: the database has no \(R.name) checkpoint (a program that kept none wrote it): rebuilding the \(R.name) tables from the history")
+                }
+                return nil
             }
-            guard !rebuild, let checkpoint = try store.checkpoint(of: R.name, in: connection) else { return nil }
             guard checkpoint.version == R.version else {
                 log("coordinator: the \(R.name) checkpoint has format \(checkpoint.version), this program writes \(R.version): rebuilding it from the history")
                 return nil
@@ -102,6 +107,7 @@ public final class CheckpointedState: Sendable {
                         return false
                     }
                 }
+                if failure != nil { break }
             }
             if let failure {
                 log("coordinator: the \(R.name) checkpoint cannot be read (\(failure)): rebuilding it from the history")
@@ -113,46 +119,52 @@ public final class CheckpointedState: Sendable {
         applied.append(try restore(&state.lifecycle))
         for index in state.others.indices {
             applied.append(try restore(&state.others[index]))
-            if type(of: state.others[index]).replayedCategories != nil { replayed.append(index) }
-        }
-        if !replayed.isEmpty {
-            var from: Int64 = 0
-            while true {
-                var read = 0
-                from = try store.walkReplayed(afterSequence: from, limit: walkPage, in: connection) { row in
-                    read += 1
-                    let stored = try row.stored()
-                    for index in replayed { _ = state.others[index].apply(stored) }
-                    return true
-                }
-                report.eventsReplayed += read
-                if read < walkPage { break }
-            }
         }
 
-        // Rebuild, by key, those without a usable checkpoint.
+        // Rebuild those without a usable checkpoint, in one walk of the history.
         if applied.contains(where: { $0 == nil }) {
             func rebuilding(_ index: Int) -> Bool { applied[index] == nil }
             if rebuilding(0) { state.lifecycle.reset() }
             for index in state.others.indices where rebuilding(index + 1) { state.others[index].reset() }
-            let names = [LifecycleState.name] + state.others.map { type(of: $0).name }
-            report.rebuilt = names.indices.filter(rebuilding).map { names[$0] }
-            var query = HistoryQuery(limit: walkPage)
-            while true {
-                var read = 0
-                var lastRow: HistoryCursor?
-                try store.walk(query, in: connection) { row in
-                    guard read < walkPage else { return false }
-                    read += 1
-                    lastRow = row.cursor
-                    let stored = try row.stored()
-                    if rebuilding(0) { _ = state.lifecycle.apply(stored) }
-                    for index in state.others.indices where rebuilding(index + 1) { _ = state.others[index].apply(stored) }
-                    return true
+            let kinds: [any CheckpointedReducer.Type] = [LifecycleState.self] + state.others.map { type(of: $0) }
+            let rebuilt = kinds.indices.filter(rebuilding)
+            report.rebuilt = rebuilt.map { kinds[$0].name }
+            func apply(_ stored: StoredEvent) {
+                if rebuilding(0) { _ = state.lifecycle.apply(stored) }
+                for index in state.others.indices where rebuilding(index + 1) { _ = state.others[index].apply(stored) }
+            }
+            if rebuilt.contains(where: { kinds[$0].dependsOnStoredOrder }) {
+                // In the order of storing, as live ingest applied them (right for the others
+                // too, whose state does not depend on the order). Only the events they read.
+                let wanted = rebuilt.map { kinds[$0].categories }
+                let categories: Set<EventCategory>? = wanted.contains { $0 == nil } ? nil : wanted.reduce(into: []) { $0.formUnion($1 ?? []) }
+                var from: Int64 = 0
+                while true {
+                    var read = 0
+                    from = try store.walk(afterSequence: from, limit: walkPage, categories: categories, in: connection) { row in
+                        read += 1
+                        apply(try row.stored())
+                        return true
+                    }
+                    report.eventsRead += read
+                    if read < walkPage { break }
                 }
-                report.eventsRead += read
-                guard read == walkPage, let lastRow else { break }
-                query.after = lastRow
+            } else {
+                var query = HistoryQuery(limit: walkPage)
+                while true {
+                    var read = 0
+                    var lastRow: HistoryCursor?
+                    try store.walk(query, in: connection) { row in
+                        guard read < walkPage else { return false }
+                        read += 1
+                        lastRow = row.cursor
+                        apply(try row.stored())
+                        return true
+                    }
+                    report.eventsRead += read
+                    guard read == walkPage, let lastRow else { break }
+                    query.after = lastRow
+                }
             }
             for index in applied.indices where applied[index] == nil { applied[index] = last }
         }
@@ -182,7 +194,7 @@ public final class CheckpointedState: Sendable {
             }
             try store.write(state.lifecycle.changedRows(), in: connection)
             try store.saveCheckpoint(of: LifecycleState.name, version: LifecycleState.version, appliedSequence: last, in: connection)
-            for reducer in state.others where type(of: reducer).replayedCategories == nil {
+            for reducer in state.others {
                 try store.write(reducer.changedRows(), in: connection)
                 try store.saveCheckpoint(of: type(of: reducer).name, version: type(of: reducer).version, appliedSequence: last, in: connection)
             }
@@ -200,6 +212,9 @@ public final class CheckpointedState: Sendable {
         public var stored: [StoredEvent]
         /// What the rules ask for.
         public var actions: [LifecycleAction]
+        /// The session and node rows the batch changed, as written with it (for the state
+        /// buckets, ``StateBucketWriter``).
+        var lifecycleRows: [CheckpointRow] = []
     }
 
     /// Stores `rows` (made from `events`) and applies the new events to every reducer, writing
@@ -242,7 +257,7 @@ public final class CheckpointedState: Sendable {
                         }
                     }
                     during()
-                    return Commit(inserted: sequences.map { $0 != nil }, stored: stored, actions: actions)
+                    return Commit(inserted: sequences.map { $0 != nil }, stored: stored, actions: actions, lifecycleRows: changes[0])
                 }
                 reducers.withLock { state in
                     state.lifecycle.committed()
@@ -275,6 +290,12 @@ public final class CheckpointedState: Sendable {
 
     /// A copy of the reducers besides the lifecycle (copied under the lock, cheaply).
     var others: [any CheckpointedReducer] { reducers.withLock { $0.others } }
+
+    /// A copy of the rollout and run reducers' state, if kept (copied under the lock, cheaply:
+    /// their tables are shared until the next change).
+    public var families: FamilyReducers? {
+        reducers.withLock { $0.others.lazy.compactMap { $0 as? FamilyReducers }.first }
+    }
 
     /// A copy of the lifecycle's state (copied under the lock, cheaply: its tables are shared
     /// until the next change).

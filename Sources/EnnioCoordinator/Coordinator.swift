@@ -25,6 +25,8 @@ public struct CoordinatorOptions: Sendable {
     /// How long `run` goes on trying to create the stream and its consumer while the servers
     /// do not answer for them yet (a cluster electing its leaders, a server restarting).
     public var setupPatience: Duration = .seconds(60)
+    /// The event stream's limits, set when the coordinator creates the stream or starts.
+    public var streamLimits = EventStream.Limits()
     /// Most events stored in one transaction (and fetched per pull in JetStream mode). Under
     /// load, big transactions are what keeps SQLite fast: random event ids put inserts all over
     /// the id index, and each commit writes every page it touched to the WAL once (measured:
@@ -36,6 +38,20 @@ public struct CoordinatorOptions: Sendable {
     public var actionQueueLimit = 16
     /// Ignore the checkpointed tables and rebuild them from the history at start.
     public var rebuildFromHistory = false
+    /// Keep the session and node tables in the Key-Value buckets `ENNIO_SESSIONS` and
+    /// `ENNIO_NODES` (JetStream mode only; see ``StateBucketWriter``).
+    public var stateBuckets = true
+    /// Changed rows waiting for the state buckets at most; past that they are compared with
+    /// the tables whole instead (see ``StateBucketQueue``).
+    public var stateBucketPendingLimit = 50_000
+    /// How long the history keeps an event (by its timestamp); `nil`, the default, keeps every
+    /// event. See ``EventStore/deleteEvents(before:limit:)`` for the events kept regardless.
+    public var retention: Duration?
+    /// How often the coordinator looks for events past the retention (and once at start).
+    public var retentionInterval: Duration = .seconds(60)
+    /// Most events deleted in one transaction: the store thread takes a batch of events to
+    /// store between two of them.
+    public var retentionBatch = 2000
 
     public enum Mode: String, Sendable, Hashable {
         case automatic, core, jetStream = "jetstream"
@@ -105,6 +121,8 @@ public struct CoordinatorStatistics: Sendable, Hashable {
     public var catchUpTime: Duration?
     /// Derived events held back while catching up (see ``HeldEmissions``).
     public var heldEmissions = 0
+    /// Events deleted from the history because they were older than the retention.
+    public var expired: UInt64 = 0
 }
 
 /// The central lifecycle coordinator: subscribes to every event category with wildcard
@@ -120,7 +138,7 @@ public final class Coordinator: Sendable {
     public let connection: NATSConnection
     public let store: EventStore
     public let options: CoordinatorOptions
-    /// The session and node tables, in memory and checkpointed beside the history.
+    /// The session, node, rollout and run tables, in memory and checkpointed beside the history.
     public let state: CheckpointedState
     private let log: @Sendable (String) -> Void
 
@@ -148,6 +166,9 @@ public final class Coordinator: Sendable {
     private let caughtUpPromise = Promise<Void, CancellationError>()
     /// When `run` started (for ``CoordinatorStatistics/catchUpTime``).
     private let runStarted = Locked<ContinuousClock.Instant?>(nil)
+    /// Keeps the session and node tables in Key-Value buckets, in JetStream mode.
+    public let stateBuckets: StateBucketWriter
+    private let runningService = Locked<Service?>(nil)
 
     /// Drop and failure episodes, logged once each.
     private struct Episodes {
@@ -173,7 +194,7 @@ public final class Coordinator: Sendable {
         return parts.count < 2 || !nonEventFamilies.contains(parts[1])
     }
 
-    /// Creates a coordinator and loads its session and node tables from the store's
+    /// Creates a coordinator and loads its session, node, rollout and run tables from the store's
     /// checkpoint (or rebuilds them from the history, see ``CheckpointedState``), so a restart
     /// keeps what it knew.
     public init(
@@ -192,7 +213,10 @@ public final class Coordinator: Sendable {
         let lifecycle = LifecycleState(
             defaultHealthInterval: options.defaultHealthInterval, missedHealthChecks: options.missedHealthChecks, watchingSince: now)
         state = try CheckpointedState(
-            store: store, lifecycle: lifecycle, others: [ReplayedFamilies()], rebuild: options.rebuildFromHistory, log: log)
+            store: store, lifecycle: lifecycle, families: FamilyReducers(), rebuild: options.rebuildFromHistory, log: log)
+        stateBuckets = StateBucketWriter(
+            jetStream: JetStream(connection: connection), pendingLimit: options.stateBucketPendingLimit,
+            missedHealthChecks: options.missedHealthChecks, watchingSince: now, tickInterval: options.tickInterval, log: log)
         let report = state.loadReport
         if !report.rebuilt.isEmpty {
             log("coordinator: rebuilt \(report.rebuilt.joined(separator: ", ")) from the history (\(report.eventsRead) events)")
@@ -210,12 +234,12 @@ public final class Coordinator: Sendable {
         statistics.heldEmissions = held.withLock { $0.count }
         return statistics
     }
+    /// The service answering the queries (``CoordinatorService``) while ``run(ready:)`` runs.
+    public var service: Service? { runningService.withLock { $0 } }
     public var sessions: [SessionRecord] { state.lifecycle.sessionList }
     public var nodes: [NodeRecord] { state.lifecycle.nodeList }
     /// A copy of the rollout and run reducers' state (queries use `ennio.query.rollouts|runs`).
-    public var families: FamilyReducers {
-        state.others.lazy.compactMap { $0 as? ReplayedFamilies }.first?.reducers ?? FamilyReducers()
-    }
+    public var families: FamilyReducers { state.families ?? FamilyReducers() }
 
     /// Calls `observer` with the events each batch newly stored (duplicates left out), right
     /// after the batch is committed to SQLite, batch after batch in the order they were
@@ -297,24 +321,56 @@ public final class Coordinator: Sendable {
             }
             becameCaughtUp(quietly: true)
         }
-        // Caught up already (a stream with nothing new): queries are answered from the start.
-        let queries = caughtUpPromise.isFulfilled ? try subscribeToQueries() : []
-        try await connection.flush()
-        if mode == .jetStream {
-            log("coordinator: reading stream \(EventStream.name) through durable consumer \(options.consumerName)")
-        } else {
-            log("coordinator: subscribed to \(Self.eventPattern.subject) (core NATS: events published while it is down are not seen)")
-        }
-        ready?()
+        // The queries: the service `ennio-coordinator` (ADR-32), answering in its queue group.
+        let service = try CoordinatorService.make(for: self, mode: mode)
+        runningService.withLock { $0 = service }
+        defer { runningService.withLock { $0 = nil } }
         // SQLite writes run on a thread of their own, in order; the actions each batch calls
         // for are performed, in the same order, by a task of their own as soon as it is stored.
         let writer = SerialWorker(name: "ennio-store")
         defer { writer.stop() }
-        // Derived events the history does not have yet (a crash before they were published),
-        // held like any other while catching up. The queue is empty here: this hands them over
-        // without waiting.
-        hand(held.withLock { $0.committed(actions: families.pendingEmissions.map { .publish($0, host: nil) }, stored: []) })
-        await withTaskGroup(of: Void.self) { group in
+        let writesBuckets = mode == .jetStream && options.stateBuckets
+        let failure = await withTaskGroup(of: Void.self) { group -> (any Error)? in
+            let serviceFailure = Locked<(any Error)?>(nil)
+            // The service starts once the coordinator has caught up (until then the other
+            // coordinators of the queue group answer); so does the writer of the state
+            // buckets, which would otherwise write tables older than theirs.
+            let (serviceReady, signal) = AsyncStream<Void>.makeStream()
+            group.addTask {
+                do {
+                    try await self.caughtUpPromise.value { CancellationError() }
+                    try await service.run { signal.finish() }
+                } catch {
+                    // Not when stopping: whatever the service says then is no failure.
+                    if !Task.isCancelled { serviceFailure.withLock { $0 = error } }
+                }
+                signal.finish()
+            }
+            // Caught up already (core NATS, or a stream with nothing new): queries are
+            // answered from the start.
+            if caughtUpPromise.isFulfilled {
+                for await _ in serviceReady {}
+            }
+            do {
+                if let error = serviceFailure.withLock({ $0 }) { throw error }
+                try await connection.flush()
+            } catch {
+                group.cancelAll()
+                return error
+            }
+            if mode == .jetStream {
+                log("coordinator: reading stream \(EventStream.name) through durable consumer \(options.consumerName)")
+            } else {
+                log("coordinator: subscribed to \(Self.eventPattern.subject) (core NATS: events published while it is down are not seen)")
+            }
+            if options.stateBuckets, !writesBuckets {
+                log("coordinator: core NATS: the session and node tables are not kept in the buckets \(StateBucket.sessions) and \(StateBucket.nodes), which need JetStream")
+            }
+            ready?()
+            // Derived events the history does not have yet (a crash before they were published),
+            // held like any other while catching up. The queue is empty here: this hands them over
+            // without waiting.
+            hand(held.withLock { $0.committed(actions: families.pendingEmissions.map { .publish($0, host: nil) }, stored: []) })
             group.addTask {
                 while let batch = await self.actions.next() {
                     if let performing = self.hooks.withLock({ $0.performing }) { await performing() }
@@ -327,58 +383,37 @@ public final class Coordinator: Sendable {
             if let pull {
                 group.addTask { [resumeAt] in await self.consume(pull, writer: writer, restartingAt: resumeAt) }
             }
-            group.addTask { await self.answerQueries(subscribed: queries) }
+            if writesBuckets {
+                group.addTask {
+                    guard (try? await self.caughtUpPromise.value { CancellationError() }) != nil else { return }
+                    await self.stateBuckets.run { atTheSameInstant in
+                        self.betweenCommits {
+                            atTheSameInstant()
+                            return self.state.lifecycle
+                        }
+                    }
+                }
+            }
             group.addTask {
                 while !Task.isCancelled {
                     try? await Task.sleep(for: self.options.tickInterval)
                     await self.checkNodes()
+                    self.noteDroppedQueries(total: service.droppedMessages)
                 }
+            }
+            if let retention = options.retention {
+                group.addTask { await self.expire(olderThan: retention, writer: writer) }
             }
             await group.next()
             group.cancelAll()
+            // The service failing once it ran ends the coordinator's run with its error.
+            return serviceFailure.withLock { $0 }
         }
         try? events?.unsubscribe()
+        if let failure { throw failure }
     }
 
-    /// The query subjects, in the queue group every coordinator shares: one answers each request.
-    private func subscribeToQueries() throws -> [NATSSubscription] {
-        try ([QueryProtocol.historySubject, QueryProtocol.sessionsSubject, QueryProtocol.nodesSubject] + QueryProtocol.familySubjects).map {
-            try connection.subscribe(to: $0, queueGroup: "ennio-coordinator")
-        }
-    }
-
-    /// Answers queries until cancelled: on `subscribed`, or — when the coordinator was not caught
-    /// up at the start — on subscriptions made once it is.
-    private func answerQueries(subscribed: [NATSSubscription]) async {
-        var queries = subscribed
-        if queries.isEmpty {
-            do {
-                try await caughtUpPromise.value { CancellationError() }
-                queries = try subscribeToQueries()
-                try await connection.flush()
-            } catch {
-                for subscription in queries { try? subscription.unsubscribe() }
-                // Cancelled, or the connection closed: the coordinator is stopping. Wait for
-                // the rest to finish rather than end the group early.
-                while !Task.isCancelled { try? await Task.sleep(for: .seconds(3600)) }
-                return
-            }
-        }
-        let subscriptions = queries
-        await withTaskGroup(of: Void.self) { group in
-            for subscription in subscriptions {
-                group.addTask {
-                    for await request in subscription {
-                        self.noteDroppedQueries(subscriptions: subscriptions)
-                        await self.answer(request)
-                    }
-                }
-            }
-        }
-        for subscription in subscriptions { try? subscription.unsubscribe() }
-    }
-
-    /// Creates the event stream (or brings its subjects and copies up to date) and this
+    /// Creates the event stream (or brings its subjects, limits and copies up to date) and this
     /// coordinator's durable consumer, and returns the consumer's state. Tries again, for
     /// ``CoordinatorOptions/setupPatience``, while the servers cannot answer for them yet — a
     /// cluster that is electing its leaders, a server that is restarting.
@@ -388,7 +423,7 @@ public final class Coordinator: Sendable {
         var complained = false
         while true {
             do {
-                try await EventStream.ensure(jetStream, replicas: options.replicas)
+                try await EventStream.ensure(jetStream, limits: options.streamLimits, replicas: options.replicas)
                 let info: ConsumerInfo
                 do {
                     // As it is: it may have been made again from some sequence (see `consume`).
@@ -630,6 +665,35 @@ public final class Coordinator: Sendable {
         }
     }
 
+    /// Deletes the events older than `retention` now and every ``CoordinatorOptions/retentionInterval``,
+    /// until cancelled: a bounded number per job on the store thread, each job submitted once
+    /// the one before is done, so that batches of events being stored take turns with them
+    /// (ingest waits for one deletion at most).
+    private func expire(olderThan retention: Duration, writer: SerialWorker) async {
+        while !Task.isCancelled {
+            let cutoff = EventTimestamp.now() - retention
+            var deleted = 0
+            while !Task.isCancelled {
+                let outcome = await writer.submit { () -> Result<Int, any Error> in
+                    self.ingestion.withLock { _ in Result { try self.store.deleteEvents(before: cutoff, limit: self.options.retentionBatch) } }
+                }.value
+                switch outcome {
+                case .success(let count):
+                    deleted += count
+                    statisticsLock.withLock { $0.expired += UInt64(count) }
+                    if count == options.retentionBatch { continue }
+                case .failure(let error):
+                    log("coordinator: could not delete events older than \(cutoff.rfc3339): \(LogText(error)); trying again in \(options.retentionInterval)")
+                }
+                break
+            }
+            if deleted > 0 {
+                log("coordinator: deleted \(Counted(deleted, "event")) older than \(cutoff.rfc3339) from the history (retention)")
+            }
+            try? await Task.sleep(for: options.retentionInterval)
+        }
+    }
+
     /// Hands a batch's actions to the publisher, waiting for room (on the store thread: the
     /// back-pressure that keeps actions from piling up).
     private func hand(_ batch: [LifecycleAction]) {
@@ -720,6 +784,7 @@ public final class Coordinator: Sendable {
                 if !commit.stored.isEmpty { statisticsLock.withLock { Self.countCommit(of: commit.stored, took: took, in: &$0) } }
                 noteStoreWorks()
                 announce(commit.stored)
+                stateBuckets.rowsCommitted(commit.lifecycleRows)
                 return (hold(commit.actions, stored: commit.stored), true)
             } catch {
                 guard storeSeparatelyOnFailure, valid.count > 1 else {
@@ -730,6 +795,7 @@ public final class Coordinator: Sendable {
             }
             var actions: [LifecycleAction] = []
             var stored: [StoredEvent] = []
+            var rows: [CheckpointRow] = []
             var duplicates = 0
             var failures = 0
             for item in valid {
@@ -738,6 +804,7 @@ public final class Coordinator: Sendable {
                     stored += commit.stored
                     duplicates += 1 - commit.stored.count
                     actions += commit.actions
+                    rows += commit.lifecycleRows
                 } catch {
                     failures += 1
                     noteStoreFailure(1, error)
@@ -747,6 +814,7 @@ public final class Coordinator: Sendable {
             if !stored.isEmpty { statisticsLock.withLock { Self.countCommit(of: stored, took: ContinuousClock.now - started, in: &$0) } }
             if stored.count + duplicates > 0 { noteStoreWorks() }
             announce(stored)
+            stateBuckets.rowsCommitted(rows)
             return (hold(actions, stored: stored), true)
         }
     }
@@ -781,11 +849,11 @@ public final class Coordinator: Sendable {
         }
     }
 
-    private func noteDroppedQueries(subscriptions: [NATSSubscription]) {
-        let total = subscriptions.reduce(0) { $0 + $1.droppedCount }
+    /// Counts the query requests the service dropped (its running total is `total`).
+    private func noteDroppedQueries(total: UInt64) {
         let new = episodes.withLock { episodes -> UInt64 in
             defer { episodes.droppedQueriesSeen = total }
-            return total &- episodes.droppedQueriesSeen
+            return total > episodes.droppedQueriesSeen ? total - episodes.droppedQueriesSeen : 0
         }
         if new > 0 {
             statisticsLock.withLock { $0.droppedQueries += new }
@@ -857,15 +925,9 @@ public final class Coordinator: Sendable {
 
     // MARK: - Queries
 
-    /// Answers one request (on the query thread) and publishes the reply.
-    private func answer(_ request: NATSMessage) async {
-        guard let replyTo = request.replyTo else { return }
-        let (reply, _) = await self.reply(to: request.subject, body: request.payload, byteLimit: connection.maxPayload)
-        do {
-            try connection.publish(reply, to: replyTo)
-        } catch {
-            log("coordinator: could not answer a query: \(LogText(error))")
-        }
+    /// Logs a reply to a query that could not be sent.
+    func logQueryFailure(_ error: any Error) {
+        log("coordinator: could not answer a query: \(LogText(error))")
     }
 
     /// The reply to a query on `subject` with `body` (see ``QueryProtocol``), at most

@@ -67,6 +67,14 @@ enum CoordinatorMetrics {
             out.sample("ennio_node_seconds_since_health_check", ["host": node.host], (wallClock - check).seconds)
         }
 
+        let buckets = coordinator.stateBuckets.statistics
+        counter("ennio_state_bucket_puts_total", "Rows written to the buckets ENNIO_SESSIONS and ENNIO_NODES.", buckets.puts)
+        counter("ennio_state_bucket_deletes_total", "Keys deleted from the state buckets (no row has them).", buckets.deletes)
+        counter("ennio_state_bucket_resyncs_total", "Comparisons of the state buckets with the whole tables.", buckets.resyncs)
+        counter("ennio_state_bucket_overflows_total", "Times more changed rows waited than the limit (a resync instead).", buckets.overflows)
+        counter("ennio_state_bucket_failures_total", "Failed attempts to write the state buckets.", buckets.failures)
+        gauge("ennio_state_bucket_failing", "1 when the last attempt to write the state buckets failed.", buckets.failing ? 1 : 0)
+
         let nats = coordinator.connection.statistics
         gauge("ennio_nats_connected", "1 while the coordinator's NATS connection is up.", coordinator.connection.status == .connected ? 1 : 0)
         counter("ennio_nats_in_messages_total", "Messages the NATS connection received.", nats.inMessages)

@@ -38,7 +38,11 @@ public final class EventStore: Sendable {
     ///   reducer, the format version and the last event it reflects), both written in the same
     ///   transaction as each batch of events, so that a restart reads them instead of the
     ///   history.
-    static let schemaVersion: Int64 = 4
+    /// - Version 5 drops the partial index `events_families` (the rollout and run events, by
+    ///   `seq`), through which version 4 replayed those reducers at every start: they are
+    ///   checkpointed like the others now, and no other read needs it (each index costs every
+    ///   insert of its events a B-tree update).
+    static let schemaVersion: Int64 = 5
 
     /// The page size of new databases (SQLite's default is 4 KiB): fewer, larger pages for
     /// the indexes that every insert updates (measured: about 1.3x the insert rate). Existing
@@ -72,14 +76,7 @@ public final class EventStore: Sendable {
         CREATE UNIQUE INDEX IF NOT EXISTS events_key ON events (timestamp_ns, id);
         CREATE INDEX IF NOT EXISTS events_project ON events (project_id, timestamp_ns, id);
         CREATE INDEX IF NOT EXISTS events_session ON events (session_id, timestamp_ns, id);
-        CREATE INDEX IF NOT EXISTS events_families ON events (seq) WHERE \(familiesCondition);
         """
-
-    /// The categories whose reducers replay their events at every start (rollouts and runs,
-    /// see ``CheckpointedReducer/replayedCategories``), and the condition of their partial
-    /// index: only those events have an entry, so other inserts pay nothing for it.
-    static let replayedCategories: [EventCategory] = [.rollout, .run]
-    static let familiesCondition = "category IN (\(replayedCategories.map { "'\($0.rawValue)'" }.joined(separator: ", ")))"
 
     /// The reducers' tables and their checkpoints (see ``CheckpointedReducer``).
     static let checkpointTables = """
@@ -109,6 +106,10 @@ public final class EventStore: Sendable {
         DROP TABLE events;
         ALTER TABLE events_v4 RENAME TO events;
         """ + "\n" + indexes + "\n" + checkpointTables
+
+    /// From version 4: the rollout and run reducers' partial index goes (their checkpoint has
+    /// no rows yet: the coordinator rebuilds it from the history once, and says so).
+    static let migrateToVersion5 = "DROP INDEX IF EXISTS events_families;"
 
     static let insertSQL = "INSERT OR IGNORE INTO events (\(columns)) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 
@@ -158,8 +159,10 @@ public final class EventStore: Sendable {
                 }
                 if version == 0 {
                     try connection.exec(Self.schema)
-                } else if version < Self.schemaVersion {
+                } else if version < 4 {
                     try connection.exec(Self.migrateToVersion4)
+                } else if version < Self.schemaVersion {
+                    try connection.exec(Self.migrateToVersion5)
                 }
                 if version < Self.schemaVersion {
                     try connection.exec("PRAGMA user_version = \(Self.schemaVersion)")
@@ -358,7 +361,7 @@ public final class EventStore: Sendable {
     }
 
     /// The number of the last event stored (``StoredEvent/seq``), 0 when there is none: as many
-    /// as are stored, since events are never deleted. Read from the end of the table's B-tree,
+    /// as were ever stored (unless retention deleted the newest). Read from the end of the table's B-tree,
     /// so it costs the same whatever the size of the history (unlike ``count()``).
     public func lastSequence() throws -> Int64 {
         try withReader { try lastSequence(in: $0) }
@@ -413,33 +416,23 @@ public final class EventStore: Sendable {
     }
 
     /// Steps through the events stored after `seq`, in the order they were stored, at most
-    /// `limit`, until `body` returns false. Returns the `seq` of the last row read (`seq` if none).
+    /// `limit` (of `categories` only, if given: the others are skipped by SQLite, never decoded),
+    /// until `body` returns false. Returns the `seq` of the last row read (`seq` if none).
     @discardableResult
-    func walk(afterSequence seq: Int64, limit: Int, in connection: SQLiteDatabase, _ body: (StoredRow) throws -> Bool) throws -> Int64 {
+    func walk(
+        afterSequence seq: Int64, limit: Int, categories: Set<EventCategory>? = nil, in connection: SQLiteDatabase,
+        _ body: (StoredRow) throws -> Bool
+    ) throws -> Int64 {
         var last = seq
-        try connection.withStatement(
-            "SELECT \(Self.rowColumns) FROM events WHERE seq > ? ORDER BY seq LIMIT ?",
-            binding: [.integer(seq), .integer(Int64(limit))]
-        ) { statement in
-            let row = StoredRow(statement: statement)
-            while try statement.step() {
-                last = row.seq
-                guard try body(row) else { return }
-            }
+        var sql = "SELECT \(Self.rowColumns) FROM events WHERE seq > ?"
+        var values: [SQLiteValue] = [.integer(seq)]
+        if let categories {
+            let names = categories.map(\.rawValue).sorted()
+            sql += names.isEmpty ? " AND 0" : " AND category IN (\(names.map { _ in "?" }.joined(separator: ", ")))"
+            values += names.map { .text($0) }
         }
-        return last
-    }
-
-    /// Steps through the events of the replayed categories stored after `seq`, in the order
-    /// they were stored (along their partial index), at most `limit`. Returns the `seq` of the
-    /// last row read (`seq` if none).
-    @discardableResult
-    func walkReplayed(afterSequence seq: Int64, limit: Int, in connection: SQLiteDatabase, _ body: (StoredRow) throws -> Bool) throws -> Int64 {
-        var last = seq
-        try connection.withStatement(
-            "SELECT \(Self.rowColumns) FROM events WHERE \(Self.familiesCondition) AND seq > ? ORDER BY seq LIMIT ?",
-            binding: [.integer(seq), .integer(Int64(limit))]
-        ) { statement in
+        values.append(.integer(Int64(limit)))
+        try connection.withStatement(sql + " ORDER BY seq LIMIT ?", binding: values) { statement in
             let row = StoredRow(statement: statement)
             while try statement.step() {
                 last = row.seq

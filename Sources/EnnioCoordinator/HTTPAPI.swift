@@ -285,8 +285,9 @@ public final class HTTPAPI: Sendable {
             "streams": .int(Int64(feed.statistics.subscribers)),
             "published": .int(Int64(statistics.published)),
             "caught_up": .bool(statistics.caughtUp),
-            // Events in the history, from every run (the counts above are this run's).
-            "history_events": .int(try coordinator.store.lastSequence()),
+            // The newest event's number in the history, from every run (the counts above are
+            // this run's): as many as it holds unless retention deleted old ones.
+            "last_seq": .int(try coordinator.store.lastSequence()),
         ]
         return .json(Array(object.jsonString.utf8))
     }

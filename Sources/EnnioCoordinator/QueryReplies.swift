@@ -197,27 +197,35 @@ enum QueryReplies {
         _ query: TableQuery, byteLimit: Int, store: EventStore, now: EventTimestamp, missedHealthChecks: Int, watchingSince: EventTimestamp
     ) throws -> [UInt8] {
         try table(LifecycleState.nodesTable, named: "nodes", query: query, byteLimit: byteLimit, store: store) { row in
-            var node = LifecycleState(missedHealthChecks: missedHealthChecks, watchingSince: watchingSince)
-            try node.load(row.row(of: LifecycleState.nodesTable))
-            guard let record = node.nodes.values.first else { return row.withValue { Array($0) } }
-            let connected = record.isConnected(at: now, missedHealthChecks: missedHealthChecks, watchingSince: watchingSince)
-            var writer = JSONWriter()
-            writer.beginObject()
-            writer.key("connected")
-            writer.bool(connected)
-            writer.key("seconds_since_last_seen")
-            writer.double(LifecycleState.seconds(now - record.lastSeen).rounded(toPlaces: 3))
-            var bytes = writer.bytes
-            row.withValue { value in
-                // The stored object's members follow: `{` of the value dropped, a `,` instead.
-                if value.count > 2 {
-                    bytes.append(UInt8(ascii: ","))
-                    bytes += value.dropFirst()
-                } else {
-                    bytes.append(UInt8(ascii: "}"))
-                }
-            }
-            return bytes
+            try nodeRow(row.row(of: LifecycleState.nodesTable), now: now, missedHealthChecks: missedHealthChecks, watchingSince: watchingSince).row
         }
+    }
+
+    /// One node as `ennio.query.nodes` returns it (and the state buckets keep it): `connected`
+    /// and `seconds_since_last_seen` as of `now`, then the members of the stored value. Returns
+    /// the record too, `nil` for a row without one (its value as stored is the row then).
+    static func nodeRow(
+        _ row: CheckpointRow, now: EventTimestamp, missedHealthChecks: Int, watchingSince: EventTimestamp
+    ) throws -> (row: [UInt8], record: NodeRecord?) {
+        let value = row.value ?? []
+        var node = LifecycleState(missedHealthChecks: missedHealthChecks, watchingSince: watchingSince)
+        try node.load(row)
+        guard let record = node.nodes.values.first else { return (value, nil) }
+        let connected = record.isConnected(at: now, missedHealthChecks: missedHealthChecks, watchingSince: watchingSince)
+        var writer = JSONWriter()
+        writer.beginObject()
+        writer.key("connected")
+        writer.bool(connected)
+        writer.key("seconds_since_last_seen")
+        writer.double(LifecycleState.seconds(now - record.lastSeen).rounded(toPlaces: 3))
+        var bytes = writer.bytes
+        // The stored object's members follow: `{` of the value dropped, a `,` instead.
+        if value.count > 2 {
+            bytes.append(UInt8(ascii: ","))
+            bytes += value.dropFirst()
+        } else {
+            bytes.append(UInt8(ascii: "}"))
+        }
+        return (bytes, record)
     }
 }

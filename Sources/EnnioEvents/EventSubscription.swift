@@ -48,6 +48,9 @@ public struct EventSubscription: AsyncSequence, Sendable {
     public var mismatchedCount: UInt64 { counters.mismatched.load(ordering: .relaxed) }
     /// Messages dropped because this consumer fell behind (see ``NATSOptions/pendingMessageLimit``).
     public var droppedCount: UInt64 { subscription.droppedCount }
+    /// Why the server ended the subscription, if it did: `.permissionViolation` when this user
+    /// may not subscribe to the pattern (``NATSSubscription/error``).
+    public var error: NATSError? { subscription.error }
 
     public func unsubscribe() throws(NATSError) {
         try subscription.unsubscribe()

@@ -63,7 +63,7 @@ extension ConnectionCore {
             return
         }
         let action = state.withLock { shared -> ConnectionStateMachine.AttachAction in
-            let action = shared.machine.handshakeSucceeded(server: server, info: session.info, now: now)
+            let action = shared.machine.handshakeSucceeded(server: session.server, info: session.info, now: now)
             if case .attach(let preamble, _, _) = action {
                 cacheLimits(from: session.info)
                 // Under the state lock: a SUB made from now on goes after the preamble.
@@ -200,9 +200,9 @@ extension ConnectionCore {
         case .error(let text):
             broadcaster.emit(.serverError(text))
             switch state.withLock({ $0.machine.serverErrorReceived(text) }) {
-            case .report:
+            case .report(let error):
                 // A permissions violation concerns one operation; the server keeps the connection.
-                break
+                refused(error, text: text)
             case .closeTransport(let error):
                 return error
             }
@@ -252,7 +252,7 @@ extension ConnectionCore {
             if let subscription = shared.machine.subscription(inbound.sid) { return .subscription(subscription) }
             if inbound.sid == shared.machine.replySid, inbound.subject.hasPrefix(replyPrefix) {
                 let token = String(decoding: inbound.subject.utf8.dropFirst(replyPrefix.utf8.count), as: UTF8.self)
-                return .reply(shared.replies.removeValue(forKey: token))
+                return .reply(shared.replies.removeValue(forKey: token)?.reply)
             }
             return .none
         }
@@ -275,7 +275,7 @@ extension ConnectionCore {
             var flushes = flushIDs.compactMap { shared.flushes.removeValue(forKey: $0) }
             flushes += shared.flushes.values
             shared.flushes.removeAll()
-            let replies = Array(shared.replies.values)
+            let replies = shared.replies.values.map(\.reply)
             shared.replies.removeAll()
             return (subscriptions, replies, flushes)
         }

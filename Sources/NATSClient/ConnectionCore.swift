@@ -46,12 +46,22 @@ final class ConnectionCore: Sendable {
     /// Guarded by `ioWakeUp`.
     nonisolated(unsafe) var ioWakeUpRequested = false
 
+    /// A request waiting for its reply, with the subject it was published to (a refused
+    /// publish to that subject fails it at once).
+    struct WaitingRequest: Sendable {
+        let subject: String
+        let reply: Promise<NATSMessage, NATSError>
+    }
+
     struct Shared: Sendable {
         var machine: ConnectionStateMachine
-        var replies: [String: Promise<NATSMessage, NATSError>] = [:]
+        /// By reply token.
+        var replies: [String: WaitingRequest] = [:]
         var nextReplyToken: UInt64 = 0
         var flushes: [UInt64: Promise<Void, NATSError>] = [:]
         var nextFlushID: UInt64 = 0
+        /// A permissions violation that arrived while no flush waited: the next flush reports it.
+        var unreportedRefusal: NATSError?
     }
 
     let state: Locked<Shared>
@@ -339,6 +349,10 @@ final class ConnectionCore: Sendable {
     func flush(timeout: Duration?) async throws {
         let (id, promise) = try state.withLock { shared throws(NATSError) -> (UInt64, Promise<Void, NATSError>) in
             if case .fail(let error) = shared.machine.flushRequested() { throw error }
+            if let refusal = shared.unreportedRefusal {
+                shared.unreportedRefusal = nil
+                throw refusal
+            }
             // The PING and its waiter go in together, under this lock: when the PING cannot be
             // queued no waiter is left behind, and waiters keep the order of their PINGs.
             try outbound.append(size: 6, urgent: true) { ClientEncoder.ping(into: &$0) }
@@ -395,7 +409,7 @@ final class ConnectionCore: Sendable {
             shared.nextReplyToken += 1
             let token = String(shared.nextReplyToken, radix: 36)
             let reply = Promise<NATSMessage, NATSError>()
-            shared.replies[token] = reply
+            shared.replies[token] = WaitingRequest(subject: subject, reply: reply)
             return (token, reply)
         }
         do {

@@ -454,6 +454,21 @@ struct ConnectionStateMachine: Sendable {
         return (sid, isConnected)
     }
 
+    /// The server refused a subscription (a permissions violation; it keeps the connection but
+    /// never registered the `SUB`): every subscription on that subject and queue group ends,
+    /// and none is sent to a new server. `replySubscription` says the shared reply
+    /// subscription was the one refused: its requests fail, and the next request subscribes
+    /// again.
+    mutating func subscriptionRefused(subject: String, queueGroup: String?) -> (subscriptions: [SubscriptionState], replySubscription: Bool) {
+        let refused = subscriptions.values
+            .filter { $0.state.subject == subject && $0.state.queueGroup == queueGroup }
+            .sorted { $0.sid < $1.sid }
+        for subscription in refused { subscriptions.removeValue(forKey: subscription.sid) }
+        let replySubscription = replySid != nil && queueGroup == nil && subject == replySubject
+        if replySubscription { replySid = nil }
+        return (refused.map(\.state), replySubscription)
+    }
+
     /// Everything that still waits, taken out at teardown: subscriptions to end and flushes to fail.
     mutating func takeEverything() -> (subscriptions: [SubscriptionState], flushes: [UInt64]) {
         phase = .closed

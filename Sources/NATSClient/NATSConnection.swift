@@ -171,6 +171,9 @@ public final class NATSConnection: Sendable {
     ///
     /// - Throws: `.timeout`; `.disconnected` when the connection broke before the answer;
     ///   `.reconnectBufferFull` when disconnected and the `PING` does not fit;
+    ///   `.permissionViolation` when the server refused a publish or a subscription since the
+    ///   previous flush or while this one waited (each refusal is reported once; a request
+    ///   that was refused reports it itself);
     ///   `.connectionClosed`; `.cancelled`.
     public func flush(timeout: Duration? = nil) async throws {
         try await core.flush(timeout: timeout)
@@ -182,7 +185,8 @@ public final class NATSConnection: Sendable {
     ///
     /// All requests share one wildcard subscription on `_INBOX.<id>.*`; each gets its own token.
     /// - Throws: `.noResponders` when nobody subscribes to `subject` (status 503), `.timeout`,
-    ///   `.cancelled`.
+    ///   `.permissionViolation` at once when the server refuses to let this user publish to
+    ///   `subject` or subscribe to the reply subject, `.cancelled`.
     public func request(
         _ payload: some Collection<UInt8>,
         to subject: String,

@@ -10,7 +10,10 @@ public struct NATSError: Error, Sendable, Hashable, CustomStringConvertible {
             case invalidURL, noServers, connectionFailed, connectionClosed, timeout
             case authorizationViolation, serverError, protocolViolation
             case invalidSubject, invalidHeaders, maxPayloadExceeded, headersNotSupported
-            case noResponders, tlsNotSupported, cancelled, invalidArgument, reconnectBufferFull, staleConnection, disconnected
+            case noResponders, cancelled, invalidArgument, reconnectBufferFull, staleConnection, disconnected
+            case tlsHandshakeFailed, tlsCertificateNotTrusted, tlsHostnameMismatch, tlsRequiredByServer, tlsUnavailable
+            case invalidTLSConfiguration, invalidCredentials
+            case authenticationExpired, authenticationRevoked, accountAuthenticationExpired
             case outboundBufferFull, connectionDraining, permissionViolation
         }
 
@@ -27,7 +30,8 @@ public struct NATSError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let connectionClosed = Code(.connectionClosed)
         /// A flush, request or handshake did not complete in time.
         public static let timeout = Code(.timeout)
-        /// The server refused the credentials (`-ERR 'Authorization Violation'`).
+        /// The server refused the credentials (`-ERR 'Authorization Violation'`): a wrong
+        /// password, token or seed, an unknown, expired or revoked user, a missing nonce.
         public static let authorizationViolation = Code(.authorizationViolation)
         /// Any other `-ERR` from the server; `message` holds its text.
         public static let serverError = Code(.serverError)
@@ -43,8 +47,34 @@ public struct NATSError: Error, Sendable, Hashable, CustomStringConvertible {
         public static let headersNotSupported = Code(.headersNotSupported)
         /// A request found no subscriber (status 503).
         public static let noResponders = Code(.noResponders)
-        /// The server requires TLS, which this client does not speak.
-        public static let tlsNotSupported = Code(.tlsNotSupported)
+        /// The TLS handshake failed: the server refused it (a client certificate it wanted, a
+        /// TLS version or cipher it does not accept) or answered with something that is not TLS.
+        public static let tlsHandshakeFailed = Code(.tlsHandshakeFailed)
+        /// The server's certificate does not chain to a trusted authority (the CA file, or the
+        /// system's trust store), has expired or is not valid yet; `message` names its subject.
+        public static let tlsCertificateNotTrusted = Code(.tlsCertificateNotTrusted)
+        /// The server's certificate is trusted but names another host than the one connected to
+        /// (or ``TLSOptions/serverName``).
+        public static let tlsHostnameMismatch = Code(.tlsHostnameMismatch)
+        /// The server requires TLS and the options say not to use it (``TLSOptions/Mode/disabled``).
+        public static let tlsRequiredByServer = Code(.tlsRequiredByServer)
+        /// TLS was asked for (a `tls://` URL, TLS options) and the server does not offer it.
+        public static let tlsUnavailable = Code(.tlsUnavailable)
+        /// A CA file, client certificate or key cannot be read or used (they do not match, the
+        /// key is encrypted, …).
+        public static let invalidTLSConfiguration = Code(.invalidTLSConfiguration)
+        /// An NKEY seed, `.creds` file or JWT cannot be read or used; the seed never appears in
+        /// the message.
+        public static let invalidCredentials = Code(.invalidCredentials)
+        /// The server ended the connection because the user's JWT expired
+        /// (`-ERR 'User Authentication Expired'`).
+        public static let authenticationExpired = Code(.authenticationExpired)
+        /// The server ended the connection because the user's JWT was revoked
+        /// (`-ERR 'User Authentication Revoked'`).
+        public static let authenticationRevoked = Code(.authenticationRevoked)
+        /// The server ended the connection because the account's JWT expired
+        /// (`-ERR 'Account Authentication Expired'`).
+        public static let accountAuthenticationExpired = Code(.accountAuthenticationExpired)
         /// The waiting task was cancelled.
         public static let cancelled = Code(.cancelled)
         /// An argument is out of range.

@@ -1,5 +1,5 @@
 /// How a ``NATSConnection`` connects and behaves. Defaults follow nats.go and nats.c.
-public struct NATSOptions: Sendable {
+public struct NATSOptions: Sendable, CustomReflectable {
     /// Seed server URLs, `nats://[user:pass@|token@]host[:port]`.
     public var servers: [String] = ["nats://127.0.0.1:4222"]
     /// Try the servers in the given order instead of shuffling them.
@@ -11,6 +11,11 @@ public struct NATSOptions: Sendable {
     public var password: String?
     /// An authentication token, if not given in the URL.
     public var token: String?
+    /// NKEY or JWT credentials: a seed, a `.creds` file, or a JWT or public key with a signing
+    /// callback (see ``NATSCredentials``).
+    public var credentials: NATSCredentials?
+    /// TLS: when to use it, what to trust, the client certificate (see ``TLSOptions``).
+    public var tls = TLSOptions()
     /// Whether the server may send this connection's own publishes back to its subscriptions.
     public var echo = true
     /// Time to open a TCP connection and complete the handshake with one server.
@@ -59,6 +64,26 @@ public struct NATSOptions: Sendable {
 
     public init(servers: [String]) {
         self.servers = servers
+    }
+
+    /// The options as `dump` and debuggers show them: passwords and tokens (also inside
+    /// server URLs) replaced by `***`, credentials by where they come from.
+    public var customMirror: Mirror {
+        Mirror(
+            self,
+            children: [
+                "servers": servers.map(ServerAddress.redacted),
+                "name": name as Any,
+                "user": user as Any,
+                "password": password.map { _ in "***" } as Any,
+                "token": token.map { _ in "***" } as Any,
+                "credentials": credentials.map(\.description) as Any,
+                "tls": tls,
+                "allowReconnect": allowReconnect,
+                "maxReconnectAttempts": maxReconnectAttempts,
+            ],
+            displayStyle: .struct
+        )
     }
 }
 

@@ -1,7 +1,7 @@
 /// A subscription: an `AsyncSequence` of the messages published to its subject.
 ///
-/// The sequence ends when the subscription is unsubscribed, reaches its message maximum, or
-/// the connection closes. Messages that arrive while the consumer is behind wait in a bounded
+/// The sequence ends when the subscription is unsubscribed, reaches its message maximum, the
+/// connection closes, or the server refuses it (``error`` then says why). Messages that arrive while the consumer is behind wait in a bounded
 /// queue (``NATSOptions/pendingMessageLimit`` / ``NATSOptions/pendingByteLimit``); past that
 /// they are dropped and counted in ``droppedCount``.
 public struct NATSSubscription: AsyncSequence, Sendable {
@@ -22,6 +22,10 @@ public struct NATSSubscription: AsyncSequence, Sendable {
     public var deliveredCount: UInt64 { state.deliveredCount }
     /// Messages waiting for the consumer.
     public var pendingCount: Int { state.pendingCount }
+    /// Why the server ended the subscription, if it did: `.permissionViolation` when the
+    /// user may not subscribe to ``subject`` (the sequence then ends, the connection stays
+    /// up). `nil` while it runs and when it ended otherwise (unsubscribed, drained, closed).
+    public var error: NATSError? { state.error }
 
     /// Stops the subscription now; messages not yet consumed are discarded.
     public func unsubscribe() throws(NATSError) {

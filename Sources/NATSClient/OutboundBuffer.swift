@@ -22,9 +22,14 @@ import Synchronization
 /// lets an async publisher wait instead); while there is no socket they go to the reconnect
 /// buffer, up to `disconnectedLimit`, then fail with `.reconnectBufferFull`.
 ///
+/// **A full socket is the writer's.** What a write does not get into the socket stays where it
+/// is, in `inFlight` after `inFlightStart` — the head of the stream, sent before `pending` —
+/// and is never copied back; while it is there publishers only append, and the writer thread
+/// waits for the socket and sends it.
+///
 /// **Whole frames only to a new server.** A write can stop part-way through a frame (the
 /// socket was full, or broke). The rest of that frame, `fragment` bytes at the front of the
-/// buffer, is finished on the same socket or, if that socket is lost, dropped and counted
+/// head, is finished on the same socket or, if that socket is lost, dropped and counted
 /// (``droppedMessages``) — never sent to the next server, where it would be a protocol error.
 /// When the socket is lost (``detach()``) the buffer keeps only whole `PUB`/`HPUB` and `PING`
 /// frames; subscriptions are re-sent from the connection's own table (the preamble of
@@ -39,11 +44,14 @@ final class OutboundBuffer: @unchecked Sendable {
     // Exclusive access is the lock's job; the runtime's own checks on every append cost
     // more than the copy.
     @exclusivity(unchecked) private var pending = ByteBuffer(capacity: 64 * 1024)
-    @exclusivity(unchecked) private var spare = ByteBuffer(capacity: 64 * 1024)
+    /// The bytes of the last write; those after `inFlightStart` were not sent yet.
+    @exclusivity(unchecked) private var inFlight = ByteBuffer(capacity: 64 * 1024)
+    private var inFlightStart = 0
     /// Where `[UInt8]` encoders write before their bytes are copied into `pending`.
     private var scratch: [UInt8] = []
     private var transport: (any Transport)?
-    /// Leading bytes of `pending` that finish a frame partly written to `transport`.
+    /// Leading bytes of the head (`inFlight` after `inFlightStart`) that finish a frame partly
+    /// written to `transport`.
     private var fragment = 0
     /// `close` asked to send what is pending, then shut the socket down.
     private var closing = false
@@ -94,6 +102,12 @@ final class OutboundBuffer: @unchecked Sendable {
     /// Messages dropped because their frame was partly written to a socket that was lost.
     var droppedMessages: UInt64 { dropped.load(ordering: .relaxed) }
 
+    /// Bytes of the last write not sent yet (they go before `pending`). Call with the lock held.
+    private var headCount: Int { inFlight.count - inFlightStart }
+
+    /// Every byte waiting to be written. Call with the lock held.
+    private var queuedCount: Int { headCount + pending.count }
+
     // MARK: - Appending
 
     /// Encodes a control operation (`SUB`, `UNSUB`, `PING`, `PONG`) into the buffer. It never
@@ -120,7 +134,8 @@ final class OutboundBuffer: @unchecked Sendable {
     /// flight (else the writer, already told, sends it).
     func kick() {
         lock.lock()
-        guard !writeInFlight, !closing, !stopped, let transport, pending.count > 0 else {
+        // A head left by a full socket is the writer's, which waits for the socket to take it.
+        guard !writeInFlight, !closing, !stopped, let transport, headCount == 0, pending.count > 0 else {
             lock.unlock()
             return
         }
@@ -144,7 +159,7 @@ final class OutboundBuffer: @unchecked Sendable {
             lock.unlock()
             throw error
         }
-        let wasIdle = pending.count == 0 && !writeInFlight
+        let wasIdle = pending.count == 0 && headCount == 0 && !writeInFlight
         let total = (headers?.count ?? 0) + payload.count
         // "HPUB " + subject + " " + reply + " " + 20 digits + " " + 20 digits + CRLF + bytes + CRLF
         pending.reserve(subject.count + (replyTo?.count ?? 0) + total + 56)
@@ -177,16 +192,16 @@ final class OutboundBuffer: @unchecked Sendable {
     private func reserveSpace(size: Int) throws(NATSError) {
         guard !closing, !stopped else { throw NATSError.closed() }
         if transport == nil {
-            guard pending.count + size <= disconnectedLimit else {
+            guard queuedCount + size <= disconnectedLimit else {
                 throw NATSError(
                     .reconnectBufferFull,
                     "disconnected, and the reconnect buffer (\(disconnectedLimit) bytes) is full"
                 )
             }
-        } else if pending.count >= connectedLimit {
+        } else if queuedCount >= connectedLimit {
             throw NATSError(
                 .outboundBufferFull,
-                "\(pending.count) bytes wait for the server, past the limit of \(connectedLimit): the server or the network is slower than the publisher"
+                "\(queuedCount) bytes wait for the server, past the limit of \(connectedLimit): the server or the network is slower than the publisher"
             )
         }
     }
@@ -198,7 +213,7 @@ final class OutboundBuffer: @unchecked Sendable {
             writeDirectly(to: transport)
             return
         }
-        if pending.count >= Self.callerWriteBytes, !writeInFlight, let transport, !closing {
+        if pending.count >= Self.callerWriteBytes, headCount == 0, !writeInFlight, let transport, !closing {
             callerWrites &+= 1
             writeDirectly(to: transport)
             return
@@ -238,7 +253,7 @@ final class OutboundBuffer: @unchecked Sendable {
 
     /// Whether an append of a small message would fit. Call with the lock held.
     private var hasRoom: Bool {
-        transport == nil ? pending.count < disconnectedLimit : pending.count < connectedLimit
+        transport == nil ? queuedCount < disconnectedLimit : queuedCount < connectedLimit
     }
 
     /// Resumes the publishers waiting for room, if there is room. Call with the lock held
@@ -255,17 +270,17 @@ final class OutboundBuffer: @unchecked Sendable {
     /// take goes back to the front of the buffer for the writer. Called with the lock held;
     /// releases it.
     private func writeDirectly(to transport: any Transport) {
-        let batchFragment = beginWrite()
+        let batch = beginWrite()
         lock.unlock()
         var written = 0
         var failed = false
         do {
-            written = try transport.writeAvailable(spare.bytes)
+            written = try transport.writeAvailable(UnsafeRawBufferPointer(rebasing: inFlight.bytes[batch.start...]))
         } catch {
             failed = true
         }
         lock.lock()
-        endWrite(written: written, batchFragment: batchFragment, failed: failed, on: transport)
+        endWrite(written: written, batch: batch, failed: failed, on: transport)
         lock.unlock()
     }
 
@@ -275,14 +290,15 @@ final class OutboundBuffer: @unchecked Sendable {
     /// stopped for the closing deadline.
     @discardableResult
     private func writeAll(to transport: any Transport) -> Bool {
-        let batchFragment = beginWrite()
+        let batch = beginWrite()
         lock.unlock()
         var written = 0
         var failed = false
         var inTime = true
+        let length = inFlight.count - batch.start
         do {
-            while written < spare.count {
-                let count = try transport.writeAvailable(UnsafeRawBufferPointer(rebasing: spare.bytes[written...]))
+            while written < length {
+                let count = try transport.writeAvailable(UnsafeRawBufferPointer(rebasing: inFlight.bytes[(batch.start + written)...]))
                 written += count
                 if count > 0 { continue }
                 // The socket is full: wait for room, looking now and then whether `close` set
@@ -298,50 +314,59 @@ final class OutboundBuffer: @unchecked Sendable {
             failed = true
         }
         lock.lock()
-        endWrite(written: written, batchFragment: batchFragment, failed: failed, on: transport)
+        endWrite(written: written, batch: batch, failed: failed, on: transport)
         return inTime
     }
 
-    /// Moves `pending` into `spare` for a write. Returns the fragment the batch starts with.
-    /// Call with the lock held.
-    private func beginWrite() -> Int {
-        swap(&pending, &spare)
-        let batchFragment = fragment
-        fragment = 0
-        urgent = false
-        writeInFlight = true
-        return batchFragment
+    /// Where a write starts: the head left by the last write if there is one, else all of
+    /// `pending` (moved into `inFlight`), and the fragment it starts with.
+    struct Batch {
+        var start: Int
+        var fragment: Int
     }
 
-    /// Puts back what a write did not send, in front of what was appended meanwhile, and
-    /// notes how much of it is the rest of a frame already partly sent. Call with the lock held.
-    private func endWrite(written: Int, batchFragment: Int, failed: Bool, on transport: any Transport) {
+    /// Chooses what to write next and marks a write in flight. Call with the lock held.
+    private func beginWrite() -> Batch {
+        if headCount == 0 {
+            swap(&pending, &inFlight)
+            pending.removeAll()
+            inFlightStart = 0
+        }
+        urgent = false
+        writeInFlight = true
+        return Batch(start: inFlightStart, fragment: fragment)
+    }
+
+    /// Notes what a write sent; what it did not stays as the head, with how much of it is the
+    /// rest of a frame already partly sent. Call with the lock held.
+    private func endWrite(written: Int, batch: Batch, failed: Bool, on transport: any Transport) {
         lastWriteEnded = monotonicNanoseconds()
         writeInFlight = false
-        if written < spare.count {
-            let unfinished: Int
+        inFlightStart = batch.start + written
+        if headCount == 0 {
+            inFlight.removeAll(shrinkingTo: 4 * 1024 * 1024)
+            inFlightStart = 0
+            fragment = 0
+        } else {
             if written == 0 {
-                unfinished = batchFragment
-            } else if written < batchFragment {
-                unfinished = batchFragment - written
+                fragment = batch.fragment
+            } else if written < batch.fragment {
+                fragment = batch.fragment - written
             } else {
-                // Frames start at `batchFragment`: find where the last byte sent belongs.
-                let end = ClientFrames.endOfFrame(containing: written - 1, from: batchFragment, in: spare.bytes) ?? spare.count
-                unfinished = end - written
+                // Frames start after the batch's fragment: find where the last byte sent belongs.
+                let end = ClientFrames.endOfFrame(containing: inFlightStart - 1, from: batch.start + batch.fragment, in: inFlight.bytes) ?? inFlight.count
+                fragment = end - inFlightStart
             }
-            pending.insertAtFront(UnsafeRawBufferPointer(rebasing: spare.bytes[written...]))
-            fragment = unfinished
-            // The socket was full: what is left is sent as soon as it takes more, not after
+            // The socket was full: the writer sends the rest as soon as it takes more, without
             // a batching pause.
             urgent = true
         }
-        spare.removeAll(shrinkingTo: 4 * 1024 * 1024)
         if failed {
             // The reader sees the same broken socket and runs the disconnect logic.
             transport.shutdown()
             if self.transport === transport { self.transport = nil }
         }
-        if pending.count > 0 { signalWriter() }
+        if queuedCount > 0 { signalWriter() }
         wakeRoomWaitersIfRoom()
         lock.broadcast(Self.writeEnded)
     }
@@ -372,10 +397,14 @@ final class OutboundBuffer: @unchecked Sendable {
             transport = nil
             while writeInFlight { lock.wait(Self.writeEnded) }
             if fragment > 0 {
-                pending.removeFirst(fragment)
+                inFlightStart += fragment
                 fragment = 0
                 dropped.add(1, ordering: .relaxed)
             }
+            // The head, now whole frames, goes back in front of the rest (a rare copy).
+            if headCount > 0 { pending.insertAtFront(UnsafeRawBufferPointer(rebasing: inFlight.bytes[inFlightStart...])) }
+            inFlight.removeAll(shrinkingTo: 64 * 1024)
+            inFlightStart = 0
             let kept = pending.keepFrames { $0 == .publish || $0 == .ping }
             urgent = kept.pings > 0
             lock.broadcast(Self.writeEnded)
@@ -385,7 +414,7 @@ final class OutboundBuffer: @unchecked Sendable {
 
     /// The number of bytes waiting to be written.
     var pendingByteCount: Int {
-        lock.withLock { pending.count }
+        lock.withLock { queuedCount }
     }
 
     /// Stops accepting operations; the writer sends what is pending (if it has a socket), at
@@ -408,6 +437,8 @@ final class OutboundBuffer: @unchecked Sendable {
             stopped = true
             closing = true
             pending.removeAll(shrinkingTo: 64 * 1024)
+            inFlight.removeAll(shrinkingTo: 64 * 1024)
+            inFlightStart = 0
             fragment = 0
             wakeRoomWaitersIfRoom()
             lock.signal(Self.writerWakeUp)
@@ -425,7 +456,7 @@ final class OutboundBuffer: @unchecked Sendable {
                     lock.wait(Self.writeEnded)
                     continue
                 }
-                if let transport, pending.count > 0, writeAll(to: transport) { continue }
+                if let transport, queuedCount > 0, writeAll(to: transport) { continue }
                 let transport = self.transport
                 lock.unlock()
                 transport?.shutdown()
@@ -454,7 +485,7 @@ final class OutboundBuffer: @unchecked Sendable {
             }
             writerSignaled = false
             // A write in flight (a publisher's) signals again when it ends if bytes are left.
-            guard !writeInFlight, !closing, let transport, pending.count > 0 else { continue }
+            guard !writeInFlight, !closing, let transport, queuedCount > 0 else { continue }
             writeAll(to: transport)
         }
         lock.unlock()

@@ -1,8 +1,10 @@
+import Glibc
+
 /// One server to connect to, parsed from `nats://[user[:password]@]host[:port]`.
 ///
 /// A URL with only a user part (`nats://s3cret@host`) carries a token. The scheme may be left
 /// out (`host:port`, `host`); the port defaults to 4222. IPv6 hosts go in brackets.
-public struct ServerAddress: Sendable, Hashable, CustomStringConvertible {
+public struct ServerAddress: Sendable, Hashable, CustomStringConvertible, CustomReflectable {
     public var host: String
     public var port: Int
     public var user: String?
@@ -10,6 +12,10 @@ public struct ServerAddress: Sendable, Hashable, CustomStringConvertible {
     public var token: String?
     /// The URL said `tls://`: the connection must be secured with TLS.
     public var usesTLS = false
+    /// The name the server's certificate must carry when it is not `host`: set for servers a
+    /// cluster announces by IP address, which are checked against the name of the server
+    /// that announced them (as nats.go does).
+    var verificationHost: String?
 
     public static let defaultPort = 4222
 
@@ -20,8 +26,10 @@ public struct ServerAddress: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses a server URL.
     /// - Throws: ``NATSError/Code/invalidURL`` for an unknown scheme, an empty host or a bad port.
-    public init(parsing url: String) throws(NATSError) {
-        var rest = Substring(url.trimmingWhitespace())
+    public init(parsing text: String) throws(NATSError) {
+        // Errors quote the URL without its password or token.
+        let url = Self.redacted(text)
+        var rest = Substring(text.trimmingWhitespace())
         if let schemeEnd = rest.range(of: "://") {
             let scheme = rest[..<schemeEnd.lowerBound].lowercased()
             switch scheme {
@@ -75,6 +83,22 @@ public struct ServerAddress: Sendable, Hashable, CustomStringConvertible {
         let scheme = usesTLS ? "tls" : "nats"
         return host.contains(":") ? "\(scheme)://[\(host)]:\(port)" : "\(scheme)://\(host):\(port)"
     }
+
+    /// The address without password or token, for `dump` and debuggers.
+    public var customMirror: Mirror {
+        Mirror(self, children: ["host": host, "port": port, "user": user as Any, "usesTLS": usesTLS], displayStyle: .struct)
+    }
+
+    /// `text` with whatever stands before `@` in its authority replaced: the user of
+    /// `user:password@` stays, a password or token becomes `***`.
+    static func redacted(_ text: String) -> String {
+        guard let at = text.lastIndex(of: "@") else { return text }
+        let start = text.range(of: "://").map(\.upperBound) ?? text.startIndex
+        guard start <= at else { return text }
+        let credentials = text[start..<at]
+        let kept = credentials.firstIndex(of: ":").map { credentials[..<$0] + ":***" } ?? "***"
+        return String(text[..<start]) + kept + String(text[at...])
+    }
 }
 
 extension StringProtocol {
@@ -104,4 +128,13 @@ private func percentDecoded(_ text: Substring) -> String {
         }
     }
     return String(decoding: bytes, as: UTF8.self)
+}
+
+extension String {
+    /// Whether this is an IPv4 or IPv6 address rather than a host name.
+    var isIPAddress: Bool {
+        var v4 = in_addr()
+        var v6 = in6_addr()
+        return inet_pton(AF_INET, self, &v4) == 1 || inet_pton(AF_INET6, self, &v6) == 1
+    }
 }

@@ -12,6 +12,12 @@ public struct ServerInfo: Sendable, Hashable, Decodable {
     public var maxPayload: Int
     public var authRequired: Bool?
     public var tlsRequired: Bool?
+    /// The server accepts TLS without requiring it (`allow_non_tls`).
+    public var tlsAvailable: Bool?
+    /// The server asks for a client certificate (mutual TLS).
+    public var tlsVerify: Bool?
+    /// What the client signs to prove it holds an NKEY (NKEY and JWT authentication).
+    public var nonce: String?
     public var connectURLs: [String]?
     public var lameDuckMode: Bool?
     public var jetStream: Bool?
@@ -26,6 +32,9 @@ public struct ServerInfo: Sendable, Hashable, Decodable {
         case maxPayload = "max_payload"
         case authRequired = "auth_required"
         case tlsRequired = "tls_required"
+        case tlsAvailable = "tls_available"
+        case tlsVerify = "tls_verify"
+        case nonce
         case connectURLs = "connect_urls"
         case lameDuckMode = "ldm"
         case jetStream = "jetstream"

@@ -44,8 +44,13 @@ struct ServerPool: Sendable {
             address.user = template?.user
             address.password = template?.password
             address.token = template?.token
-            // A cluster reached over TLS is reached over TLS at every node.
-            address.usesTLS = address.usesTLS || template?.usesTLS == true
+            // A cluster reached over TLS is reached over TLS at every node; one announced by
+            // IP address is checked against the name of the server that announced it.
+            if let template, template.usesTLS {
+                address.usesTLS = true
+                let templateName = template.verificationHost ?? template.host
+                if address.host.isIPAddress, !templateName.isIPAddress { address.verificationHost = templateName }
+            }
             added.append(address)
         }
         guard !added.isEmpty else { return [] }
@@ -104,7 +109,9 @@ struct ServerPool: Sendable {
         return true
     }
 
+    /// The entry for `address`'s host and port (the server connected to may differ in scheme:
+    /// a `nats://` seed secured because the server required TLS is reported as `tls://`).
     private func index(of address: ServerAddress) -> Int? {
-        entries.firstIndex { $0.address == address }
+        entries.firstIndex { $0.address.host == address.host && $0.address.port == address.port }
     }
 }

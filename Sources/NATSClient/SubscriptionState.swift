@@ -27,6 +27,8 @@ final class SubscriptionState: Sendable {
         var maximum: UInt64?
         /// Dropping since the last message that fit; reported once per such episode.
         var slow = false
+        /// Why the server ended the subscription, if it did (a permissions violation).
+        var error: NATSError?
 
         mutating func takeWaiters() -> [WaiterQueue<NATSMessage?>.Continuation] {
             waiters.removeAll()
@@ -163,10 +165,15 @@ final class SubscriptionState: Sendable {
         storage.withLock { state in state.maximum.map { $0 > state.delivered ? $0 - state.delivered : 0 } }
     }
 
+    /// Why the server ended the subscription, if it did.
+    var error: NATSError? { storage.withLock { $0.error } }
+
     /// Ends the subscription: waiting consumers get `nil`. With `discardPending` queued
     /// messages are dropped too (unsubscribe); without it they are still delivered (drain, close).
-    func finish(discardPending: Bool) {
+    /// `error` is why, when the server ended it.
+    func finish(discardPending: Bool, error: NATSError? = nil) {
         let (waiters, consumed) = storage.withLock { state in
+            if !state.finished, state.error == nil { state.error = error }
             state.finished = true
             if discardPending {
                 state.queue.removeAll()

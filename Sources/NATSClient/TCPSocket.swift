@@ -147,7 +147,7 @@ final class TCPSocket: Transport {
         }
     }
 
-    private static func poll(_ fd: Int32, events: Int16, until deadline: ContinuousClock.Instant) -> Bool {
+    static func poll(_ fd: Int32, events: Int16, until deadline: ContinuousClock.Instant) -> Bool {
         while true {
             let remaining = deadline - ContinuousClock.now
             let milliseconds = max(0, remaining.components.seconds * 1000 + remaining.components.attoseconds / 1_000_000_000_000_000)

@@ -14,6 +14,12 @@ public struct ConnectInfo: Sendable, Hashable {
     public var user: String?
     public var password: String?
     public var authToken: String?
+    /// The user's JWT (decentralised authentication).
+    public var jwt: String?
+    /// The user's NKEY public key (NKEY authentication without a JWT).
+    public var nkey: String?
+    /// The server's nonce signed with the user's NKEY, base64url without padding.
+    public var signature: String?
 
     public init() {}
 
@@ -33,6 +39,9 @@ public struct ConnectInfo: Sendable, Hashable {
         if let user { writer.add("user", user) }
         if let password { writer.add("pass", password) }
         if let authToken { writer.add("auth_token", authToken) }
+        if let jwt { writer.add("jwt", jwt) }
+        if let nkey { writer.add("nkey", nkey) }
+        if let signature { writer.add("sig", signature) }
         return writer.finish()
     }
 }

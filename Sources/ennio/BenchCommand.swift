@@ -28,12 +28,14 @@ enum BenchCommand {
                                                      process's resident memory grew
           events  --count N [--codec-only]           Event values as JSON through EventPublisher; events/s
                                                      (--codec-only: EventCodec encode and decode rates alone)
-          ingest  --count N [--db PATH] [--mode M] [--store-only]
+          ingest  --count N [--db PATH] [--mode M] [--store-only] [--no-state-buckets]
                                                      events published, received, decoded and stored in
                                                      SQLite by the coordinator; events/s stored
                                                      (M: core, jetstream or both; default core;
                                                      jetstream deletes and recreates the stream
-                                                     ENNIO_EVENTS: only on a scratch server;
+                                                     ENNIO_EVENTS: only on a scratch server, and
+                                                     writes the state buckets, with the puts per
+                                                     event, unless --no-state-buckets;
                                                      --store-only: EventStore.insert alone, no server)
           sse     --count N [--clients C] [--rate R] a coordinator with its HTTP API and C (default 100)
                                                      event-stream clients; events/s delivered to every
@@ -57,7 +59,7 @@ enum BenchCommand {
         }
         let mode = raw[0]
         if mode == "scale" { return try await ScaleBench.run(Array(raw.dropFirst())) }
-        let arguments = try Arguments(Array(raw.dropFirst()), options: ["count", "size", "subject", "server", "db", "mode", "clients", "rate"], flags: ["codec-only", "store-only"])
+        let arguments = try Arguments(Array(raw.dropFirst()), options: ["count", "size", "subject", "server", "db", "mode", "clients", "rate"], flags: ["codec-only", "store-only", "no-state-buckets"], connecting: true)
         let count = try arguments.integer("count", range: 1...1_000_000_000) ?? 100_000
         let size = try arguments.integer("size", range: 0...64 * 1024 * 1024) ?? 16
         let subject = arguments.value("subject") ?? "ennio.bench"
@@ -66,6 +68,9 @@ enum BenchCommand {
             for name in ["clients", "rate"] where arguments.value(name) != nil {
                 throw UsageError("--\(name) does not apply to `bench \(mode)`")
             }
+        }
+        if mode != "ingest", arguments.flag("no-state-buckets") {
+            throw UsageError("--no-state-buckets does not apply to `bench \(mode)`")
         }
         func refuse(_ names: [String]) throws {
             for name in names where arguments.value(name) != nil || ((name == "codec-only" || name == "store-only") && arguments.flag(name)) {
@@ -174,8 +179,7 @@ enum BenchCommand {
     }
 
     static func connection(_ arguments: Arguments, name: String, subscriberLimits: Bool = false) async throws -> NATSConnection {
-        var options = NATSOptions(servers: arguments.servers())
-        options.name = name
+        var options = try arguments.connectionOptions(name: name)
         options.allowReconnect = false
         if subscriberLimits {
             // A subscriber that falls behind keeps up to this much before dropping (bounded).
@@ -572,6 +576,7 @@ enum BenchCommand {
         let coordinatorConnection = try await connection(arguments, name: "ennio bench coordinator", subscriberLimits: true)
         var options = CoordinatorOptions()
         options.mode = mode
+        options.stateBuckets = !arguments.flag("no-state-buckets")
         if mode == .jetStream {
             guard coordinatorConnection.serverInfo?.jetStream == true else {
                 printError("bench ingest: the server has no JetStream; jetstream mode skipped")
@@ -638,6 +643,14 @@ enum BenchCommand {
         try await waitFor(count)
         let elapsed = ContinuousClock.now - start
         rateReport(mode == .jetStream ? "ingest_js" : "ingest", count: count, bytes: 0, elapsed: elapsed, unit: "events")
+        if mode == .jetStream, options.stateBuckets {
+            let buckets = coordinator.stateBuckets.statistics
+            report(
+                "state_buckets",
+                "\(buckets.puts) rows written to the state buckets for \(count) events (\(coordinator.sessions.count) sessions): "
+                    + String(format: "%.4f", Double(buckets.puts) / Double(count)) + " per event; \(buckets.resyncs) resyncs, \(buckets.overflows) overflows, \(buckets.failures) failures",
+                [("puts", Double(buckets.puts)), ("puts_per_event", Double(buckets.puts) / Double(count))])
+        }
         let statistics = coordinator.statistics
         if statistics.duplicates + statistics.malformed + statistics.mismatched + statistics.storeFailures > 0 {
             printError("bench ingest: \(statistics)")

@@ -1,5 +1,6 @@
 import EnnioEvents
 import Foundation
+import NATSClient
 
 /// Dispatches `ennio <subcommand> …` and maps failures to exit codes: 0 success, 1 failure,
 /// 2 bad arguments.
@@ -19,12 +20,14 @@ enum CommandLineTool {
           runs, run resume-point ID  the coordinator's workflow runs and where one resumes
           coordinator …              run the lifecycle coordinator
           agent --host NAME …        run a node agent
+          command <shutdown|health-check|kill> [--host H] …   send a fleet command to the agents (operators)
           session <start|list|show|kill> …   this host's sessions, which the agent observes
           topics [--markdown]        print the subject table (or the whole topics.md)
           topics check <subject>     check that a subject or pattern follows the event scheme
           bench <pub|sub|pubsub|req|js|kv|ordered|objects|events|ingest|sse|reducers|scale> …   throughput, latency and scale benchmarks
+          keys generate --kind user|account|operator      a new NKEY seed and its public key
 
-        Servers: --server URL[,URL…] or NATS_URL (default nats://127.0.0.1:4222).
+        \(Arguments.connectionHelp)
 
         Run `ennio <command> --help` for a command's options.
         """
@@ -50,9 +53,11 @@ enum CommandLineTool {
             case "run": return try await FamilyCommands.run(rest)
             case "coordinator": return try await CoordinatorCommand.run(rest)
             case "agent": return try await AgentCommand.run(rest)
+            case "command": return try await FleetCommand.run(rest)
             case "session": return try await SessionCommand.run(rest)
             case "demo": return try await DemoCommand.run(rest)
             case "bench": return try await BenchCommand.run(rest)
+            case "keys": return try KeysCommand.run(rest)
             case "--help", "-h", "help":
                 print(usage)
                 return 0
@@ -63,6 +68,10 @@ enum CommandLineTool {
             printError("ennio \(TerminalText(command)): \(TerminalText(error.message))")
             printError("run `ennio \(TerminalText(command)) --help` for usage")
             return 2
+        } catch let error as NATSError where error.code == .permissionViolation {
+            // The server's own words, and what they mean here.
+            printError("ennio \(command): \(TerminalText(error.message)): this user's role may not do that (see the README's deployment section)")
+            return 1
         } catch {
             // An error may quote what came off the wire (a reply, a server's message).
             printError("ennio \(command): \(TerminalText(error))")

@@ -9,8 +9,7 @@ func connect(
     _ arguments: Arguments, name: String, longRunning: Bool = false, configure: (inout NATSOptions) -> Void = { _ in }
 ) async throws -> NATSConnection {
     let servers = arguments.servers()
-    var options = NATSOptions(servers: servers)
-    options.name = name
+    var options = try arguments.connectionOptions(name: name)
     configure(&options)
     if longRunning { options.maxReconnectAttempts = -1 }
     do {

@@ -22,7 +22,7 @@ enum DemoCommand {
             print(help)
             return 0
         }
-        let arguments = try Arguments(raw, options: ["server", "pace"])
+        let arguments = try Arguments(raw, options: ["server", "pace"], connecting: true)
         let pace = Duration.milliseconds(try arguments.integer("pace", range: 0...10_000) ?? 40)
 
         let workspace = FileManager.default.temporaryDirectory.appendingPathComponent("ennio-demo-\(EventID.random())")
@@ -39,7 +39,7 @@ enum DemoCommand {
         defer { server?.stop() }
 
         func connection(_ name: String) async throws -> NATSConnection {
-            var options = NATSOptions(servers: urls)
+            var options = server == nil ? try arguments.connectionOptions(name: name) : NATSOptions(servers: urls)
             options.name = name
             return try await NATSConnection.connect(options)
         }

@@ -26,8 +26,8 @@ enum PublishCommand {
           --mode      jetstream waits for the stream's acknowledgement; auto (the default) does
                       when the server offers JetStream. It retries for up to a minute: through a
                       reconnect and the election of a new stream leader on a cluster
-          --replicas  the stream's copies, if this creates it (or changes it to; see
-                      `ennio coordinator --help`)
+          --replicas  the stream's copies, if this creates it (an existing stream is left as
+                      it is; `ennio coordinator --replicas` changes it)
 
         Rollout and run events (HostJoined, StateEntered, …) need --data with their members
         (`ennio topics --markdown`); --project is the channel or project.
@@ -45,7 +45,7 @@ enum PublishCommand {
         }
         let arguments = try Arguments(
             raw, options: ["project", "session", "message", "priority", "data", "host", "id", "server", "mode", "replicas"],
-            positionals: ["event type"])
+            positionals: ["event type"], connecting: true)
         let durability = try arguments.durability()
         let replicas = try arguments.replicas()
         guard let type = EventType(named: arguments.positionals[0]) else {
@@ -87,7 +87,9 @@ enum PublishCommand {
         let connection = try await connect(arguments, name: "ennio pub")
         let publisher = try EventPublisher(connection: connection, host: host)
         if durability ?? (connection.serverInfo?.jetStream == true) {
-            try await EventStream.ensure(JetStream(connection: connection), replicas: replicas)
+            if try await EventStream.prepareForPublishing(JetStream(connection: connection), replicas: replicas) == nil {
+                printError("the stream \(EventStream.name) does not exist yet and this user may not create it (the coordinator creates it): publishing is retried for up to a minute")
+            }
             let ack = try await publisher.publishDurably(event)
             print("published \(event.eventType.rawValue) \(event.id) on \(subject): \(ack.duplicate ? "a duplicate of" : "stored as") \(TerminalText(ack.stream)) #\(ack.sequence)")
         } else {
@@ -149,7 +151,7 @@ enum SubscribeCommand {
             print(help)
             return 0
         }
-        let arguments = try Arguments(raw, options: ["count", "server"], flags: ["json"], positionals: ["pattern"])
+        let arguments = try Arguments(raw, options: ["count", "server"], flags: ["json"], positionals: ["pattern"], connecting: true)
         let pattern: EventPattern
         do {
             pattern = try EventPattern(validating: arguments.positionals[0])
@@ -182,6 +184,9 @@ enum SubscribeCommand {
             if let limit, printed >= limit { break }
         }
         await connection.close()
+        if let error = subscription.error {
+            throw CommandFailure("\(error.message) (subscribing needs a reader's or an operator's credentials)")
+        }
         return 0
     }
 

@@ -51,7 +51,7 @@ enum FamilyCommands {
             print(rolloutsHelp)
             return raw.isEmpty ? 2 : 0
         }
-        let arguments = try Arguments(raw, options: ["server", "timeout"], flags: ["json"], positionals: ["show", "ID"])
+        let arguments = try Arguments(raw, options: ["server", "timeout"], flags: ["json"], positionals: ["show", "ID"], connecting: true)
         guard arguments.positionals[0] == "show" else {
             throw UsageError("use `ennio rollout show ID`")
         }
@@ -122,7 +122,7 @@ enum FamilyCommands {
             print(runsHelp)
             return raw.isEmpty ? 2 : 0
         }
-        let arguments = try Arguments(raw, options: ["server", "timeout"], flags: ["json"], positionals: ["resume-point|show", "OP_ID"])
+        let arguments = try Arguments(raw, options: ["server", "timeout"], flags: ["json"], positionals: ["resume-point|show", "OP_ID"], connecting: true)
         guard ["resume-point", "show"].contains(arguments.positionals[0]) else {
             throw UsageError("use `ennio run resume-point OP_ID` or `ennio run show OP_ID`")
         }
@@ -188,7 +188,7 @@ enum FamilyCommands {
             print(help)
             return nil
         }
-        let arguments = try Arguments(raw, options: filters.union(["limit", "offset", "server", "timeout"]), flags: ["json"])
+        let arguments = try Arguments(raw, options: filters.union(["limit", "offset", "server", "timeout"]), flags: ["json"], connecting: true)
         let reply = try await QueryCommands.ask(subject, body: try body(arguments), arguments: arguments)
         if arguments.flag("json") {
             _ = printJSON(reply)

@@ -34,7 +34,7 @@ enum QueryCommands {
         }
         let arguments = try Arguments(
             raw, options: ["project", "session", "type", "category", "min-priority", "since", "until", "limit", "after", "server", "timeout"],
-            flags: ["json", "newest-first"])
+            flags: ["json", "newest-first"], connecting: true)
         var query = try filters(from: arguments)
         let limit = try arguments.integer("limit", range: 1...Int.max) ?? 100
         query.limit = min(limit, HistoryQuery.maximumLimit)
@@ -95,7 +95,7 @@ enum QueryCommands {
             print(sessionsHelp)
             return 0
         }
-        let arguments = try Arguments(raw, options: ["project", "server", "timeout"], flags: ["json"])
+        let arguments = try Arguments(raw, options: ["project", "server", "timeout"], flags: ["json"], connecting: true)
         let json = arguments.flag("json")
         if !json { printLine("PROJECT              SESSION              STATUS             ACTIVITY     TERMINAL  LAST EVENT") }
         var count = 0
@@ -117,7 +117,7 @@ enum QueryCommands {
             print(nodesHelp)
             return 0
         }
-        let arguments = try Arguments(raw, options: ["server", "timeout"], flags: ["json"])
+        let arguments = try Arguments(raw, options: ["server", "timeout"], flags: ["json"], connecting: true)
         let json = arguments.flag("json")
         if !json { printLine("HOST                 CONNECTED  LAST SEEN  LOAD") }
         var count = 0
@@ -180,6 +180,8 @@ enum QueryCommands {
             result = .failure(CommandFailure("no coordinator is running (nobody answers \(subject))"))
         } catch let error as NATSError where error.code == .timeout {
             result = .failure(CommandFailure("the coordinator did not answer within \(timeout)"))
+        } catch let error as NATSError where error.code == .permissionViolation {
+            result = .failure(CommandFailure("\(error.message) (queries need a reader's, an operator's or the coordinator's credentials)"))
         } catch {
             result = .failure(error)
         }

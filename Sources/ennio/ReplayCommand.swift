@@ -21,7 +21,7 @@ enum ReplayCommand {
         }
         let arguments = try Arguments(
             raw, options: ["project", "session", "type", "category", "min-priority", "since", "until", "server", "timeout"],
-            flags: ["republish"])
+            flags: ["republish"], connecting: true)
         var query = try QueryCommands.filters(from: arguments)
         query.limit = HistoryQuery.maximumLimit
         let republish = arguments.flag("republish")

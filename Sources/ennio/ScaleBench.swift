@@ -12,17 +12,22 @@ import NATSClient
 /// take minutes, not hours.
 enum ScaleBench {
     static let help = """
-        usage: ennio bench scale [--sizes N,N,…] [--sessions N,N,…] [--dir PATH] [--server URL]
+        usage: ennio bench scale [--sizes N,N,…] [--sessions N,N,…] [--hosts N,N,…] [--dir PATH] [--server URL]
 
-        Grows one history through --sizes (default 10000,100000,1000000,10000000 events; 1,000
-        sessions in 10 projects, 10 nodes) and at each size measures: restart until
-        `ennio.query.sessions` answers (open, load the checkpoint, subscribe, reply); history
+        Grows one history through --sizes (default 10000,100000,1000000,10000000 events; 100
+        sessions in 10 projects, 10 nodes, and a tenth of the events rollouts and workflow runs)
+        and at each size measures: restart until `ennio.query.sessions` answers (open, load the
+        checkpoint, subscribe, reply) and the checkpoint rows it loaded; history
         p50/p99 for the last 100 events of one project and of one session (200 queries each, over
         NATS); ingest of 80,000 more events (store + checkpoint, batches of 8,000, no NATS); a
         rebuild of the tables from the history (which is linear). Then, for each of --sessions
         (default 1000,10000,100000) sessions spawned in one project, the time to apply one
-        terminal event for each. Needs a nats-server (--server); the database is made in --dir
-        (default a temporary directory, removed after) and takes about 500 bytes an event.
+        terminal event for each. Then, for each of --hosts (default 10,100,1000,10000), 100
+        rollouts over fleets of that many hosts (every rollout done and pruned) and 100 runs: the
+        time to load the checkpoint (what a restart does) and to rebuild the rollouts and runs
+        from their events (what every restart did before they were checkpointed). Needs a
+        nats-server (--server); the databases are made in --dir (default a temporary directory,
+        removed after) and take about 500 bytes an event.
         """
 
     static func run(_ raw: [String]) async throws -> Int32 {
@@ -30,7 +35,7 @@ enum ScaleBench {
             print(help)
             return 0
         }
-        let arguments = try Arguments(raw, options: ["sizes", "sessions", "dir", "server"])
+        let arguments = try Arguments(raw, options: ["sizes", "sessions", "hosts", "dir", "server"], connecting: true)
         guard arguments.positionals.isEmpty else { throw UsageError("unexpected argument \(arguments.positionals[0].debugDescription)") }
         func list(_ name: String, _ fallback: [Int]) throws -> [Int] {
             guard let text = arguments.value(name) else { return fallback }
@@ -40,6 +45,7 @@ enum ScaleBench {
         }
         let sizes = try list("sizes", [10_000, 100_000, 1_000_000, 10_000_000]).sorted()
         let sessionCounts = try list("sessions", [1000, 10_000, 100_000])
+        let fleets = try list("hosts", [10, 100, 1000, 10_000])
         let directory = arguments.value("dir") ?? FileManager.default.temporaryDirectory.appendingPathComponent("ennio-scale-\(getpid())").path
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         defer { if arguments.value("dir") == nil { try? FileManager.default.removeItem(atPath: directory) } }
@@ -55,13 +61,20 @@ enum ScaleBench {
         for count in sessionCounts {
             try terminal(directory: directory, sessions: count)
         }
+        for hosts in fleets {
+            try families(directory: directory, hosts: hosts)
+        }
         return 0
     }
 
-    /// Makes events like a busy fleet's: 100 sessions in 10 projects, 10 nodes; so that a session has 100 events at the smallest size reporting, ids
-    /// random, timestamps increasing.
+    /// Makes events like a busy fleet's: 100 sessions in 10 projects, 10 nodes reporting, and one
+    /// event in ten a rollout's or a workflow run's (``FamilyStream``); ids random, timestamps
+    /// increasing.
     struct Generator {
         var made = 0
+        var families = FamilyStream()
+        /// Rollout and run events made.
+        var familyEvents = 0
         let base = EventTimestamp.now().nanosecondsSinceEpoch - 10_000_000 * 1_000_000
         static let types: [EventType] = [.sessionWorking, .statusChanged, .activityChanged, .ciPassing, .ciFailing, .prUpdated, .reviewPending]
 
@@ -73,6 +86,11 @@ enum ScaleBench {
                 let number = made
                 made += 1
                 let timestamp = EventTimestamp(nanosecondsSinceEpoch: base + Int64(number) * 1_000_000)
+                if number % 10 == 5 {
+                    familyEvents += 1
+                    let event = families.next(at: timestamp)
+                    return (event, (try? EventSubject.subject(for: event)) ?? "?")
+                }
                 if number % 50 == 0 {
                     let host = "host-\(number / 50 % 10)"
                     let event = Event(
@@ -96,21 +114,38 @@ enum ScaleBench {
 
     static let batch = 8000
 
+    /// The coordinator's state over the bench's database: the lifecycle and the families.
+    static func state(_ store: EventStore, rebuild: Bool = false) throws -> CheckpointedState {
+        try CheckpointedState(store: store, lifecycle: LifecycleState(), families: FamilyReducers(), rebuild: rebuild)
+    }
+
+    /// What the reducers emitted in a batch (`RolloutTerminal`), to store with the next one, as
+    /// the coordinator's published events come back.
+    static func derived(_ commit: CheckpointedState.Commit) -> [(event: Event, subject: String)] {
+        commit.actions.compactMap { action in
+            guard case .publish(let event, _) = action, event.eventType == .rolloutTerminal else { return nil }
+            return (event, (try? EventSubject.subject(for: event)) ?? "?")
+        }
+    }
+
     static func grow(_ path: String, to size: Int, with generator: inout Generator) throws {
         let store = try EventStore(path: path)
         defer { store.close() }
-        let state = try CheckpointedState(store: store, lifecycle: LifecycleState())
+        let state = try Self.state(store)
         var stored = Int(try store.lastSequence())
+        var emitted: [(event: Event, subject: String)] = []
         let start = ContinuousClock.now
-        while stored < size {
-            let events = generator.next(min(batch, size - stored))
-            stored += try state.commit(events).stored.count
+        while stored < size || !emitted.isEmpty {
+            let commit = try state.commit(emitted + generator.next(max(0, min(batch, size - stored))))
+            stored += commit.stored.count
+            emitted = derived(commit)
         }
         let elapsed = ContinuousClock.now - start
         printError("bench scale: \(size) events stored (\(String(format: "%.1f", BenchCommand.seconds(elapsed))) s to grow)")
     }
 
     static func measure(_ path: String, size: Int, arguments: Arguments, generator: inout Generator) async throws {
+        let familyEvents = generator.familyEvents
         // Restart: open, load, subscribe, answer the first query.
         var natsOptions = NATSOptions(servers: arguments.servers())
         natsOptions.name = "ennio bench scale client"
@@ -129,7 +164,13 @@ enum ScaleBench {
         for await _ in ready.stream {}
         _ = try await client.request(QueryProtocol.body(for: TableQuery(limit: 100)), to: QueryProtocol.sessionsSubject, timeout: .seconds(600))
         let restart = clock.now - start
-        guard coordinator.state.loadReport.eventsRead == 0 else { throw BenchError("bench scale: the restart read the history") }
+        let loaded = coordinator.state.loadReport
+        guard loaded.eventsRead == 0, loaded.rebuilt.isEmpty else { throw BenchError("bench scale: the restart read the history") }
+        let families = coordinator.families
+        let familyRecords = families.rollouts.rollouts.count + families.runs.runs.count
+        guard families.statistics.violations == 0, families.pendingEmissions.isEmpty else {
+            throw BenchError("bench scale: the rollouts and runs broke \(families.statistics.violations) rules, \(families.pendingEmissions.count) emitted events are pending")
+        }
 
         // History: the last 100 events of one project, of one session.
         func latencies(_ query: HistoryQuery) async throws -> (p50: Double, p99: Double) {
@@ -160,7 +201,7 @@ enum ScaleBench {
         let rebuildStart = clock.now
         let rebuildStore = try EventStore(path: path)
         defer { rebuildStore.close() }
-        let rebuilt = try CheckpointedState(store: rebuildStore, lifecycle: LifecycleState(), rebuild: true)
+        let rebuilt = try state(rebuildStore, rebuild: true)
         let rebuild = clock.now - rebuildStart
         guard rebuilt.loadReport.eventsRead >= size else { throw BenchError("bench scale: the rebuild read \(rebuilt.loadReport.eventsRead) events, not \(size)") }
 
@@ -168,23 +209,76 @@ enum ScaleBench {
         let extra = 80_000
         var ingested = 0
         var ingestTime = Duration.zero
+        var emitted: [(event: Event, subject: String)] = []
         while ingested < extra {
-            let events = generator.next(batch)
+            let events = emitted + generator.next(batch)
             let rows = EventStore.Rows(events)
             let begin = clock.now
-            ingested += try rebuilt.commit(rows, of: events).stored.count
+            let commit = try rebuilt.commit(rows, of: events)
             ingestTime += clock.now - begin
+            ingested += commit.stored.count
+            emitted = derived(commit)
         }
+        if !emitted.isEmpty { _ = try rebuilt.commit(emitted) }
 
         let rate = Double(extra) / max(BenchCommand.seconds(ingestTime), 1e-9)
         BenchCommand.report(
             "scale_\(size)",
-            "\(size) events: restart \(String(format: "%.0f", BenchCommand.seconds(restart) * 1000)) ms; history of a project p50 \(String(format: "%.0f", project.p50)) µs p99 \(String(format: "%.0f", project.p99)) µs, of a session p50 \(String(format: "%.0f", session.p50)) µs p99 \(String(format: "%.0f", session.p99)) µs; ingest \(Int(rate)) events/s; rebuild \(String(format: "%.2f", BenchCommand.seconds(rebuild))) s",
+            "\(size) events (\(familyEvents) of rollouts and runs): restart \(String(format: "%.0f", BenchCommand.seconds(restart) * 1000)) ms, \(loaded.rowsLoaded) checkpoint rows (\(familyRecords) rollouts and runs); history of a project p50 \(String(format: "%.0f", project.p50)) µs p99 \(String(format: "%.0f", project.p99)) µs, of a session p50 \(String(format: "%.0f", session.p50)) µs p99 \(String(format: "%.0f", session.p99)) µs; ingest \(Int(rate)) events/s; rebuild \(String(format: "%.2f", BenchCommand.seconds(rebuild))) s",
             [
                 ("restart_ms", BenchCommand.seconds(restart) * 1000), ("project_p50_us", project.p50), ("project_p99_us", project.p99),
                 ("session_p50_us", session.p50), ("session_p99_us", session.p99), ("ingest_events_per_sec", rate),
-                ("rebuild_s", BenchCommand.seconds(rebuild)),
+                ("rebuild_s", BenchCommand.seconds(rebuild)), ("rows_loaded", Double(loaded.rowsLoaded)),
+                ("family_records", Double(familyRecords)), ("family_events", Double(familyEvents)),
             ])
+    }
+
+    /// 100 rollouts over fleets of `hosts` hosts, each walked to converged and pruned, and 100
+    /// runs: the same rows whatever the number of hosts, ever more events. The time to load the
+    /// checkpoint, and to rebuild the reducers from the events instead.
+    static func families(directory: String, hosts: Int) throws {
+        let path = directory + "/families-\(hosts).sqlite"
+        defer { for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) } }
+        let base = EventTimestamp.now().nanosecondsSinceEpoch - 100_000_000 * 1_000_000
+        var made = 0
+        func events(_ steps: [FamilyStream.Step]) -> [(event: Event, subject: String)] {
+            steps.map { step in
+                made += 1
+                let event = FamilyStream.event(step, at: EventTimestamp(nanosecondsSinceEpoch: base + Int64(made) * 1_000_000))
+                return (event, (try? EventSubject.subject(for: event)) ?? "?")
+            }
+        }
+        do {
+            let store = try EventStore(path: path)
+            defer { store.close() }
+            let state = try state(store)
+            var emitted: [(event: Event, subject: String)] = []
+            var steps = Array((0..<100).map { FamilyStream.run(project: $0 % FamilyStream.projects, number: $0) }.joined())
+            for number in 0..<100 { steps += FamilyStream.rollout(channel: number % FamilyStream.channels, number: number, hosts: hosts) }
+            var pending = steps[...]
+            while !pending.isEmpty || !emitted.isEmpty {
+                let commit = try state.commit(emitted + events(Array(pending.prefix(batch))))
+                pending = pending.dropFirst(batch)
+                emitted = derived(commit)
+            }
+        }
+        let clock = ContinuousClock()
+        let loadStart = clock.now
+        let store = try EventStore(path: path)
+        defer { store.close() }
+        let loaded = try state(store)
+        let load = clock.now - loadStart
+        guard loaded.loadReport.eventsRead == 0, let families = loaded.families, families.statistics.violations == 0,
+            families.rollouts.rollouts.values.allSatisfy({ $0.state == .pruned })
+        else { throw BenchError("bench scale: the fleet of \(hosts) hosts did not load as it was stored") }
+        let rebuildStart = clock.now
+        let rebuilt = try state(store, rebuild: true)
+        let rebuild = clock.now - rebuildStart
+        BenchCommand.report(
+            "families_\(hosts)",
+            "100 rollouts over \(hosts) hosts and 100 runs, \(made) events: checkpoint loaded in \(String(format: "%.1f", BenchCommand.seconds(load) * 1000)) ms (\(loaded.loadReport.rowsLoaded) rows); rebuilt from \(rebuilt.loadReport.eventsRead) events in \(String(format: "%.1f", BenchCommand.seconds(rebuild) * 1000)) ms",
+            [("load_ms", BenchCommand.seconds(load) * 1000), ("rows_loaded", Double(loaded.loadReport.rowsLoaded)), ("events", Double(made)),
+             ("rebuild_ms", BenchCommand.seconds(rebuild) * 1000)])
     }
 
     /// `sessions` sessions spawned in one project, then one terminal event each: the time the

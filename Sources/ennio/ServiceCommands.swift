@@ -34,8 +34,9 @@ func logToStandardError(_ line: String) {
 enum CoordinatorCommand {
     static let help = """
         usage: ennio coordinator [--db PATH] [--health-interval SECONDS] [--missed-health-checks N]
-                                 [--mode auto|core|jetstream] [--batch-size N] [--rebuild] [--server URLS]
-                                 [--name NAME] [--replicas N]
+                                 [--mode auto|core|jetstream] [--batch-size N] [--rebuild]
+                                 [--stream-max-age DURATION] [--stream-max-bytes SIZE] [--retain DURATION]
+                                 [--server URLS] [--name NAME] [--replicas N]
                                  [--http [HOST:]PORT] [--http-token FILE] [--http-max-clients N]
 
         Subscribes to every event category, stores every event once in SQLite (default
@@ -69,6 +70,17 @@ enum CoordinatorCommand {
         transaction as each batch: a restart loads them instead of reading the history again.
         --rebuild makes them again from the history alone (one pass over it) before starting.
 
+        --stream-max-age (default 7d) and --stream-max-bytes (default 1GiB): the limits of the
+        stream, set when the coordinator creates it or starts. Past either the oldest events are
+        deleted from the stream (not from the history), read or not: they must cover the longest
+        time the coordinator may be down. Durations: 90m, 12h, 30d; sizes: 500MB, 10GiB.
+
+        --retain DURATION (e.g. 30d; default: keep every event): events whose timestamp is older
+        are deleted from the history, at start and every minute, a few thousand per transaction
+        between batches being stored. The session and node tables keep what those events made of
+        them. Kept whatever their age: rollout and run events (their state is replayed from them
+        at every start). --rebuild after a deletion rebuilds from what is left.
+
         Fails at once, creating no database, when no server answers (or, with --mode jetstream,
         when the server has no JetStream); once connected it reconnects whenever the connection
         is lost.
@@ -87,10 +99,10 @@ enum CoordinatorCommand {
         }
         let arguments = try Arguments(
             raw, options: [
-                "db", "health-interval", "missed-health-checks", "server", "mode", "batch-size", "http", "http-token", "http-max-clients",
-                "name", "replicas",
+                "db", "health-interval", "missed-health-checks", "server", "mode", "batch-size", "stream-max-age", "stream-max-bytes", "retain",
+                "http", "http-token", "http-max-clients", "name", "replicas",
             ],
-            flags: ["rebuild"])
+            flags: ["rebuild"], connecting: true)
         var options = CoordinatorOptions()
         options.defaultHealthInterval = try arguments.seconds("health-interval") ?? options.defaultHealthInterval
         options.missedHealthChecks = try arguments.integer("missed-health-checks", range: 1...1000) ?? options.missedHealthChecks
@@ -106,6 +118,9 @@ enum CoordinatorCommand {
         }
         options.consumerName = CoordinatorOptions.consumerName(for: name)
         options.replicas = try arguments.replicas()
+        options.streamLimits.maxAge = try arguments.duration("stream-max-age", range: .seconds(60) ... .seconds(3650 * 86_400)) ?? options.streamLimits.maxAge
+        options.streamLimits.maxBytes = try arguments.byteCount("stream-max-bytes", range: 1 << 20 ... Int64.max) ?? options.streamLimits.maxBytes
+        options.retention = try arguments.duration("retain", range: .seconds(60) ... .seconds(36_500 * 86_400))
         switch try arguments.durability() {
         case nil: options.mode = .automatic
         case true?: options.mode = .jetStream
@@ -164,7 +179,7 @@ enum CoordinatorCommand {
         }
         api?.stop()
         let statistics = coordinator.statistics
-        printError("coordinator: stopping; received \(statistics.received), stored \(statistics.stored), duplicates \(statistics.duplicates), malformed \(statistics.malformed), mismatched \(statistics.mismatched), store failures \(statistics.storeFailures), dropped \(statistics.dropped)")
+        printError("coordinator: stopping; received \(statistics.received), stored \(statistics.stored), duplicates \(statistics.duplicates), malformed \(statistics.malformed), mismatched \(statistics.mismatched), store failures \(statistics.storeFailures), dropped \(statistics.dropped), expired \(statistics.expired)")
         try? await connection.drain(timeout: .seconds(5))
         store.close()
         return 0
@@ -237,7 +252,8 @@ enum AgentCommand {
             return 0
         }
         let arguments = try Arguments(
-            raw, options: ["host", "health-interval", "events-from", "project", "server", "mode", "sessions-dir", "poll", "idle-after", "replicas"])
+            raw, options: ["host", "health-interval", "events-from", "project", "server", "mode", "sessions-dir", "poll", "idle-after", "replicas"],
+            connecting: true)
         guard arguments.positionals.isEmpty else { throw UsageError("unexpected argument \(arguments.positionals[0].debugDescription)") }
         let host = try arguments.required("host")
         do {
@@ -272,7 +288,7 @@ enum AgentCommand {
             try await agent.run(input: input)
         }
         let statistics = agent.statistics
-        printError("agent \(host): relayed \(statistics.relayed), rejected \(statistics.rejectedLines), health checks \(statistics.healthChecks), failed publishes \(statistics.failedPublishes)")
+        printError("agent \(host): relayed \(statistics.relayed), rejected \(statistics.rejectedLines), health checks \(statistics.healthChecks), failed publishes \(statistics.failedPublishes) (\(statistics.refusedPublishes) refused)")
         if let loop = agent.sessionLoop?.statistics {
             printError("agent \(host): lifecycle loop: \(loop.ticks) ticks, \(loop.published) session events published, \(loop.tickErrors) tick errors, \(loop.kills) kills")
         }

@@ -190,21 +190,44 @@ struct FamilyHistory {
 }
 
 /// The coordinator as far as the reducers are concerned: a history that stores an event once
-/// (by id and timestamp), the reducers, and an outbox of emitted events that are published —
-/// and come back as events — a little later, or are lost in a crash.
+/// (by id and timestamp), the reducers with their checkpoint rows (written with each event, as
+/// the coordinator writes them with each batch), and an outbox of emitted events that are
+/// published — and come back as events — a little later, or are lost in a crash.
 struct CoordinatorModel {
     var reducers = FamilyReducers()
     private(set) var history: [Event] = []
     private var stored: Set<String> = []
     private var outbox: [Event] = []
     private(set) var resumePointsChecked = 0
+    /// The checkpoint: rows by table, then key.
+    private(set) var checkpoint: [String: [String: CheckpointRow]] = [:]
 
-    /// An event arrives: stored if new, then reduced; what it emits goes to the outbox.
+    /// How a restarted coordinator gets its reducers back.
+    enum Restart {
+        /// From the checkpoint rows (every restart).
+        case checkpoint
+        /// From the history alone, in the order it was stored (`ennio coordinator --rebuild`).
+        case rebuild
+    }
+
+    /// An event arrives: stored if new, then reduced, its changed rows written; what it emits
+    /// goes to the outbox.
     mutating func receive(_ event: Event) {
         guard stored.insert(event.id + "@\(event.timestamp.nanosecondsSinceEpoch)").inserted else { return }
         history.append(event)
         outbox += reducers.apply(event).emitted
+        for row in reducers.changedRows() {
+            checkpoint[row.table, default: [:]][row.key] = row.value == nil ? nil : row
+        }
+        reducers.committed()
         checkResumePoint(of: event)
+    }
+
+    /// The checkpoint's rows as the store returns them: table by table, each in key order.
+    var checkpointRows: [CheckpointRow] {
+        FamilyReducers.tables.flatMap { table in
+            (checkpoint[table] ?? [:]).values.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }
+        }
     }
 
     /// Publishes what is in the outbox (each comes back through the stream).
@@ -215,15 +238,21 @@ struct CoordinatorModel {
         }
     }
 
-    /// A crash: what was not published yet is lost; a new coordinator rebuilds the reducers
-    /// from the history (by time, then id, as the store returns it), then publishes what they
-    /// emitted that the history does not have.
-    mutating func restart(publishingFirst: Bool) {
+    /// A crash: what was not published yet is lost; a new coordinator loads the reducers from
+    /// the checkpoint (or rebuilds them from the history, in the order it was stored), then
+    /// publishes what they emitted that the history does not have.
+    mutating func restart(publishingFirst: Bool, from source: Restart) throws {
         if publishingFirst { publish() }
         outbox = []
         reducers = FamilyReducers()
-        for event in history.sorted(by: { ($0.timestamp, $0.id) < ($1.timestamp, $1.id) }) {
-            _ = reducers.apply(event)
+        switch source {
+        case .checkpoint:
+            for row in checkpointRows { try reducers.load(row) }
+        case .rebuild:
+            for event in history { _ = reducers.apply(event) }
+            checkpoint = [:]
+            for row in reducers.changedRows() where row.value != nil { checkpoint[row.table, default: [:]][row.key] = row }
+            reducers.committed()
         }
         outbox = reducers.pendingEmissions
         publish()
@@ -240,15 +269,15 @@ struct CoordinatorModel {
     }
 
     /// Feeds `events`, publishing after each; with `cut`, crashes and restarts before event `cut`.
-    static func run(_ events: [Event], cut: Int? = nil, publishingBeforeCrash: Bool = true) -> CoordinatorModel {
+    static func run(_ events: [Event], cut: Int? = nil, publishingBeforeCrash: Bool = true, restart: Restart = .checkpoint) throws -> CoordinatorModel {
         var model = CoordinatorModel()
         for (index, event) in events.enumerated() {
-            if index == cut { model.restart(publishingFirst: publishingBeforeCrash) }
+            if index == cut { try model.restart(publishingFirst: publishingBeforeCrash, from: restart) }
             model.receive(event)
             // Published once the next event is in: a crash may come in between.
             if index + 1 != cut { model.publish() }
         }
-        if cut == events.count { model.restart(publishingFirst: publishingBeforeCrash) }
+        if cut == events.count { try model.restart(publishingFirst: publishingBeforeCrash, from: restart) }
         model.publish()
         return model
     }
@@ -272,14 +301,14 @@ struct CoordinatorModel {
         }
     }
 
-    private static func baseline(_ seed: UInt64) -> (FamilyHistory, [Int], CoordinatorModel) {
+    private static func baseline(_ seed: UInt64) throws -> (FamilyHistory, [Int], CoordinatorModel) {
         let history = FamilyHistory(seed: seed)
         var random = SeededGenerator(seed: seed ^ 0xA5A5)
         let order = history.randomOrder(&random)
         // Timestamps follow this first order, so the store's order (by time) is one the rules allow.
         var events = [Event?](repeating: nil, count: history.nodes.count)
         for (position, index) in order.enumerated() { events[index] = history.event(index, at: position) }
-        let model = CoordinatorModel.run(order.map { events[$0]! })
+        let model = try CoordinatorModel.run(order.map { events[$0]! })
         return (history, order, model)
     }
 
@@ -290,10 +319,10 @@ struct CoordinatorModel {
     }
 
     /// The histories exercise every rule the properties are about, not only the easy path.
-    @Test func theGeneratedHistoriesCoverEveryKindOfStep() {
+    @Test func theGeneratedHistoriesCoverEveryKindOfStep() throws {
         var seen: [String: Int] = [:]
         for seed in Self.seeds {
-            let model = Self.baseline(seed).2
+            let model = try Self.baseline(seed).2
             for rollout in model.reducers.rollouts.rollouts.values {
                 seen["rollout \(rollout.state)", default: 0] += 1
                 if rollout.supersedes != nil { seen["successor", default: 0] += 1 }
@@ -318,7 +347,7 @@ struct CoordinatorModel {
 
     @Test(arguments: seeds)
     func aValidHistoryBreaksNoRuleAndEndsEveryRolloutItCan(seed: UInt64) throws {
-        let (history, _, model) = Self.baseline(seed)
+        let (history, _, model) = try Self.baseline(seed)
         let statistics = model.reducers.statistics
         #expect(statistics.violations == 0, "\(model.reducers.rollouts.orphans.recent) \(model.reducers.rollouts.rollouts.values.flatMap(\.violations.recent)) \(model.reducers.runs.runs.values.flatMap(\.violations.recent))")
         #expect(statistics.duplicates == 0)
@@ -332,20 +361,20 @@ struct CoordinatorModel {
     }
 
     @Test(arguments: seeds)
-    func anyOrderTheRulesAllowGivesTheSameStateAndEmittedEvents(seed: UInt64) {
-        let (history, order, model) = Self.baseline(seed)
+    func anyOrderTheRulesAllowGivesTheSameStateAndEmittedEvents(seed: UInt64) throws {
+        let (history, order, model) = try Self.baseline(seed)
         let expected = Outcome(model)
         let events = Self.events(history, timedBy: order)
         var random = SeededGenerator(seed: seed ^ 0x5A5A)
         for _ in 0..<5 {
             let reordered = history.randomOrder(&random).map { events[$0] }
-            #expect(Outcome(CoordinatorModel.run(reordered)) == expected)
+            #expect(Outcome(try CoordinatorModel.run(reordered)) == expected)
         }
     }
 
     @Test(arguments: seeds)
-    func duplicatedEventsChangeNothingAndAreCounted(seed: UInt64) {
-        let (history, order, model) = Self.baseline(seed)
+    func duplicatedEventsChangeNothingAndAreCounted(seed: UInt64) throws {
+        let (history, order, model) = try Self.baseline(seed)
         let expected = Outcome(model)
         let timed = Self.events(history, timedBy: order)
         var events = order.map { timed[$0] }
@@ -379,25 +408,51 @@ struct CoordinatorModel {
     }
 
     @Test(arguments: seeds)
-    func aRestartAtAnyPointGivesTheSameStateAndPublishesEachDerivedEventOnce(seed: UInt64) {
-        let (history, order, model) = Self.baseline(seed)
+    func aRestartAtAnyPointGivesTheSameStateAndPublishesEachDerivedEventOnce(seed: UInt64) throws {
+        let (history, order, model) = try Self.baseline(seed)
         let expected = Outcome(model)
         let events = Self.events(history, timedBy: order)
         var random = SeededGenerator(seed: seed ^ 0x7E7E)
         for attempt in 0..<4 {
             let reordered = history.randomOrder(&random).map { events[$0] }
             let cut = Int.random(in: 0...reordered.count, using: &random)
-            let restarted = CoordinatorModel.run(reordered, cut: cut, publishingBeforeCrash: attempt % 2 == 0)
-            #expect(Outcome(restarted) == expected, "cut at \(cut) of \(reordered.count)")
-            let terminals = restarted.history.filter { $0.eventType == .rolloutTerminal }
-            #expect(terminals.count == Set(terminals.map(\.id)).count, "each RolloutTerminal published once")
+            for source in [CoordinatorModel.Restart.checkpoint, .rebuild] {
+                let restarted = try CoordinatorModel.run(reordered, cut: cut, publishingBeforeCrash: attempt % 2 == 0, restart: source)
+                #expect(Outcome(restarted) == expected, "\(source): cut at \(cut) of \(reordered.count)")
+                let terminals = restarted.history.filter { $0.eventType == .rolloutTerminal }
+                #expect(terminals.count == Set(terminals.map(\.id)).count, "each RolloutTerminal published once")
+            }
+        }
+    }
+
+    /// Whatever the history — rules broken by events out of order, events again under new ids,
+    /// forged and orphan events, timestamps in another order than the stored one — a restart
+    /// from the checkpoint, cut at any point, and a rebuild from the history in the order it was
+    /// stored give exactly the state of live ingest (every record, flag and count) and the same
+    /// emitted events.
+    @Test(arguments: seeds)
+    func aRestartFromTheCheckpointOfAnyHistoryGivesExactlyTheStateOfLiveIngest(seed: UInt64) throws {
+        let events = disturbedFamilyHistory(seed: seed)
+        let live = try CoordinatorModel.run(events)
+        let expected = FamilySnapshot(live.reducers)
+        let emitted = Set(live.history.filter { $0.eventType == .rolloutTerminal })
+        #expect(expected.statistics.violations > 0, "a history that breaks rules")
+        var random = SeededGenerator(seed: seed ^ 0x6B6B)
+        for attempt in 0..<3 {
+            let cut = Int.random(in: 0...events.count, using: &random)
+            for source in [CoordinatorModel.Restart.checkpoint, .rebuild] {
+                let restarted = try CoordinatorModel.run(events, cut: cut, publishingBeforeCrash: attempt != 1, restart: source)
+                #expect(FamilySnapshot(restarted.reducers) == expected, "\(source): cut at \(cut) of \(events.count)")
+                #expect(Set(restarted.history.filter { $0.eventType == .rolloutTerminal }) == emitted)
+                #expect(restarted.checkpointRows == live.checkpointRows, "the same rows")
+            }
         }
     }
 
     /// Rule-breaking run events mixed in never lead a resume point to a failure snapshot.
     @Test(arguments: seeds)
-    func ruleBreakingRunEventsNeverMakeAFailureSnapshotAResumePoint(seed: UInt64) {
-        let (history, order, _) = Self.baseline(seed)
+    func ruleBreakingRunEventsNeverMakeAFailureSnapshotAResumePoint(seed: UInt64) throws {
+        let (history, order, _) = try Self.baseline(seed)
         let timed = Self.events(history, timedBy: order)
         var events = order.map { timed[$0] }
         var random = SeededGenerator(seed: seed ^ 0x1F1F)

@@ -1,5 +1,6 @@
 import EnnioAgent
 import EnnioEvents
+import EnnioSync
 import Foundation
 import NATSClient
 @testable import NATSTestSupport
@@ -177,5 +178,49 @@ import Testing
         try await task.value
         await connection.close()
         await observer.close()
+    }
+
+    /// An agent whose user may not publish its node's events (another host's credentials), nor
+    /// receive commands: each refusal is counted, each kind logged once, and it runs on.
+    @Test func refusalsAreCountedLoggedOnceAndTheAgentRunsOn() async throws {
+        let path = try TestServer.writeConfig("""
+            jetstream { store_dir: "\(NSTemporaryDirectory())ennio-refusals-\(UUID().uuidString)" }
+            authorization {
+              users = [
+                { user: other, password: o, permissions: {
+                    publish: { allow: ["ennio.node.other.>", "$JS.API.STREAM.INFO.ENNIO_EVENTS"] },
+                    subscribe: { allow: ["_INBOX.>"] } } },
+                { user: admin, password: a }
+              ]
+            }
+            """)
+        let server = try await onThread { try TestServer(arguments: ["-c", path]) }
+        let admin = try await NATSConnection.connect(to: server) {
+            $0.user = "admin"
+            $0.password = "a"
+        }
+        try await EventStream.ensure(JetStream(connection: admin))
+        let connection = try await NATSConnection.connect(to: server) {
+            $0.user = "other"
+            $0.password = "o"
+        }
+        let lines = Locked<[String]>([])
+        var options = AgentOptions(host: "h-refused")
+        options.healthInterval = .milliseconds(20)
+        options.durable = true
+        let agent = try NodeAgent(connection: connection, options: options) { line in lines.withLock { $0.append(line) } }
+        let task = try await within(.seconds(30), "the agent to start despite the refusals") { await Self.start(agent) }
+        try await eventually("ten refused health checks") { agent.statistics.refusedPublishes >= 12 }
+        #expect(connection.status == .connected)
+        agent.stop()
+        try await task.value
+        let logged = lines.withLock { $0 }
+        for type in [EventType.nodeLaunched, .nodeConnected, .nodeHealthCheck] {
+            #expect(logged.filter { $0.contains("may not publish \(type)") }.count == 1, "\(type): \(logged)")
+        }
+        #expect(logged.filter { $0.contains("receives no commands") }.count == 1, "\(logged)")
+        #expect(agent.statistics.failedPublishes == agent.statistics.refusedPublishes)
+        await connection.close()
+        await admin.close()
     }
 }

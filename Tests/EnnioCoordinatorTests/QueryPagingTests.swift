@@ -280,7 +280,7 @@ func eventOfSize(_ size: Int, project: String = "big", session: String = "s", at
 
         options.rebuildFromHistory = true
         let rebuilt = try await RunningCoordinator(server: server, databasePath: path, options: options)
-        #expect(rebuilt.coordinator.state.loadReport.rebuilt == [LifecycleState.name])
+        #expect(rebuilt.coordinator.state.loadReport.rebuilt == [LifecycleState.name, FamilyReducers.name])
         #expect(try await tables() == live)
         await rebuilt.stop()
         await client.close()

@@ -160,7 +160,7 @@ func allCompleteCounts(in store: EventStore) throws -> [String: Int] {
         #expect(healthy.status == 200)
         let stats = try JSONValue(parsing: try await HTTPTestClient(port: api.port).get("/api/stats").body)
         #expect(stats["caught_up"] == .bool(true))
-        #expect(stats["history_events"]?.intValue == Int64(total))
+        #expect(stats["last_seq"]?.intValue == Int64(total))
         let reply = try await client.request(Array(#"{"project_id":"after-1"}"#.utf8), to: QueryProtocol.sessionsSubject, timeout: .seconds(10))
         #expect(try JSONValue(parsing: reply.payload)["count"]?.intValue == 3)
         api.stop()

@@ -2,6 +2,7 @@
 import EnnioEvents
 import EnnioSync
 import Foundation
+@testable import NATSTestSupport
 import Testing
 
 /// A small deterministic generator (SplitMix64), so that a failing history can be made again
@@ -205,6 +206,216 @@ func randomHistory(seed: UInt64, count: Int) -> [(event: Event, subject: String)
         #expect(logged.contains { $0.contains("format 99") })
         #expect(try Self.rows(of: store) == rows)
         #expect(try Self.checkpoint(of: store).first?[1] == String(LifecycleState.version))
+    }
+}
+
+/// The rollout and run reducers through the coordinator's commit path and a real database: the
+/// state after a restart from the checkpoint — cut at any point, with what was emitted and not
+/// yet stored lost or still on its way — or after a rebuild from the history alone is the state
+/// of live ingest, and the same events are emitted.
+@Suite struct FamilyCheckpointRestartTests {
+    typealias Database = StateRebuildTests.Database
+
+    static func item(_ event: Event) -> (event: Event, subject: String) {
+        (event, (try? EventSubject.subject(for: event)) ?? "?")
+    }
+
+    /// The coordinator's loop as far as the checkpoint is concerned: batches committed with the
+    /// reducers' rows; what they emit is published and comes back in a later batch, unless a
+    /// crash loses it first.
+    struct Ingest {
+        let database: Database
+        var store: EventStore
+        var state: CheckpointedState
+        var outbox: [Event] = []
+
+        init(_ database: Database) throws {
+            self.database = database
+            store = try EventStore(path: database.path)
+            state = try CheckpointedState(store: store, lifecycle: StateRebuildTests.lifecycle(), families: FamilyReducers())
+        }
+
+        mutating func commit(_ events: [Event]) throws {
+            let commit = try state.commit(events.map(FamilyCheckpointRestartTests.item))
+            for case .publish(let event, _) in commit.actions where event.eventType == .rolloutTerminal { outbox.append(event) }
+        }
+
+        /// Feeds `events` in batches of random sizes, the outbox now and then among them; with
+        /// `crash`, stops before batch `crash`, losing part of the outbox (the rest is still on
+        /// its way, and arrives after the restart), and starts again from the database.
+        mutating func run(_ events: [Event], schedule seed: UInt64, crash: Int? = nil) throws {
+            var random = SeededGenerator(seed: seed)
+            var rest = events[...]
+            var batch = 0
+            while !rest.isEmpty || !outbox.isEmpty {
+                if batch == crash {
+                    let inFlight = Array(outbox.prefix(Int.random(in: 0...outbox.count, using: &random)))
+                    store.close()
+                    store = try EventStore(path: database.path)
+                    state = try CheckpointedState(store: store, lifecycle: StateRebuildTests.lifecycle(), families: FamilyReducers())
+                    #expect(state.loadReport.rebuilt.isEmpty)
+                    outbox = inFlight + (state.families?.pendingEmissions ?? [])
+                }
+                let size = min(rest.count, Int.random(in: 1...12, using: &random))
+                var events = Array(rest.prefix(size))
+                rest = rest.dropFirst(size)
+                if rest.isEmpty || random.chance(0.4) {
+                    events += outbox
+                    outbox = []
+                }
+                try commit(events)
+                batch += 1
+            }
+        }
+
+        var families: FamilyReducers { state.families ?? FamilyReducers() }
+
+        /// The reducer's `RolloutTerminal`s stored (not the forged ones).
+        func emitted() throws -> Set<Event> {
+            Set(try store.query(HistoryQuery(eventType: .rolloutTerminal, limit: 1000)).events.filter { $0.id == RolloutReducer.terminalEventID(of: $0.sessionId) })
+        }
+
+        /// The family rows of the checkpoint.
+        func rows() throws -> [[String]] {
+            try StateRebuildTests.rows(of: store).filter { FamilyReducers.tables.contains($0[0]) }
+        }
+    }
+
+    /// The reducers as live ingest makes them, by definition: every stored event applied once,
+    /// in the order it was stored.
+    static func appliedInStoredOrder(_ store: EventStore) throws -> FamilyReducers {
+        var reducers = FamilyReducers()
+        let stored = try store.withReader { connection in
+            try connection.rows("SELECT json FROM events ORDER BY seq") { $0.string(at: 0) ?? "" }
+        }
+        for json in stored { _ = reducers.apply(try EventCodec.decode(json)) }
+        return reducers
+    }
+
+    /// Rollout and run events with session events among them.
+    static func mixedHistory(seed: UInt64) -> [Event] {
+        var random = SeededGenerator(seed: seed ^ 0x5E55)
+        var events = disturbedFamilyHistory(seed: seed)
+        for (event, _) in randomHistory(seed: seed, count: 40) where event.eventType.category != .node {
+            events.insert(event, at: Int.random(in: 0...events.count, using: &random))
+        }
+        return events
+    }
+
+    @Test(arguments: 0..<40 as Range<UInt64>)
+    func aRestartFromTheCheckpointAtAnyPointGivesTheStateAndEmittedEventsOfLiveIngest(seed: UInt64) throws {
+        let events = Self.mixedHistory(seed: seed)
+        let liveDatabase = Database()
+        defer { liveDatabase.remove() }
+        var live = try Ingest(liveDatabase)
+        try live.run(events, schedule: seed)
+        let expected = FamilySnapshot(live.families)
+        #expect(expected == FamilySnapshot(try Self.appliedInStoredOrder(live.store)))
+        #expect(!expected.rollouts.isEmpty && !expected.runs.isEmpty && expected.statistics.violations > 0)
+        let emitted = try live.emitted()
+        #expect(emitted.count == expected.rollouts.values.filter { $0.terminalEvent != nil }.count)
+        let liveRows = try live.rows()
+        live.store.close()
+
+        var random = SeededGenerator(seed: seed ^ 0xC0FFEE)
+        let crashDatabase = Database()
+        defer { crashDatabase.remove() }
+        var crashed = try Ingest(crashDatabase)
+        try crashed.run(events, schedule: seed, crash: Int.random(in: 0...(events.count / 8), using: &random))
+        #expect(FamilySnapshot(crashed.families) == expected)
+        #expect(try crashed.emitted() == emitted, "each derived event stored once, whatever was lost")
+        #expect(try crashed.rows() == liveRows, "the same rows")
+        crashed.store.close()
+
+        // A clean restart reads nothing from the history.
+        let reopened = try EventStore(path: crashDatabase.path)
+        defer { reopened.close() }
+        let restarted = try CheckpointedState(store: reopened, lifecycle: StateRebuildTests.lifecycle(), families: FamilyReducers())
+        #expect(restarted.loadReport.eventsRead == 0 && restarted.loadReport.rebuilt.isEmpty)
+        #expect(FamilySnapshot(restarted.families ?? FamilyReducers()) == expected)
+        #expect(restarted.families?.pendingEmissions.isEmpty == true)
+
+        // A rebuild from the history alone, in the order it was stored: the same state and rows.
+        let rebuilt = try CheckpointedState(store: reopened, lifecycle: StateRebuildTests.lifecycle(), families: FamilyReducers(), rebuild: true)
+        #expect(rebuilt.loadReport.rebuilt == [LifecycleState.name, FamilyReducers.name])
+        #expect(FamilySnapshot(rebuilt.families ?? FamilyReducers()) == expected)
+        #expect(try StateRebuildTests.rows(of: reopened).filter { FamilyReducers.tables.contains($0[0]) } == liveRows)
+
+        // Events stored after the checkpoint by a program without the reducers: applied at start,
+        // those alone, in the order they were stored.
+        var later = 0
+        for event in disturbedFamilyHistory(seed: seed + 1000).prefix(30) where try reopened.insert(event, subject: Self.item(event).subject) {
+            later += 1
+        }
+        let caughtUp = try CheckpointedState(store: reopened, lifecycle: StateRebuildTests.lifecycle(), families: FamilyReducers())
+        #expect(caughtUp.loadReport.rebuilt.isEmpty)
+        #expect(caughtUp.loadReport.eventsRead == later)
+        #expect(FamilySnapshot(caughtUp.families ?? FamilyReducers()) == FamilySnapshot(try Self.appliedInStoredOrder(reopened)))
+    }
+
+    /// A database written before the families were checkpointed (schema 4: a lifecycle
+    /// checkpoint, the families' partial index) starts: the families are rebuilt from their own
+    /// events, once, and the log says so; the lifecycle is loaded.
+    @Test func aCheckpointWithoutFamilyRowsIsRebuiltOnceAndTheLogSaysSo() throws {
+        let database = Database()
+        defer { database.remove() }
+        let events = Self.mixedHistory(seed: 7)
+        // Each stored once (by id and timestamp).
+        let familyEvents = Set(events.filter { [.rollout, .run].contains($0.eventType.category) }.map { "\($0.id)@\($0.timestamp.nanosecondsSinceEpoch)" }).count
+        do {
+            let store = try EventStore(path: database.path)
+            let old = try CheckpointedState(store: store, lifecycle: StateRebuildTests.lifecycle())
+            _ = try old.commit(events.map(Self.item))
+            try store.withDatabase { connection in
+                try connection.exec("CREATE INDEX events_families ON events (seq) WHERE category IN ('rollout', 'run')")
+                try connection.exec("PRAGMA user_version = 4")
+            }
+            store.close()
+        }
+        let store = try EventStore(path: database.path)
+        defer { store.close() }
+        let lines = LockedLines()
+        let state = try CheckpointedState(store: store, lifecycle: StateRebuildTests.lifecycle(), families: FamilyReducers(), log: { lines.append($0) })
+        #expect(state.loadReport.rebuilt == [FamilyReducers.name])
+        #expect(state.loadReport.eventsRead == familyEvents, "the rollout and run events alone")
+        #expect(lines.all.contains { $0.contains("no families checkpoint") && $0.contains("rebuilding") }, "\(lines.all)")
+        #expect(FamilySnapshot(state.families ?? FamilyReducers()) == FamilySnapshot(try Self.appliedInStoredOrder(store)))
+        #expect(try StateRebuildTests.checkpoint(of: store).map(\.[0]) == [FamilyReducers.name, LifecycleState.name])
+        let indexes = try store.withReader { try $0.rows("SELECT name FROM sqlite_master WHERE type = 'index'") { $0.string(at: 0) ?? "" } }
+        #expect(!indexes.contains("events_families"))
+
+        let again = try CheckpointedState(store: store, lifecycle: StateRebuildTests.lifecycle(), families: FamilyReducers())
+        #expect(again.loadReport.rebuilt.isEmpty && again.loadReport.eventsRead == 0)
+        #expect(FamilySnapshot(again.families ?? FamilyReducers()) == FamilySnapshot(state.families ?? FamilyReducers()))
+    }
+
+    /// A batch whose transaction fails (here a trigger refuses its host rows) stores nothing and
+    /// leaves the reducers as they were; the batch again then gives what it would have.
+    @Test func aBatchWhoseTransactionFailsLeavesTheFamiliesAsTheyWere() throws {
+        let database = Database()
+        defer { database.remove() }
+        let store = try EventStore(path: database.path)
+        defer { store.close() }
+        let state = try CheckpointedState(store: store, lifecycle: StateRebuildTests.lifecycle(), families: FamilyReducers())
+        let events = disturbedFamilyHistory(seed: 3)
+        let half = events.count / 2
+        _ = try state.commit(events[..<half].map(Self.item))
+        let before = FamilySnapshot(state.families ?? FamilyReducers())
+        let rowsBefore = try StateRebuildTests.rows(of: store)
+        try store.withDatabase { connection in
+            try connection.exec("""
+                CREATE TRIGGER refuse_hosts BEFORE INSERT ON checkpoint_rows WHEN NEW.table_name = 'rollout_hosts'
+                BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;
+                """)
+        }
+        let batch = events[half...].map(Self.item)
+        #expect(batch.contains { $0.event.eventType == .hostJoined })
+        #expect(throws: (any Error).self) { try state.commit(batch) }
+        #expect(FamilySnapshot(state.families ?? FamilyReducers()) == before)
+        #expect(try StateRebuildTests.rows(of: store) == rowsBefore)
+        try store.withDatabase { try $0.exec("DROP TRIGGER refuse_hosts") }
+        _ = try state.commit(batch)
+        #expect(FamilySnapshot(state.families ?? FamilyReducers()) == FamilySnapshot(try Self.appliedInStoredOrder(store)))
     }
 }
 

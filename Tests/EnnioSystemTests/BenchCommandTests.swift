@@ -94,6 +94,22 @@ import Testing
         #expect(Self.result("ingest", in: run.output)?["events_per_sec"] ?? 0 > 0, "\(run.output)")
         #expect(Self.result("ingest_js", in: run.output)?["events_per_sec"] ?? 0 > 0, "\(run.output)")
         #expect(!run.output.contains("bench ingest:"), "\(run.output)")
+        // JetStream ingest writes the state buckets too, and says how much.
+        #expect(Self.result("state_buckets", in: run.output)?["puts_per_event"] != nil, "\(run.output)")
+        let refused = try await EnnioProcess.run(["bench", "pub", "--no-state-buckets", "--server", server.url])
+        #expect(refused.status == 2 && refused.output.contains("--no-state-buckets does not apply"), "\(refused.output)")
+    }
+
+    /// The coordinator at scale, at one small size: its rollouts and runs break no rule (the
+    /// benchmark checks), and a restart loads them from the checkpoint.
+    @Test func theScaleFiguresRunWithRolloutsAndRuns() async throws {
+        let server = try TestServer()
+        let run = try await EnnioProcess.run(["bench", "scale", "--sizes", "5000", "--sessions", "100", "--server", server.url])
+        #expect(run.status == 0, "\(run.output)")
+        let scale = try #require(Self.result("scale_5000", in: run.output), "\(run.output)")
+        #expect(scale["family_events"] ?? 0 > 0 && scale["family_records"] ?? 0 > 0, "\(scale)")
+        #expect(scale["rows_loaded"] ?? 0 > scale["family_records"] ?? 0, "\(scale)")
+        #expect(Self.result("terminal_100", in: run.output) != nil, "\(run.output)")
     }
 
     @Test func theStoreAloneFillsANewDatabase() async throws {

@@ -4,7 +4,7 @@ import Foundation
 import Testing
 
 @Suite struct CommandLineUsageTests {
-    @Test(arguments: ["demo", "pub", "sub", "history", "sessions", "nodes", "coordinator", "agent", "topics", "bench"])
+    @Test(arguments: ["demo", "pub", "sub", "history", "sessions", "nodes", "coordinator", "agent", "command", "topics", "bench"])
     func everySubcommandHasHelp(command: String) async throws {
         let result = try await EnnioProcess.run([command, "--help"])
         #expect(result.status == 0)
@@ -14,7 +14,7 @@ import Testing
     @Test func topLevelHelpListsTheCommands() async throws {
         let result = try await EnnioProcess.run(["--help"])
         #expect(result.status == 0)
-        for command in ["demo", "pub", "sub", "history", "sessions", "nodes", "coordinator", "agent", "topics", "bench"] {
+        for command in ["demo", "pub", "sub", "history", "sessions", "nodes", "coordinator", "agent", "command", "topics", "bench"] {
             #expect(result.output.contains("  \(command)"))
         }
     }
@@ -44,6 +44,19 @@ import Testing
         (["coordinator", "--http", ":8080"], "--http needs a host"),
         (["coordinator", "--http", "8080", "--http-token", "/no/such/token"], "--http-token: cannot read"),
         (["bench", "pub", "--clients", "3"], "--clients does not apply"),
+        (["coordinator", "--stream-max-age", "7"], "--stream-max-age must be a duration with a unit"),
+        (["coordinator", "--stream-max-age", "30s"], "--stream-max-age must be from 1m to 3650d"),
+        (["coordinator", "--stream-max-bytes", "1.5GB"], "--stream-max-bytes must be a number of bytes"),
+        (["coordinator", "--stream-max-bytes", "1KiB"], "--stream-max-bytes must be from 1048576"),
+        (["coordinator", "--stream-max-bytes", "99999999999TB"], "--stream-max-bytes must be a number of bytes"),
+        (["coordinator", "--retain", "30s"], "--retain must be from 1m"),
+        (["command"], "missing command"),
+        (["command", "reboot"], "unknown command \"reboot\""),
+        (["command", "kill", "--host", "h"], "kill needs --session"),
+        (["command", "shutdown", "--session", "s"], "--session is for kill only"),
+        (["command", "shutdown", "--wait", "1s"], "--wait is for health-check only"),
+        (["command", "shutdown", "--host", "a.b"], "host"),
+        (["coordinator", "--retain", "forever"], "--retain must be a duration with a unit"),
         (["topics", "check"], "exactly one subject"),
         (["bench"], "usage: ennio bench"),
         (["bench", "nope"], "unknown benchmark"),

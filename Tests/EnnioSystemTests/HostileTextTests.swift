@@ -80,4 +80,57 @@ import Testing
         #expect(longest < 2 * LogText.limit + 300, "a log line of \(longest) bytes")
         await connection.close()
     }
+
+    /// Invalid UTF-8 and NUL, in events, commands and lines an agent reads, and a hostile
+    /// health check answering `ennio command`: every text output shows them escaped.
+    @Test func invalidUTF8CommandsAgentLinesAndHealthChecksAreShownEscaped() async throws {
+        let server = try await onThread { try TestServer() }
+        let folder = try TemporaryDirectory("ennio-hostile")
+        let environment = ["NATS_URL": server.url]
+        let coordinator = try EnnioProcess(["coordinator", "--db", folder.path + "/history.sqlite"], environment: environment)
+        try await coordinator.waitForOutput("subscribed to ennio.>")
+        let lines = folder.path + "/lines.jsonl"
+        // Not UTF-8, a NUL, an escape sequence and a forged line, as lines an agent relays.
+        let hostileLine: [UInt8] = Array(#"{"event_type":"ci_failing","priority":"info","session_id":"s\#u{1B}[2J","#.utf8)
+            + [0xFF, 0xFE, 0x00, 0x0A] + Array("[forged] agent h: stopped \u{1B}[2J\n".utf8)
+        try Data(hostileLine).write(to: URL(fileURLWithPath: lines))
+        let agent = try EnnioProcess(["agent", "--host", "a", "--events-from", lines, "--sessions-dir", folder.path + "/sessions", "--health-interval", "3600"], environment: environment)
+        try await agent.waitForOutput("rejected an input line")
+        try await agent.waitForOutput("running")
+        // Ends after one event: the health check below, which comes after everything else.
+        let sub = try EnnioProcess(["sub", "ennio.>", "--count", "1"], environment: environment)
+        try await sub.waitForOutput("listening on")
+
+        let connection = try await NATSConnection.connect(to: server.url)
+        // A command whose body is not UTF-8, and an event that is not either.
+        try connection.publish([0xFF, 0x0A] + Array("[forged] x".utf8) + [0x1B, 0x00], to: "ennio.commands.hostile")
+        try connection.publish(Array(#"{"id":"a"#.utf8) + [0xFF, 0x0A, 0x1B] + Array(#"","event_type":"ci_failing"}"#.utf8), to: "ennio.ci.p.failing")
+        // Whoever may publish health checks answers `ennio command health-check` with its own text.
+        let commands = try connection.subscribe(to: "ennio.commands.health_check")
+        try await connection.flush()
+        let answering = Task {
+            for await _ in commands {
+                let check = Event(type: .nodeHealthCheck, sessionId: "", projectId: "", message: "h \u{1B}[2J\n[forged] healthy\u{0}", data: ["host": "h"])
+                try? connection.publish(check.jsonBytes, to: "ennio.node.h.health_check")
+            }
+        }
+        defer { answering.cancel() }
+        let asked = try await EnnioProcess.run(["command", "health-check", "--host", "h", "--wait", "30s"], environment: environment)
+        #expect(asked.status == 0, "\(asked.output)")
+        Self.expectHarmless(asked.output, "ennio command health-check")
+        #expect(asked.output.contains(#"h \u{1B}[2J\n[forged] healthy\u{0}"#), "\(asked.output)")
+
+        #expect(try await sub.finish() == 0)
+        Self.expectHarmless(sub.output, "ennio sub")
+        #expect(sub.output.contains(#"ennio.commands.hostile  \xFF\n[forged] x\u{1B}\u{0}"#), "\(sub.output)")
+        #expect(sub.output.contains("malformed event on ennio.ci.p.failing"), "\(sub.output)")
+
+        try await coordinator.waitForOutput("malformed event")
+        #expect(try await coordinator.terminate() == 0)
+        Self.expectHarmless(coordinator.output, "the coordinator's log")
+        #expect(try await agent.terminate() == 0)
+        Self.expectHarmless(agent.output, "the agent's log")
+        #expect(agent.output.contains("rejected an input line"), "\(agent.output)")
+        await connection.close()
+    }
 }

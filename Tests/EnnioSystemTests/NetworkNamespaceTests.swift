@@ -8,14 +8,18 @@ import Glibc
 import Darwin
 #endif
 
-/// The whole system across separate network hosts: `scripts/netns-test.sh` builds a switch (a
-/// Linux bridge) and three hosts (`srv` with nats-server and the coordinator, `hosta` and `hostb`
-/// with an agent each) out of network namespaces, checks that the coordinator sees both nodes and
-/// the events hosta relays, then cuts hostb's link and checks that hostb, and only hostb, is marked
-/// disconnected. Creating namespaces needs root.
+/// The whole system across separate network hosts, deployed as `deploy/` deploys it (TLS, a
+/// user per program with its role's permissions, JetStream in files): `scripts/netns-test.sh`
+/// builds a switch (a Linux bridge) and three hosts (`srv` with nats-server and the coordinator,
+/// `hosta` and `hostb` with an agent each) out of network namespaces, checks that the
+/// coordinator sees both nodes and the events hosta relays; that hosta's credentials cannot
+/// publish hostb's health check (and nothing of it reaches the history), that the reader cannot
+/// send a command and the operator can; that a server killed and restarted on its file store
+/// lost none of the events it had acknowledged; then cuts hostb's link and checks that hostb, and
+/// only hostb, is marked disconnected. Creating namespaces needs root.
 @Suite struct NetworkNamespaceTests {
     @Test(.enabled(if: getuid() == 0, "needs root to create network namespaces"))
-    func coordinatorSeesHostsAcrossABridgeAndNoticesOneVanish() async throws {
+    func aDeploymentAcrossABridgeKeepsItsRolesLosesNothingAndNoticesAHostVanish() async throws {
         let ennio = RepositoryScript.ennioBinary()
         try #require(
             FileManager.default.isExecutableFile(atPath: ennio),

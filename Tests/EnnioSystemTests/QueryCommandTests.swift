@@ -103,7 +103,7 @@ import Testing
 
         let rebuilt = try EnnioProcess(["coordinator", "--db", database, "--mode", "core", "--rebuild"], environment: environment)
         try await rebuilt.waitForOutput("subscribed to ennio.>")
-        #expect(rebuilt.output.contains("rebuilt lifecycle from the history"), "\(rebuilt.output)")
+        #expect(rebuilt.output.contains("rebuilt lifecycle, families from the history"), "\(rebuilt.output)")
         let after = try await EnnioProcess.run(["nodes", "--json"], environment: environment)
         #expect(try jsonDocument(in: after.output, named: "nodes")["nodes"]?.arrayValue?.compactMap { $0["host"]?.stringValue } == ["build-1"])
         #expect(try await rebuilt.terminate() == 0)

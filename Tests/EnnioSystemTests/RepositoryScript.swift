@@ -24,10 +24,10 @@ struct RepositoryScript {
         self.path = path
     }
 
-    /// Runs `bash <repo>/<path>` with `environment` added to this process's environment, and waits
+    /// Runs `bash <repo>/<path> arguments…` with `environment` added to this process's environment, and waits
     /// for it (polling every 100 ms). If it is still running after `limit` it is stopped (SIGTERM,
     /// which the scripts clean up after, then SIGKILL) and an error with its output is thrown.
-    func run(environment: [String: String] = [:], limit: Duration) async throws -> Outcome {
+    func run(_ arguments: [String] = [], environment: [String: String] = [:], limit: Duration) async throws -> Outcome {
         guard let root = repositoryRoot() else {
             throw TestSupportError(description: "cannot find the repository root (no Package.swift above \(#filePath))")
         }
@@ -44,7 +44,7 @@ struct RepositoryScript {
 
         // `env NAME=value … bash script`: ChildProcess passes this process's environment as it is.
         let assignments = environment.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
-        let process = try ChildProcess(executable: env, arguments: assignments + ["bash", script], outputPath: outputPath)
+        let process = try ChildProcess(executable: env, arguments: assignments + ["bash", script] + arguments, outputPath: outputPath)
         let deadline = ContinuousClock.now + limit
         do {
             while true {

@@ -31,7 +31,8 @@ import Testing
         (["session", "kill", "s", "--grace", "5"], "--grace must be a duration with a unit"),
         (["agent", "--host", "h", "--poll", "5"], "--poll must be a duration with a unit, such as 500ms, 2s"),
         (["agent", "--host", "h", "--poll", "0s"], "--poll must be from 10ms to 1h"),
-        (["agent", "--host", "h", "--poll", "2d"], "--poll must be a duration"),
+        (["agent", "--host", "h", "--poll", "2d"], "--poll must be from 10ms to 1h"),
+        (["agent", "--host", "h", "--poll", "2w"], "--poll must be a duration"),
         (["agent", "--host", "h", "--idle-after", "-1s"], "--idle-after must be a duration"),
         (["agent", "--host", "h", "--idle-after", "1.s"], "--idle-after must be a duration"),
     ] as [([String], String)])

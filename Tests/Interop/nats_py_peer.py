@@ -73,6 +73,12 @@ srv-discover --url URL --subject SUBJ --count N [--timeout S]
        (``nats.micro.service.ServicePing|ServiceInfo|ServiceStats.from_dict``,
        chosen by the answer's ``type``) and prints each as that model's
        ``to_dict()`` in JSON, plus "type". Exits 0 after N answers, 3 on timeout.
+Security options (every mode)
+-----------------------------
+--tls-ca FILE [--tls-cert FILE --tls-key FILE]
+       Connect with TLS, trusting FILE's authorities (and presenting a client certificate).
+--creds FILE | --nkey-seed FILE
+       Authenticate with a .creds file (user JWT and seed) or an NKEY seed file.
 
 Any other failure is reported on stderr with a non-zero exit status
 (1 for runtime errors, 2 for bad arguments).
@@ -102,6 +108,7 @@ import asyncio
 import base64
 import binascii
 import json
+import ssl
 import sys
 from typing import Dict, List, NoReturn, Optional
 
@@ -161,13 +168,32 @@ def describe(msg: Msg) -> str:
     )
 
 
-async def connect(url: str) -> Client:
+def security(args: argparse.Namespace) -> Dict[str, object]:
+    """nats.connect's TLS and credential arguments from the security options."""
+    options: Dict[str, object] = {}
+    for name in ("tls_ca", "tls_cert", "tls_key", "creds", "nkey_seed"):
+        if not hasattr(args, name):
+            setattr(args, name, None)
+    if args.tls_ca:
+        context = ssl.create_default_context(cafile=args.tls_ca)
+        if args.tls_cert:
+            context.load_cert_chain(args.tls_cert, args.tls_key)
+        options["tls"] = context
+    if args.creds:
+        options["user_credentials"] = args.creds
+    if args.nkey_seed:
+        options["nkeys_seed"] = args.nkey_seed
+    return options
+
+
+async def connect(url: str, args: argparse.Namespace) -> Client:
     async def on_error(error: Exception) -> None:
         sys.stderr.write(f"nats_py_peer: connection error: {error!r}\n")
         sys.stderr.flush()
 
     try:
         return await nats.connect(
+            **security(args),
             servers=[url],
             allow_reconnect=False,
             connect_timeout=5,
@@ -189,7 +215,7 @@ async def close(nc: Client) -> None:
 
 async def run_receiver(args: argparse.Namespace, answer: bool) -> None:
     """Shared body of ``sub`` and ``reply``: take ``args.count`` messages."""
-    nc = await connect(args.url)
+    nc = await connect(args.url, args)
     try:
         sub = await nc.subscribe(args.subject)
         await nc.flush(timeout=5)
@@ -240,7 +266,7 @@ async def run_pub(args: argparse.Namespace) -> None:
     except (binascii.Error, ValueError) as error:
         raise PeerError(f"--payload-b64 is not valid base64: {error}", EXIT_USAGE) from error
     headers = parse_headers(args.header)
-    nc = await connect(args.url)
+    nc = await connect(args.url, args)
     try:
         await nc.publish(args.subject, payload, reply=args.reply or "", headers=headers)
         await nc.flush(timeout=5)
@@ -249,7 +275,7 @@ async def run_pub(args: argparse.Namespace) -> None:
 
 
 async def run_events(args: argparse.Namespace) -> None:
-    nc = await connect(args.url)
+    nc = await connect(args.url, args)
     try:
         js = nc.jetstream()
         with open(args.file, encoding="utf-8") as lines:
@@ -318,7 +344,7 @@ async def take_updates(next_update, describe_update, count: int, timeout: float)
 
 
 async def run_kv(args: argparse.Namespace) -> None:
-    nc = await connect(args.url)
+    nc = await connect(args.url, args)
     try:
         kv = await nc.jetstream().key_value(args.bucket)
         if args.mode == "kv-put":
@@ -342,7 +368,7 @@ async def run_kv(args: argparse.Namespace) -> None:
 
 
 async def run_obj(args: argparse.Namespace) -> None:
-    nc = await connect(args.url)
+    nc = await connect(args.url, args)
     try:
         store = await nc.jetstream().object_store(args.bucket)
         if args.mode == "obj-put":
@@ -366,7 +392,7 @@ async def run_request(args: argparse.Namespace) -> None:
         payload = base64.b64decode(args.payload_b64, validate=True)
     except (binascii.Error, ValueError) as error:
         raise PeerError(f"--payload-b64 is not valid base64: {error}", EXIT_USAGE) from error
-    nc = await connect(args.url)
+    nc = await connect(args.url, args)
     try:
         try:
             reply = await nc.request(args.subject, payload, timeout=args.timeout)
@@ -385,7 +411,7 @@ async def run_discover(args: argparse.Namespace) -> None:
         micro.INFO_RESPONSE_TYPE: micro.ServiceInfo,
         micro.STATS_RESPONSE_TYPE: micro.ServiceStats,
     }
-    nc = await connect(args.url)
+    nc = await connect(args.url, args)
     try:
         inbox = nc.new_inbox()
         sub = await nc.subscribe(inbox)
@@ -421,12 +447,17 @@ def parse_arguments(argv: List[str]) -> argparse.Namespace:
     def common(mode: argparse.ArgumentParser) -> None:
         mode.add_argument("--url", required=True, help="e.g. nats://127.0.0.1:4222")
         mode.add_argument("--subject", required=True)
+        security_options(mode)
+
+    def security_options(mode: argparse.ArgumentParser) -> None:
+        for option in ("--tls-ca", "--tls-cert", "--tls-key", "--creds", "--nkey-seed"):
+            mode.add_argument(option, default=None)
 
     for name in ("sub", "reply"):
         mode = modes.add_parser(name)
         common(mode)
         mode.add_argument("--count", type=positive, required=True)
-        mode.add_argument("--timeout", type=float, default=20.0, help="seconds (default 20)")
+        mode.add_argument("--timeout", type=float, default=120.0, help="seconds (default 120: only a safety net)")
 
     pub = modes.add_parser("pub")
     common(pub)
@@ -447,17 +478,17 @@ def parse_arguments(argv: List[str]) -> argparse.Namespace:
             mode.add_argument("--value-b64", required=True)
         if name == "kv-watch":
             mode.add_argument("--count", type=positive, required=True)
-            mode.add_argument("--timeout", type=float, default=20.0)
+            mode.add_argument("--timeout", type=float, default=120.0)
 
     request = modes.add_parser("request")
     common(request)
     request.add_argument("--payload-b64", required=True)
-    request.add_argument("--timeout", type=float, default=10.0)
+    request.add_argument("--timeout", type=float, default=60.0)
 
     discover = modes.add_parser("srv-discover")
     common(discover)
     discover.add_argument("--count", type=positive, required=True)
-    discover.add_argument("--timeout", type=float, default=20.0)
+    discover.add_argument("--timeout", type=float, default=120.0)
 
     for name in ("obj-put", "obj-get", "obj-watch"):
         mode = modes.add_parser(name)
@@ -465,10 +496,11 @@ def parse_arguments(argv: List[str]) -> argparse.Namespace:
         mode.add_argument("--bucket", required=True)
         if name == "obj-watch":
             mode.add_argument("--count", type=positive, required=True)
-            mode.add_argument("--timeout", type=float, default=20.0)
+            mode.add_argument("--timeout", type=float, default=120.0)
         else:
             mode.add_argument("--name", required=True)
             mode.add_argument("--file", required=True)
+    security_options(events)
     return parser.parse_args(argv)
 
 

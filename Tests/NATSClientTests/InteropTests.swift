@@ -93,3 +93,66 @@ import Testing
         await connection.close()
     }
 }
+
+/// nats-py and our client on one server with mutual TLS and JWT credentials, each with the
+/// same certificates and a `.creds` file of its own user.
+@Suite struct SecureInteropTests {
+    @Test func natsPyAndSwiftExchangeMessagesOverMutualTLSWithCredentials() async throws {
+        let certificates = try TestCertificates.shared()
+        let chain = try CredentialsTests.Operator()
+        var configuration = chain.configuration
+        configuration.tls = .standard(certificates, verify: true)
+        let server = try TestServer(configuration: configuration)
+        let (_, swiftCreds) = try chain.user()
+        let (_, pythonCreds) = try chain.user()
+        let security = [
+            "--tls-ca", certificates.caFile, "--tls-cert", certificates.clientCertificate,
+            "--tls-key", certificates.clientKey, "--creds", pythonCreds,
+        ]
+        let connection = try await NATSConnection.connect(NATSOptions(servers: [server.tlsURL]).with {
+            $0.credentials = .credentialsFile(swiftCreds)
+            $0.tls.caFile = certificates.caFile
+            $0.tls.certificateFile = certificates.clientCertificate
+            $0.tls.keyFile = certificates.clientKey
+        })
+
+        // Swift → nats-py.
+        let peer = try PythonPeer(arguments: ["sub", "--url", server.tlsURL, "--subject", "secure.to-python", "--count", "2"] + security)
+        defer { peer.terminate() }
+        #expect(try await peer.line(within: .seconds(30)) == "READY")
+        try connection.publish(InteropTests.binaryPayload, to: "secure.to-python")
+        try connection.publish("second", to: "secure.to-python", headers: ["X-Secure": "yes"])
+        try await connection.flush()
+        let first = try #require(try await peer.message(within: .seconds(30)))
+        let second = try #require(try await peer.message(within: .seconds(30)))
+        #expect(first.payload == InteropTests.binaryPayload)
+        #expect(second.string == "second")
+        #expect(second.headers == ["X-Secure": ["yes"]])
+        #expect(try await peer.exitCode(within: .seconds(30)) == 0)
+
+        // nats-py → Swift, and a request nats-py answers.
+        let subscription = try connection.subscribe(to: "secure.to-swift")
+        try await connection.flush()
+        let publisher = try PythonPeer(arguments: ["pub", "--url", server.tlsURL, "--subject", "secure.to-swift", "--payload-b64", Data("from nats-py".utf8).base64EncodedString()] + security)
+        #expect(try await publisher.exitCode(within: .seconds(30)) == 0, "\(publisher.standardError)")
+        #expect(try await subscription.take(1).map(\.string) == ["from nats-py"])
+        let responder = try PythonPeer(arguments: ["reply", "--url", server.tlsURL, "--subject", "secure.echo", "--count", "1"] + security)
+        defer { responder.terminate() }
+        #expect(try await responder.line(within: .seconds(30)) == "READY")
+        #expect(try await connection.request("ping", to: "secure.echo", timeout: .seconds(20)).string == "echo:ping")
+        await connection.close()
+    }
+
+    @Test func natsPyWithAnNKeySeedReachesSwift() async throws {
+        let user = try NKey.generate(.user)
+        let server = try CredentialsTests.nkeyServer([user])
+        let seedFile = try TestJWT.writeSecretFile(user.seed + "\n", suffix: ".nk")
+        let connection = try await NATSConnection.connect(to: server) { $0.credentials = .nkeySeedFile(seedFile) }
+        let subscription = try connection.subscribe(to: "nkey.interop")
+        try await connection.flush()
+        let publisher = try PythonPeer(arguments: ["pub", "--url", server.url, "--subject", "nkey.interop", "--payload-b64", Data("signed".utf8).base64EncodedString(), "--nkey-seed", seedFile])
+        #expect(try await publisher.exitCode(within: .seconds(30)) == 0, "\(publisher.standardError)")
+        #expect(try await subscription.take(1).map(\.string) == ["signed"])
+        await connection.close()
+    }
+}

@@ -145,23 +145,41 @@ final class ScriptedTransport: Transport, @unchecked Sendable {
 
     /// A write that breaks part-way puts back what it did not send; the whole frames among it
     /// go to the next socket.
-    @Test func aWriteThatBreaksKeepsTheWholeFramesItDidNotSend() throws {
+    @Test func aWriteThatBreaksKeepsTheWholeFramesItDidNotSend() async throws {
         let buffer = OutboundBuffer(connectedLimit: 1 << 20, disconnectedLimit: 1 << 20)
         let lost = ScriptedTransport(budget: 0)
         buffer.attach(lost, preamble: [])
-        try Self.publish(buffer, "one", "1")
-        try Self.publish(buffer, "two", "2")
-        lost.allow(5)
-        buffer.kick()
-        #expect(lost.receivedText == "PUB o")
-        lost.shutdown()
-        buffer.kick()
-        #expect(buffer.detach() == 0)
-        let next = ScriptedTransport()
-        buffer.attach(next, preamble: [])
-        buffer.kick()
-        #expect(next.receivedText == "PUB two 1\r\n2\r\n")
-        #expect(buffer.droppedMessages == 1)
+        try await Self.withWriter(buffer) {
+            // The socket takes nothing: what is left is the writer's, which waits for room.
+            try Self.publish(buffer, "one", "1")
+            try Self.publish(buffer, "two", "2")
+            lost.allow(5)
+            try await Self.eventually("five bytes written") { lost.receivedText == "PUB o" }
+            lost.shutdown()
+            #expect(buffer.detach() == 0)
+            let next = ScriptedTransport()
+            buffer.attach(next, preamble: [])
+            try await Self.eventually("the whole frame on the next socket") { next.receivedText == "PUB two 1\r\n2\r\n" }
+            #expect(buffer.droppedMessages == 1)
+        }
+    }
+
+    /// While the socket is full, publishers only append: the writer alone waits for the
+    /// socket, and sends everything in order once it takes more.
+    @Test func whileTheSocketIsFullPublishersOnlyAppend() async throws {
+        let buffer = OutboundBuffer(connectedLimit: 1 << 20, disconnectedLimit: 1 << 20)
+        let socket = ScriptedTransport(budget: 0)
+        buffer.attach(socket, preamble: [])
+        try await Self.withWriter(buffer) {
+            var expected = ""
+            for index in 0..<2000 {
+                try Self.publish(buffer, "s", String(index))
+                expected += "PUB s \(String(index).utf8.count)\r\n\(index)\r\n"
+            }
+            #expect(socket.received.isEmpty)
+            socket.allowEverything()
+            try await Self.eventually("everything in order") { socket.receivedText == expected }
+        }
     }
 
     /// Past the connected limit appends fail at once; `waitForRoom` returns once the socket

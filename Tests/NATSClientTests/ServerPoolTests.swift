@@ -95,3 +95,22 @@ import Testing
         #expect(pool.nextForReconnect(maximumAttempts: 60)?.address.host == "b")
     }
 }
+
+@Suite struct ServerPoolSecurityTests {
+    @Test func announcedServersKeepTLSAndAreCheckedAgainstTheSeedsName() throws {
+        var pool = try ServerPool(urls: ["tls://nats.example.com:4222"], randomize: false)
+        var seed = pool.servers[0]
+        let added = pool.addDiscovered(["10.0.0.2:4222", "other.example.com:4222"], credentialsFrom: seed)
+        #expect(added.map(\.description) == ["tls://10.0.0.2:4222", "tls://other.example.com:4222"])
+        #expect(added[0].verificationHost == "nats.example.com")
+        #expect(added[1].verificationHost == nil)
+
+        // A plain seed secured because its server required TLS lends TLS all the same.
+        var plain = try ServerPool(urls: ["nats://127.0.0.1:4222"], randomize: false)
+        seed = plain.servers[0]
+        seed.usesTLS = true
+        #expect(plain.addDiscovered(["127.0.0.1:4223"], credentialsFrom: seed).map(\.description) == ["tls://127.0.0.1:4223"])
+        var insecure = try ServerPool(urls: ["nats://127.0.0.1:4222"], randomize: false)
+        #expect(insecure.addDiscovered(["127.0.0.1:4223"], credentialsFrom: insecure.servers[0]).map(\.usesTLS) == [false])
+    }
+}

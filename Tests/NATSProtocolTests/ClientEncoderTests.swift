@@ -85,3 +85,17 @@ func encoded(_ body: (inout [UInt8]) -> Void) -> String {
     }
 }
 
+
+@Suite struct ConnectCredentialsTests {
+    @Test func jwtNkeyAndSignatureGoInConnect() {
+        var info = ConnectInfo()
+        info.jwt = "eyJ.a.b"
+        info.nkey = "UABC"
+        info.signature = "c2ln"
+        let json = info.json
+        #expect(json.contains("\"jwt\":\"eyJ.a.b\""))
+        #expect(json.contains("\"nkey\":\"UABC\""))
+        #expect(json.contains("\"sig\":\"c2ln\""))
+        #expect(!ConnectInfo().json.contains("sig"))
+    }
+}

@@ -69,29 +69,34 @@ protocol CodedError: Error {
 extension NATSError: CodedError {}
 extension KeyValueError: CodedError {}
 
-/// Asserts that `body` throws an `E` with `code`.
+/// Asserts that `body` throws an `E` with `code`; returns the error thrown, if any.
+@discardableResult
 func expectError<E: CodedError, T>(
     _ type: E.Type,
     _ code: E.Code,
     sourceLocation: SourceLocation = #_sourceLocation,
     _ body: () async throws -> T
-) async {
+) async -> E? {
     do {
         _ = try await body()
         Issue.record("expected \(E.self) \(code), but nothing was thrown", sourceLocation: sourceLocation)
+        return nil
     } catch let error as E {
         #expect(error.code == code, "got \(error)", sourceLocation: sourceLocation)
+        return error
     } catch {
         Issue.record("expected \(E.self) \(code), got \(error)", sourceLocation: sourceLocation)
+        return nil
     }
 }
 
-/// Asserts that `body` throws a ``NATSError`` with `code`.
+/// Asserts that `body` throws a ``NATSError`` with `code`; returns the error thrown, if any.
+@discardableResult
 func expectNATSError<T>(
     _ code: NATSError.Code,
     sourceLocation: SourceLocation = #_sourceLocation,
     _ body: () async throws -> T
-) async {
+) async -> NATSError? {
     await expectError(NATSError.self, code, sourceLocation: sourceLocation, body)
 }
 

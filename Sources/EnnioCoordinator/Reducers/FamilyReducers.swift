@@ -4,12 +4,12 @@ public import EnnioEvents
 /// every stored event goes in (``apply(_:)``), the events they derive come out, to be published
 /// with their ids as `Nats-Msg-Id`. Pure: no clock, no NATS, no SQLite.
 ///
-/// Checkpointing: the state is plain values (`RolloutRecord`, `RunRecord`, …), rebuilt today by
-/// applying the history again at start; ``pendingEmissions`` are the derived events to publish
-/// after that (emitted, but not seen back in the history).
+/// The coordinator keeps their state in its checkpoint, row by row, like its session and node
+/// tables (`FamilyReducers+Checkpoint.swift`); ``pendingEmissions`` are the derived events to
+/// publish after a restart (emitted, but not seen back in the history).
 public struct FamilyReducers: Sendable {
-    public private(set) var rollouts = RolloutReducer()
-    public private(set) var runs = RunReducer()
+    public internal(set) var rollouts = RolloutReducer()
+    public internal(set) var runs = RunReducer()
 
     public init() {}
 

@@ -10,12 +10,15 @@ public import EnnioEvents
 /// that breaks a rule is flagged on its rollout (or among ``orphans``), counted, and changes
 /// nothing else.
 public struct RolloutReducer: Sendable {
-    public private(set) var rollouts: [String: RolloutRecord] = [:]
+    public internal(set) var rollouts: [String: RolloutRecord] = [:]
     /// Violations of events that name no rollout the reducer knows.
-    public private(set) var orphans = ViolationLog()
-    public private(set) var statistics = ReducerStatistics()
+    public internal(set) var orphans = ViolationLog()
+    public internal(set) var statistics = ReducerStatistics()
     /// Rollouts whose `RolloutTerminal` was emitted and has not come back yet.
-    public private(set) var unconfirmed: Set<String> = []
+    public internal(set) var unconfirmed: Set<String> = []
+    /// What changed since the coordinator's last commit, for its checkpoint
+    /// (`RolloutReducer+Checkpoint.swift`).
+    var changes = Changes()
 
     public init() {}
 
@@ -36,6 +39,7 @@ public struct RolloutReducer: Sendable {
 
     /// Applies one event; returns what became of it and what to publish.
     public mutating func apply(_ event: Event) -> ReducerOutcome {
+        noteTotals()
         let outcome = reduce(event)
         statistics.count(outcome)
         if case .violation(let violation) = outcome.verdict { flag(violation, event) }
@@ -58,16 +62,18 @@ public struct RolloutReducer: Sendable {
         guard rollouts.values[index].channel == event.projectId else {
             return .violation(.wrongScope, event, "rollout \(event.sessionId.debugDescription) is on channel \(rollouts.values[index].channel.debugDescription), not \(event.projectId.debugDescription)")
         }
+        let noted = noteChange(ofRolloutAt: index)
         let outcome: ReducerOutcome
         switch event.eventType {
-        case .hostJoined: outcome = Self.hostJoined(event, data, &rollouts.values[index])
-        case .hostStateChanged: outcome = Self.hostStateChanged(event, data, &rollouts.values[index])
+        case .hostJoined: outcome = Self.hostJoined(event, data, &rollouts.values[index], &changes)
+        case .hostStateChanged: outcome = Self.hostStateChanged(event, data, &rollouts.values[index], &changes)
         case .waveAdvanced: outcome = Self.waveAdvanced(event, data, &rollouts.values[index])
         case .rolloutTerminal: outcome = Self.terminal(event, &rollouts.values[index])
-        case .retentionExpired: outcome = Self.retentionExpired(event, data, &rollouts.values[index])
-        case .operatorClearance: outcome = Self.cleared(event, data, &rollouts.values[index])
-        default: return ReducerOutcome(.ignored)
+        case .retentionExpired: outcome = Self.retentionExpired(event, data, &rollouts.values[index], &changes)
+        case .operatorClearance: outcome = Self.cleared(event, data, &rollouts.values[index], &changes)
+        default: outcome = ReducerOutcome(.ignored)
         }
+        if noted, outcome.verdict == .duplicate || outcome.verdict == .ignored { changes.rollouts.forget(event.sessionId) }
         if outcome.verdict == .confirmed { unconfirmed.remove(event.sessionId) }
         if let emitted = outcome.emitted.first {
             // Emitted but perhaps already seen: its own copy may sort before its cause.
@@ -90,6 +96,7 @@ public struct RolloutReducer: Sendable {
             }
             return .violation(.rolloutExists, event, "rollout \(event.sessionId.debugDescription) is already open")
         }
+        noteChange(of: event.sessionId)
         rollouts[event.sessionId] = RolloutRecord(rolloutId: event.sessionId, channel: event.projectId, targetRef: target, at: at)
         return ReducerOutcome(.applied)
     }
@@ -114,6 +121,8 @@ public struct RolloutReducer: Sendable {
         guard old.state.isLive else {
             return .violation(.notSupersedable, event, "rollout \(predecessor.debugDescription) is \(old.state), not live")
         }
+        noteChange(of: predecessor)
+        noteChange(of: successor)
         rollouts[predecessor]?.state = .superseded
         rollouts[predecessor]?.supersededBy = successor
         rollouts[predecessor]?.touch(at)
@@ -121,7 +130,7 @@ public struct RolloutReducer: Sendable {
         return ReducerOutcome(.applied)
     }
 
-    private static func hostJoined(_ event: Event, _ data: Members, _ rollout: inout RolloutRecord) -> ReducerOutcome {
+    private static func hostJoined(_ event: Event, _ data: Members, _ rollout: inout RolloutRecord, _ changes: inout Changes) -> ReducerOutcome {
         let hostId = data.string("host_id") ?? ""
         let wave = data.integer("wave")
         let at = data.at
@@ -139,6 +148,7 @@ public struct RolloutReducer: Sendable {
             return .violation(.waveNotOpen, event, "wave \(wave) has not started; the current wave is \(current)")
         }
         let host = RolloutHost(hostId: hostId, wave: wave, at: at)
+        changes.note(host: hostId, of: rollout)
         rollout.hosts[hostId] = host
         rollout.hostCount += 1
         rollout.count(host, 1)
@@ -146,7 +156,7 @@ public struct RolloutReducer: Sendable {
         return ReducerOutcome(.applied, emitted: settle(&rollout))
     }
 
-    private static func hostStateChanged(_ event: Event, _ data: Members, _ rollout: inout RolloutRecord) -> ReducerOutcome {
+    private static func hostStateChanged(_ event: Event, _ data: Members, _ rollout: inout RolloutRecord, _ changes: inout Changes) -> ReducerOutcome {
         let hostId = data.string("host_id") ?? ""
         guard let index = rollout.hosts.index(forKey: hostId) else {
             if rollout.state == .pruned { return .violation(.rolloutEnded, event, "rollout \(rollout.rolloutId.debugDescription) was pruned") }
@@ -169,6 +179,7 @@ public struct RolloutReducer: Sendable {
         guard from.canMove(to: to) else {
             return .violation(.illegalHostTransition, event, "a host may not move from \(from) to \(to)")
         }
+        changes.note(host: hostId, of: rollout)
         rollout.update(hostAt: index) { host in
             host.state = to
             host.moves.append(move)
@@ -209,19 +220,20 @@ public struct RolloutReducer: Sendable {
         return ReducerOutcome(.confirmed)
     }
 
-    private static func retentionExpired(_ event: Event, _ data: Members, _ rollout: inout RolloutRecord) -> ReducerOutcome {
+    private static func retentionExpired(_ event: Event, _ data: Members, _ rollout: inout RolloutRecord, _ changes: inout Changes) -> ReducerOutcome {
         if rollout.state == .pruned { return ReducerOutcome(.duplicate) }
         guard rollout.state.isRetained else {
             return .violation(.notRetained, event, "rollout \(rollout.rolloutId.debugDescription) is \(rollout.state); only terminal, superseded, failed or reverted rollouts are pruned")
         }
         rollout.touch(data.at)
+        for hostId in rollout.hosts.keys { changes.note(host: hostId, of: rollout) }
         rollout.prune()
         return ReducerOutcome(.applied)
     }
 
     /// Failed → Active: the hosts failed, reverting or reverted by now are excused; then the
     /// derived moves apply (the rollout may converge, or end, at once).
-    private static func cleared(_ event: Event, _ data: Members, _ rollout: inout RolloutRecord) -> ReducerOutcome {
+    private static func cleared(_ event: Event, _ data: Members, _ rollout: inout RolloutRecord, _ changes: inout Changes) -> ReducerOutcome {
         let at = data.at
         let operatorName = data.string("operator") ?? ""
         let reason = data.string("reason") ?? ""
@@ -235,7 +247,9 @@ public struct RolloutReducer: Sendable {
             .filter { !$0.excused && ($0.state == .failed || $0.state == .reverting || $0.state == .reverted) }
             .map(\.hostId).sorted()
         for hostId in excused {
-            if let index = rollout.hosts.index(forKey: hostId) { rollout.update(hostAt: index) { $0.excused = true } }
+            guard let index = rollout.hosts.index(forKey: hostId) else { continue }
+            changes.note(host: hostId, of: rollout)
+            rollout.update(hostAt: index) { $0.excused = true }
         }
         rollout.clearances.append(RolloutRecord.Clearance(operatorName: operatorName, reason: reason, at: at, excused: excused))
         rollout.state = .active
@@ -279,8 +293,10 @@ public struct RolloutReducer: Sendable {
     /// among the orphans.
     private mutating func flag(_ violation: RuleViolation, _ event: Event) {
         if rollouts[event.sessionId] != nil {
+            noteChange(of: event.sessionId)
             rollouts[event.sessionId]?.violations.add(violation)
         } else if event.eventType == .successorOpened, let predecessor = event.data["superseded_rollout_id"]?.stringValue, rollouts[predecessor] != nil {
+            noteChange(of: predecessor)
             rollouts[predecessor]?.violations.add(violation)
         } else {
             orphans.add(violation)

@@ -5,7 +5,7 @@ public import EnnioEvents
 /// reducer's own when it names none it knows) and counts it, and its state is unchanged.
 public struct RuleViolation: Sendable, Hashable, CustomStringConvertible {
     public struct Code: Sendable, Hashable, CustomStringConvertible {
-        private enum Base: String, Sendable, Hashable {
+        private enum Base: String, Sendable, Hashable, CaseIterable {
             case invalidData, wrongScope
             case unknownRollout, rolloutExists, rolloutEnded, unknownHost, hostExists, waveNotOpen
             case staleHostState, illegalHostTransition, notConverging, wrongWave, terminalNotDerived
@@ -72,6 +72,12 @@ public struct RuleViolation: Sendable, Hashable, CustomStringConvertible {
         /// A resume boundary (initial, base or context snapshot) named as a failure snapshot.
         public static let boundaryAsFailureSnapshot = Code(.boundaryAsFailureSnapshot)
 
+        /// The code named `name` in JSON (``description``), if there is one.
+        public init?(named name: String) {
+            guard let base = Base.allCases.first(where: { Code($0).description == name }) else { return nil }
+            self.base = base
+        }
+
         /// The name used in JSON (`unknown_rollout`, …).
         public var description: String {
             base.rawValue.reduce(into: "") { name, character in
@@ -91,10 +97,15 @@ public struct RuleViolation: Sendable, Hashable, CustomStringConvertible {
     public let detail: String
 
     public init(_ code: Code, event: Event, _ detail: String) {
+        self.init(code, eventId: event.id, eventType: event.eventType, timestamp: event.timestamp, detail)
+    }
+
+    /// A flag as a checkpoint keeps it.
+    init(_ code: Code, eventId: String, eventType: EventType, timestamp: EventTimestamp, _ detail: String) {
         self.code = code
-        self.eventId = event.id
-        self.eventType = event.eventType
-        self.timestamp = event.timestamp
+        self.eventId = eventId
+        self.eventType = eventType
+        self.timestamp = timestamp
         self.detail = detail
     }
 
@@ -173,6 +184,12 @@ public struct ViolationLog: Sendable, Hashable {
     public private(set) var count = 0
 
     public init() {}
+
+    /// A log as a checkpoint keeps it: at most ``capacity`` of the `count` flags, oldest first.
+    init(recent: [RuleViolation], count: Int) {
+        self.recent = Array(recent.suffix(Self.capacity))
+        self.count = max(count, self.recent.count)
+    }
 
     mutating func add(_ violation: RuleViolation) {
         count += 1

@@ -7,10 +7,13 @@ public import EnnioEvents
 /// names a resume boundary (initial, base or context snapshot), never a failure snapshot —
 /// an event that would make the two meet is refused.
 public struct RunReducer: Sendable {
-    public private(set) var runs: [String: RunRecord] = [:]
+    public internal(set) var runs: [String: RunRecord] = [:]
     /// Violations of events that name no run the reducer knows.
-    public private(set) var orphans = ViolationLog()
-    public private(set) var statistics = ReducerStatistics()
+    public internal(set) var orphans = ViolationLog()
+    public internal(set) var statistics = ReducerStatistics()
+    /// What changed since the coordinator's last commit, for its checkpoint
+    /// (`RunReducer+Checkpoint.swift`).
+    var changes = Changes()
 
     public init() {}
 
@@ -21,10 +24,12 @@ public struct RunReducer: Sendable {
 
     /// Applies one event; returns what became of it.
     public mutating func apply(_ event: Event) -> ReducerOutcome {
+        noteTotals()
         let outcome = reduce(event)
         statistics.count(outcome)
         if case .violation(let violation) = outcome.verdict {
             if runs[event.sessionId] != nil {
+                changes.runs.note(event.sessionId, was: runs[event.sessionId])
                 runs[event.sessionId]?.violations.add(violation)
             } else {
                 orphans.add(violation)
@@ -48,12 +53,16 @@ public struct RunReducer: Sendable {
         guard runs.values[index].projectId == event.projectId else {
             return .violation(.wrongScope, event, "run \(event.sessionId.debugDescription) belongs to project \(runs.values[index].projectId.debugDescription), not \(event.projectId.debugDescription)")
         }
+        let noted = !changes.runs.contains(event.sessionId) && changes.runs.note(event.sessionId, was: runs.values[index])
+        let outcome: ReducerOutcome
         switch event.eventType {
-        case .stateEntered: return Self.entered(event, data, &runs.values[index])
-        case .stateCompleted, .stateFailed: return Self.closed(event, data, &runs.values[index])
-        case .runCompleted: return Self.completed(event, data, &runs.values[index])
-        default: return ReducerOutcome(.ignored)
+        case .stateEntered: outcome = Self.entered(event, data, &runs.values[index])
+        case .stateCompleted, .stateFailed: outcome = Self.closed(event, data, &runs.values[index])
+        case .runCompleted: outcome = Self.completed(event, data, &runs.values[index])
+        default: outcome = ReducerOutcome(.ignored)
         }
+        if noted, outcome.verdict == .duplicate || outcome.verdict == .ignored { changes.runs.forget(event.sessionId) }
+        return outcome
     }
 
     private mutating func started(_ event: Event, _ data: Members) -> ReducerOutcome {
@@ -65,6 +74,7 @@ public struct RunReducer: Sendable {
             }
             return .violation(.runExists, event, "run \(event.sessionId.debugDescription) was started already")
         }
+        changes.runs.note(event.sessionId, was: nil)
         runs[event.sessionId] = RunRecord(opId: event.sessionId, projectId: event.projectId, manifestId: manifest, initialSnapshotId: initial, at: event.timestamp)
         return ReducerOutcome(.applied)
     }

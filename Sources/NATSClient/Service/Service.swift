@@ -130,9 +130,11 @@ public final class Service: Sendable {
     // MARK: - Running
 
     /// Subscribes and answers requests and discovery until ``stop()`` or cancellation.
+    /// - Parameter ready: called once, when every subscription is made (sent to the server
+    ///   before anything published after it), before the first request is answered.
     /// - Throws: ``ServiceError`` `.stopped`, `.alreadyRunning`; ``NATSError`` when it
     ///   cannot subscribe.
-    public func run() async throws {
+    public func run(ready: (@Sendable () -> Void)? = nil) async throws {
         let (additions, continuation) = AsyncStream.makeStream(of: (ServiceEndpoint, NATSSubscription).self)
         let verbs = verbSubjects()
         let (endpoints, subscriptions): ([ServiceEndpoint], [NATSSubscription]) = try state.withLock { state in
@@ -155,6 +157,7 @@ public final class Service: Sendable {
             state.phase = .running(continuation)
             return (state.endpoints, subscriptions)
         }
+        ready?()
         await withTaskCancellationHandler {
             await withTaskGroup(of: Void.self) { group in
                 for (index, (_, verb)) in verbs.enumerated() {
@@ -172,6 +175,12 @@ public final class Service: Sendable {
         } onCancel: {
             self.end(draining: false)
         }
+    }
+
+    /// Messages its subscriptions (discovery and endpoints) dropped while it ran, because they
+    /// came faster than they were handled (see ``NATSSubscription/droppedCount``).
+    public var droppedMessages: UInt64 {
+        state.withLock { $0.subscriptions }.reduce(0) { $0 + $1.droppedCount }
     }
 
     /// Stops the service: no new requests; those already received are answered, then `run()`
