@@ -104,12 +104,14 @@ import Testing
     /// benchmark checks), and a restart loads them from the checkpoint.
     @Test func theScaleFiguresRunWithRolloutsAndRuns() async throws {
         let server = try TestServer()
-        let run = try await EnnioProcess.run(["bench", "scale", "--sizes", "5000", "--sessions", "100", "--server", server.url])
+        let run = try await EnnioProcess.run(["bench", "scale", "--sizes", "5000", "--sessions", "100", "--hosts", "10", "--server", server.url])
         #expect(run.status == 0, "\(run.output)")
         let scale = try #require(Self.result("scale_5000", in: run.output), "\(run.output)")
         #expect(scale["family_events"] ?? 0 > 0 && scale["family_records"] ?? 0 > 0, "\(scale)")
         #expect(scale["rows_loaded"] ?? 0 > scale["family_records"] ?? 0, "\(scale)")
         #expect(Self.result("terminal_100", in: run.output) != nil, "\(run.output)")
+        let fleet = try #require(Self.result("families_10", in: run.output), "\(run.output)")
+        #expect(fleet["rows_loaded"] ?? 0 > 0 && fleet["rebuild_ms"] != nil, "\(fleet)")
     }
 
     @Test func theStoreAloneFillsANewDatabase() async throws {
