@@ -100,6 +100,24 @@ import Testing
         #expect(refused.status == 2 && refused.output.contains("--no-state-buckets does not apply"), "\(refused.output)")
     }
 
+    /// On a three-server cluster: ingest through a stream of three copies, and a coordinator
+    /// started empty catching up with a stream that holds events already.
+    @Test func clusterIngestAndCatchUpStoreEveryEvent() async throws {
+        let cluster = try TestCluster(size: 3, jetStream: true)
+        let servers = cluster.urls.joined(separator: ",")
+        let ingest = try await EnnioProcess.run(["bench", "ingest", "--count", "1500", "--mode", "jetstream", "--replicas", "3", "--server", servers])
+        #expect(ingest.status == 0, "\(ingest.output)")
+        #expect(Self.result("ingest_js_r3", in: ingest.output)?["events_per_sec"] ?? 0 > 0, "\(ingest.output)")
+        #expect(!ingest.output.contains("bench ingest:"), "\(ingest.output)")
+        // The figure is printed only once the coordinator caught up with every event stored.
+        let catchUp = try await EnnioProcess.run(["bench", "catchup", "--count", "3000", "--replicas", "3", "--server", servers])
+        #expect(catchUp.status == 0, "\(catchUp.output)")
+        #expect(Self.result("catchup_fill", in: catchUp.output)?["events_per_sec"] ?? 0 > 0, "\(catchUp.output)")
+        #expect(Self.result("catchup_r3", in: catchUp.output)?["events_per_sec"] ?? 0 > 0, "\(catchUp.output)")
+        let refused = try await EnnioProcess.run(["bench", "ingest", "--replicas", "3", "--server", servers])
+        #expect(refused.status == 2 && refused.output.contains("--replicas applies to"), "\(refused.output)")
+    }
+
     /// The coordinator at scale, at one small size: its rollouts and runs break no rule (the
     /// benchmark checks), and a restart loads them from the checkpoint.
     @Test func theScaleFiguresRunWithRolloutsAndRuns() async throws {
