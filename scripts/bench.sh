@@ -341,13 +341,14 @@ rows = [
     (f"the same, into a table growing to {store_large:,} rows", "store_large", "events_per_sec", "events/s", False),
 ]
 print()
-print(f"Medians of {rounds} rounds ({elapsed} s in all).")
-print("Ratio: Swift/C for throughput, C/Swift for latency — above 1 means Swift is better;")
-print("of the medians, and the median of each round's ratio (the two runs of a round are back to back).")
-print()
-print("| Figure | Unit | Swift | C (libnats) | Ratio of medians | Median ratio per round |")
-print("| --- | --- | ---: | ---: | ---: | ---: |")
-for label, figure, key, unit, latency in rows:
+print(f"Medians of {rounds} rounds ({elapsed} s in all)." if int(rounds) > 0 else f"{elapsed} s in all.")
+if int(rounds) > 0:
+    print("Ratio: Swift/C for throughput, C/Swift for latency — above 1 means Swift is better;")
+    print("of the medians, and the median of each round's ratio (the two runs of a round are back to back).")
+    print()
+    print("| Figure | Unit | Swift | C (libnats) | Ratio of medians | Median ratio per round |")
+    print("| --- | --- | ---: | ---: | ---: | ---: |")
+for label, figure, key, unit, latency in rows if int(rounds) > 0 else []:
     swift, c = median("swift", figure, key), median("c", figure, key)
     ratio = "—"
     if swift and c:
@@ -399,8 +400,9 @@ if any(figure.startswith(("ingest_js_r", "catchup")) for (_, figure, _) in value
     print()
     print(f"The JetStream cluster: three servers on this machine (medians of {cluster_rounds} rounds; the catch-up once):")
     print()
-    print("| Figure | events/s | MB/s of events |")
+    print("| Figure | events/s | / one server |")
     print("| --- | ---: | ---: |")
+    single = median("swift", "ingest_js", "events_per_sec")
     for label, figure in [
         ("coordinator ingest, JetStream, one server", "ingest_js"),
         ("coordinator ingest, JetStream, 3-server cluster, one copy (R1)", "ingest_js_r1"),
@@ -410,7 +412,8 @@ if any(figure.startswith(("ingest_js_r", "catchup")) for (_, figure, _) in value
     ]:
         rate = median("swift", figure, "events_per_sec")
         if rate is not None:
-            print(f"| {label} | {number(rate, 'events/s')} | {median('swift', figure, 'mb_per_sec') or 0:,.1f} |")
+            relative = f"{rate / single:.2f}" if single and figure.startswith("ingest_js") else "—"
+            print(f"| {label} | {number(rate, 'events/s')} | {relative} |")
     rate = median("swift", "catchup_r3", "events_per_sec")
     if rate and catchup_count.isdigit():
         print()
