@@ -220,7 +220,7 @@ enum AgentCommand {
     static let help = """
         usage: ennio agent --host NAME [--health-interval SECONDS] [--events-from PATH|-]
                            [--sessions-dir DIR] [--poll DURATION] [--idle-after DURATION]
-                           [--project P] [--mode auto|core|jetstream] [--server URLS]
+                           [--project P] [--mode auto|core|jetstream] [--replicas N] [--server URLS]
 
         Publishes node_launched, node_connected (on every connect), node_health_check every
         interval (default 10 s) and node_disconnected when it stops. With --events-from it relays
@@ -242,8 +242,8 @@ enum AgentCommand {
         With JetStream (the default when the server offers it) every event is published with an
         acknowledgement from the stream ENNIO_EVENTS, retried for up to a minute (through a
         reconnect to another server and the election of a new stream leader), and reported if it
-        still fails. --replicas N: create the stream with N copies if it does not exist yet, or
-        change it to N (see `ennio coordinator --help`).
+        still fails. --replicas N: create the stream with N copies if it does not exist yet (an
+        existing stream is left as it is; `ennio coordinator --replicas` changes it).
         """
 
     static func run(_ raw: [String]) async throws -> Int32 {
