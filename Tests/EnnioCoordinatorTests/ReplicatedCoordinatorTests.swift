@@ -137,6 +137,8 @@ func allCompleteCounts(in store: EventStore) throws -> [String: Int] {
         let running = Task { try await late.run() }
         try await eventually("the first batch inside its transaction") { entered.withLock { $0 } }
         #expect(!late.statistics.caughtUp)
+        // Nor does it write its tables, older than the buckets', to the state buckets.
+        #expect(late.stateBuckets.statistics.resyncs == 0)
         let health = try await HTTPTestClient(port: api.port).get("/healthz")
         #expect(health.status == 503)
         #expect(try JSONValue(parsing: health.body)["status"]?.stringValue == "catching_up")
@@ -158,6 +160,7 @@ func allCompleteCounts(in store: EventStore) throws -> [String: Int] {
         #expect(info.state.messages == UInt64(total))
         let healthy = try await HTTPTestClient(port: api.port).get("/healthz")
         #expect(healthy.status == 200)
+        try await eventually("the state buckets written once caught up") { late.stateBuckets.statistics.resyncs >= 1 }
         let stats = try JSONValue(parsing: try await HTTPTestClient(port: api.port).get("/api/stats").body)
         #expect(stats["caught_up"] == .bool(true))
         #expect(stats["last_seq"]?.intValue == Int64(total))
