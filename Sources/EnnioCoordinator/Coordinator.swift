@@ -175,8 +175,7 @@ public final class Coordinator: Sendable {
         var droppedSeen: UInt64 = 0
         var droppedQueriesSeen: UInt64 = 0
         var dropping = false
-        var storeFailing = false
-        var failedSince: UInt64 = 0
+        var storing = FailureEpisode()
     }
 
     private let episodes = Locked(Episodes())
@@ -863,14 +862,7 @@ public final class Coordinator: Sendable {
 
     private func noteStoreFailure(_ events: Int, _ error: any Error) {
         statisticsLock.withLock { $0.storeFailing = true }
-        let starts = episodes.withLock { episodes -> Bool in
-            defer {
-                episodes.storeFailing = true
-                episodes.failedSince += UInt64(events)
-            }
-            return !episodes.storeFailing
-        }
-        if starts {
+        if episodes.withLock({ $0.storing.failed(UInt64(events)) }) {
             let what = effectiveMode == .jetStream
                 ? "they stay in the stream and are delivered again"
                 : "in core NATS they are lost; JetStream mode (--mode jetstream) would deliver them again"
@@ -879,15 +871,7 @@ public final class Coordinator: Sendable {
     }
 
     private func noteStoreWorks() {
-        let failed = episodes.withLock { episodes -> UInt64? in
-            guard episodes.storeFailing else { return nil }
-            defer {
-                episodes.storeFailing = false
-                episodes.failedSince = 0
-            }
-            return episodes.failedSince
-        }
-        if let failed { log("coordinator: storing works again, after \(failed) events could not be stored") }
+        if let failed = episodes.withLock({ $0.storing.worked() }) { log("coordinator: storing works again, after \(failed) events could not be stored") }
     }
 
     // MARK: - Time and actions

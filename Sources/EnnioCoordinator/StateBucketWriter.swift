@@ -52,8 +52,7 @@ public final class StateBucketWriter: Sendable {
     let hooks = Locked(StateBucketHooks())
 
     private struct Episodes {
-        var failing = false
-        var failuresSince: UInt64 = 0
+        var writing = FailureEpisode()
         var skippedLogged = false
         var running = false
     }
@@ -407,27 +406,13 @@ public final class StateBucketWriter: Sendable {
             $0.failures += 1
             $0.failing = true
         }
-        let starts = episodes.withLock { episodes -> Bool in
-            defer {
-                episodes.failing = true
-                episodes.failuresSince += 1
-            }
-            return !episodes.failing
-        }
-        if starts {
+        if episodes.withLock({ $0.writing.failed() }) {
             log("coordinator: could not write the state buckets \(StateBucket.sessions) and \(StateBucket.nodes) (\(LogText(error))); storing events goes on, and the buckets are compared with the tables again when writing works. Counted as failures; logged again when it works.")
         }
     }
 
     private func noteWorks() {
-        let failed = episodes.withLock { episodes -> UInt64? in
-            guard episodes.failing else { return nil }
-            defer {
-                episodes.failing = false
-                episodes.failuresSince = 0
-            }
-            return episodes.failuresSince
-        }
+        let failed = episodes.withLock { $0.writing.worked() }
         statisticsLock.withLock { $0.failing = false }
         if let failed { log("coordinator: writing the state buckets works again, after \(failed) failed attempts") }
     }
