@@ -162,7 +162,10 @@ public final class Coordinator: Sendable {
     private let catchUp = Locked(StreamCatchUp())
     /// Derived events held while catching up.
     private let held = Locked(HeldEmissions())
-    /// Fulfilled once caught up.
+    /// Fulfilled once the coordinator has read the whole stream (``becameCaughtUp(quietly:)``):
+    /// the service may start.
+    private let streamRead = Promise<StreamRead, CancellationError>()
+    /// Fulfilled once caught up and answering queries (``startedAnswering(_:)``).
     private let caughtUpPromise = Promise<Void, CancellationError>()
     /// When `run` started (for ``CoordinatorStatistics/catchUpTime``).
     private let runStarted = Locked<ContinuousClock.Instant?>(nil)
@@ -337,8 +340,24 @@ public final class Coordinator: Sendable {
             let (serviceReady, signal) = AsyncStream<Void>.makeStream()
             group.addTask {
                 do {
-                    try await self.caughtUpPromise.value { CancellationError() }
-                    try await service.run { signal.finish() }
+                    let read = try await self.streamRead.value { CancellationError() }
+                    let subscribed = Promise<Void, any Error>()
+                    try await withThrowingTaskGroup(of: Void.self) { running in
+                        running.addTask {
+                            do {
+                                try await service.run { subscribed.fulfil(.success(())) }
+                            } catch {
+                                subscribed.fulfil(.failure(error))
+                                throw error
+                            }
+                        }
+                        try await subscribed.value { CancellationError() }
+                        // Seen by the server (not only sent): a request finds this coordinator.
+                        try await self.connection.flush()
+                        self.startedAnswering(read)
+                        signal.finish()
+                        try await running.next()
+                    }
                 } catch {
                     // Not when stopping: whatever the service says then is no failure.
                     if !Task.isCancelled { serviceFailure.withLock { $0 = error } }
@@ -347,7 +366,7 @@ public final class Coordinator: Sendable {
             }
             // Caught up already (core NATS, or a stream with nothing new): queries are
             // answered from the start.
-            if caughtUpPromise.isFulfilled {
+            if streamRead.isFulfilled {
                 for await _ in serviceReady {}
             }
             do {
@@ -461,25 +480,38 @@ public final class Coordinator: Sendable {
         }
     }
 
-    /// Caught up: counts it, publishes what was held, and lets the queries be answered.
+    /// What ``becameCaughtUp(quietly:)`` tells the service's start.
+    private struct StreamRead: Sendable {
+        var took: Duration?
+        var released: Int
+        var quietly: Bool
+    }
+
+    /// Read the whole stream: publishes what was held, and lets the service start.
     private func becameCaughtUp(quietly: Bool) {
         let released = held.withLock { $0.caughtUp() }
         let took = runStarted.withLock { $0 }.map { ContinuousClock.now - $0 }
+        hand(released)
+        streamRead.fulfil(.success(StreamRead(took: took, released: released.count, quietly: quietly)))
+    }
+
+    /// The service's subscriptions have reached the server: from now on a query finds this
+    /// coordinator, so it counts itself caught up (statistics, `/healthz`, ``waitUntilCaughtUp()``).
+    private func startedAnswering(_ read: StreamRead) {
         let stored = statisticsLock.withLock { statistics -> UInt64 in
             statistics.caughtUp = true
-            statistics.catchUpTime = took
+            statistics.catchUpTime = read.took
             return statistics.stored
         }
-        if !quietly {
-            let seconds = took.map { String(format: "%.1f", Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18) } ?? "?"
-            log("coordinator: caught up with the stream (\(Counted(Int(stored), "event")) stored in \(seconds) s, \(Counted(released.count, "derived event")) to publish); answering queries")
+        if !read.quietly {
+            let seconds = read.took.map { String(format: "%.1f", Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18) } ?? "?"
+            log("coordinator: caught up with the stream (\(Counted(Int(stored), "event")) stored in \(seconds) s, \(Counted(read.released, "derived event")) to publish); answering queries")
         }
-        hand(released)
         caughtUpPromise.fulfil(.success(()))
     }
 
-    /// Returns once the coordinator has caught up with the stream (at once in core NATS, once
-    /// `run` has started).
+    /// Returns once the coordinator has caught up with the stream and answers queries (in core
+    /// NATS, as soon as `run` has started).
     public func waitUntilCaughtUp() async throws {
         try await caughtUpPromise.value { CancellationError() }
     }
