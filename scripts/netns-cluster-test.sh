@@ -23,8 +23,9 @@
 #   - every project that ended has one all_complete, the ghost one node_disconnected, and no two
 #     node_disconnected report the same silence (derived events stored once however many
 #     coordinators derived them);
-#   - the queries over NATS were answered throughout: no pause between two answers longer than
-#     NETNS_QUERY_GAP seconds (default 10, generous for a loaded machine; the longest is printed).
+#   - the queries over NATS (twice a second) were answered throughout: no pause between two
+#     answers longer than NETNS_QUERY_GAP seconds (default 10, generous for a loaded machine; the
+#     longest is printed).
 #
 # Everything lives in namespaces named ennio-c*-<pid>; nothing is created or changed outside them,
 # and they are deleted (with every process started here) when the script exits, however it exits.
@@ -203,14 +204,15 @@ stop_now() {  # name: SIGTERM, waits for the exit; prints the exit status
     stop_process "$pid"
 }
 
-# Waits (polling every 0.5 s, at most $wait_limit s) until the function $2 succeeds.
+# Waits (polling every second, at most $wait_limit s) until the function $2 succeeds. (Each poll
+# starts a program or two: the suite runs this beside every other test.)
 wait_for() {  # description, function
     local what=$1 check=$2
     local deadline=$(($(date +%s) + wait_limit))
     while ! "$check"; do
         check_running
         if (($(date +%s) >= deadline)); then fail "timed out after ${wait_limit}s waiting for $what"; fi
-        sleep 0.5
+        sleep 1
     done
     say "ok: $what"
 }
@@ -461,7 +463,7 @@ background() {  # name, function...: a helper of this script's, stopped with the
 background writer-agent1 feed agent1
 background writer-agent2 feed agent2
 
-# Queries over NATS, again and again, from the ops host: one of the coordinators answers each.
+# Queries over NATS, twice a second, from the ops host: one of the coordinators answers each.
 probe() {
     while [[ ! -e "$work/stop-probing" ]]; do
         if timeout 5 ip netns exec "${ns[ops]}" "$ennio" sessions --json --server "$servers" > /dev/null 2>> "$work/probe-errors.log"; then
@@ -469,7 +471,7 @@ probe() {
         else
             echo "$(date +%s.%N) failed" >> "$work/probe.log"
         fi
-        sleep 0.25
+        sleep 0.5
     done
 }
 : > "$work/probe.log"
