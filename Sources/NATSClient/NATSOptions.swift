@@ -56,7 +56,7 @@ public struct NATSOptions: Sendable, CustomReflectable {
     public var drainTimeout: Duration = .seconds(30)
     /// Most bytes waiting for the socket while connected; past this `publish` fails with
     /// ``NATSError/Code/outboundBufferFull`` (and `publishWaitingForRoom` waits).
-    public var writeBufferLimit = 32 * 1024 * 1024
+    public var writeBufferLimit = 8 * 1024 * 1024
     /// How long `close()` lets buffered messages go out before it closes the socket anyway.
     public var closeTimeout: Duration = .seconds(2)
 

@@ -344,7 +344,10 @@ final class OutboundBuffer: @unchecked Sendable {
         writeInFlight = false
         inFlightStart = batch.start + written
         if headCount == 0 {
-            inFlight.removeAll(shrinkingTo: 4 * 1024 * 1024)
+            // Its storage is kept for the next swap: during a burst both buffers keep the size
+            // they grew to, instead of a fresh allocation (page faults on every byte) each
+            // time. The writer gives it back when it goes to sleep (``releaseIdleStorage()``).
+            inFlight.removeAll()
             inFlightStart = 0
             fragment = 0
         } else {
@@ -412,6 +415,11 @@ final class OutboundBuffer: @unchecked Sendable {
         }
     }
 
+    /// The storage both buffers hold now, written or not (for tests of what a burst keeps).
+    var storageCapacity: Int {
+        lock.withLock { pending.capacity + inFlight.capacity }
+    }
+
     /// The number of bytes waiting to be written.
     var pendingByteCount: Int {
         lock.withLock { queuedCount }
@@ -447,6 +455,24 @@ final class OutboundBuffer: @unchecked Sendable {
     }
 
     /// The writer loop; runs on its own thread until the buffer stops, or closes and is sent.
+    /// Storage each buffer keeps while the connection is quiet.
+    private static let idleCapacity = 1024 * 1024
+    /// How long the writer, with nothing to write, waits before it gives back burst storage.
+    private static let idleReleaseNanoseconds = 200_000_000
+
+    /// Whether either buffer holds more storage than a quiet connection keeps. Call with the
+    /// lock held.
+    private var holdsBurstStorage: Bool {
+        pending.capacity > Self.idleCapacity || inFlight.capacity > Self.idleCapacity
+    }
+
+    /// Gives back what a burst made the two buffers grow to, once the writer has had nothing
+    /// to do for a while (the burst is over). Call with the lock held.
+    private func releaseIdleStorage() {
+        if !writeInFlight, headCount == 0 { inFlight.removeAll(shrinkingTo: Self.idleCapacity) }
+        if pending.count == 0 { pending.removeAll(shrinkingTo: Self.idleCapacity) }
+    }
+
     func runWriter() {
         lock.lock()
         while !stopped {
@@ -464,8 +490,15 @@ final class OutboundBuffer: @unchecked Sendable {
                 break
             }
             guard writerSignaled, transport != nil else {
+                // Storage a burst grew is kept while the burst goes on (a publisher waiting for
+                // room leaves the buffer empty for a moment) and given back after a quiet spell.
                 writerWaiting = true
-                lock.wait(Self.writerWakeUp)
+                if holdsBurstStorage {
+                    lock.wait(Self.writerWakeUp, nanoseconds: Self.idleReleaseNanoseconds)
+                    if !writerSignaled, !closing, !stopped { releaseIdleStorage() }
+                } else {
+                    lock.wait(Self.writerWakeUp)
+                }
                 writerWaiting = false
                 continue
             }

@@ -120,6 +120,24 @@ final class ScriptedTransport: Transport, @unchecked Sendable {
         }
     }
 
+    /// A burst grows the buffers, and the storage is given back once the writer has been idle a
+    /// while. (That it stays while the burst goes on — no fresh pages, each faulted in, for
+    /// every batch — is a matter of speed: BENCHMARKS.md, not a test.)
+    @Test func aBurstKeepsItsStorageUntilAQuietSpell() async throws {
+        let buffer = OutboundBuffer(connectedLimit: 64 << 20, disconnectedLimit: 1 << 20)
+        let socket = ScriptedTransport(budget: 0)
+        buffer.attach(socket, preamble: [])
+        try await Self.withWriter(buffer) {
+            let payload = String(repeating: "x", count: 1000)
+            for _ in 0..<8000 { try Self.publish(buffer, "burst", payload) }
+            let grown = buffer.storageCapacity
+            #expect(grown >= 8_000_000)
+            socket.allowEverything()
+            try await Self.eventually("the burst written") { buffer.pendingByteCount == 0 && socket.received.count > 8_000_000 }
+            try await Self.eventually("the storage given back") { buffer.storageCapacity <= 2 << 20 }
+        }
+    }
+
     /// The socket is lost after taking part of a frame: the rest of that frame is dropped and
     /// counted, never sent to the next socket, which gets the preamble and the whole frames
     /// that followed — including a PING, but not the SUB meant for the old socket.
