@@ -600,9 +600,7 @@ enum BenchCommand {
         }
         let coordinator = try Coordinator(connection: coordinatorConnection, store: store, options: options)
         let alreadyStored = coordinator.statistics.stored
-        let ready = AsyncStream<Void>.makeStream()
-        let running = Task { try await coordinator.run { ready.continuation.finish() } }
-        for await _ in ready.stream {}
+        let running = try await started(coordinator)
 
         let connection = try await connection(arguments, name: "ennio bench ingest publisher")
         let publisher = try EventPublisher(connection: connection)

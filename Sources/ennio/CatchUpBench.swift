@@ -60,7 +60,7 @@ extension BenchCommand {
         options.stateBuckets = false
         let coordinator = try Coordinator(connection: coordinatorConnection, store: store, options: options) { _ in }
         let start = ContinuousClock.now
-        let running = Task { try await coordinator.run() }
+        let running = try await started(coordinator)
         try await watch(coordinator, storing: count) { coordinator.statistics.caughtUp }
         let elapsed = ContinuousClock.now - start
         let stored = try store.count()
@@ -71,6 +71,19 @@ extension BenchCommand {
         try? await jetStream.deleteStream(EventStream.name)
         await coordinatorConnection.close()
         await connection.close()
+    }
+
+    /// Runs `coordinator` in a task of its own and returns it once the coordinator is reading
+    /// (its `ready`), or throws what stopped it before (a stream it could not set up).
+    static func started(_ coordinator: Coordinator) async throws -> Task<Void, any Error> {
+        let (ready, signal) = AsyncStream<Void>.makeStream()
+        let running = Task {
+            defer { signal.finish() }
+            try await coordinator.run { signal.yield() }
+        }
+        for await _ in ready { return running }
+        try await running.value
+        throw BenchError("the coordinator stopped before it was reading")
     }
 
     /// A folder of its own for a benchmark's files, under the temporary directory.
