@@ -5,6 +5,7 @@
 #   bash scripts/bench.sh                 # 9 rounds (about 4 minutes plus the build)
 #   ROUNDS=3 bash scripts/bench.sh        # fewer rounds
 #   ONLY=tls bash scripts/bench.sh        # only the TLS figures
+#   ONLY=cluster bash scripts/bench.sh    # only the JetStream cluster figures
 #
 # The TLS figures run against a second nats-server with a TLS block, using certificates of a
 # private CA the script makes with openssl in $SCRATCH/tls: `ennio bench … --tlsca` beside
@@ -17,6 +18,12 @@
 # default 10000,100000,1000000,10000000; `none` to skip), SCALE_SESSIONS (default
 # 1000,10000,100000) and SCALE_HOSTS (hosts per rollout of the families' restart figure, default
 # 10,100,1000,10000). The largest size takes about 5 GB of temporary disk and several minutes.
+# The JetStream cluster (after the rounds): three nats-servers clustered on loopback, each with
+# JetStream in a temporary directory. CLUSTER_ROUNDS times (default 3) the coordinator's ingest
+# of CLUSTER_INGEST_COUNT events (default INGEST_COUNT) through the event stream with three
+# copies (ingest_js_r3), with one copy on the same cluster (ingest_js_r1) and on the single
+# server (ingest_js); then once a coordinator started empty catching up with CATCHUP_COUNT events
+# in the three-copy stream (default 1000000, about 1.5 GB of temporary disk; `none` to skip).
 set -euo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -45,7 +52,10 @@ TLS_PUB16_COUNT="${TLS_PUB16_COUNT:-1000000}"
 TLS_PUB512_COUNT="${TLS_PUB512_COUNT:-300000}"
 TLS_PUBSUB_COUNT="${TLS_PUBSUB_COUNT:-500000}"
 ONLY="${ONLY:-all}"
-case "$ONLY" in all|tls) ;; *) echo "bench: ONLY must be all or tls, not '$ONLY'" >&2; exit 2 ;; esac
+case "$ONLY" in all|tls|cluster) ;; *) echo "bench: ONLY must be all, tls or cluster, not '$ONLY'" >&2; exit 2 ;; esac
+CLUSTER_ROUNDS="${CLUSTER_ROUNDS:-3}"
+CLUSTER_INGEST_COUNT="${CLUSTER_INGEST_COUNT:-$INGEST_COUNT}"
+CATCHUP_COUNT="${CATCHUP_COUNT:-1000000}"
 # Rows per transaction for the C store benchmark: the coordinator's default batch size.
 STORE_BATCH=8000
 
@@ -153,6 +163,7 @@ if ! /usr/bin/env time -f '%M' true >/dev/null 2>&1; then
 fi
 
 start_time=$(date +%s)
+[[ "$ONLY" == cluster ]] && ROUNDS=0
 for round in $(seq 1 "$ROUNDS"); do
     echo "bench: round $round of $ROUNDS" >&2
     # TLS: the same programs over TLS, recorded as tls_<figure>.
@@ -200,18 +211,70 @@ done
 SCALE_SIZES="${SCALE_SIZES:-10000,100000,1000000,10000000}"
 SCALE_SESSIONS="${SCALE_SESSIONS:-1000,10000,100000}"
 SCALE_HOSTS="${SCALE_HOSTS:-10,100,1000,10000}"
-if [[ "$SCALE_SIZES" != "none" ]]; then
+if [[ "$SCALE_SIZES" != "none" && "$ONLY" == all ]]; then
     echo "bench: the coordinator at scale (sizes $SCALE_SIZES)" >&2
     round=1
     run swift "$ennio" bench scale --sizes "$SCALE_SIZES" --sessions "$SCALE_SESSIONS" --hosts "$SCALE_HOSTS" --server "$url"
 fi
+
+# The JetStream cluster: three servers on loopback, routes between them, JetStream in files.
+free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'; }
+cluster_pids=()
+cluster_dirs=()
+if [[ "$ONLY" != tls ]]; then
+    echo "bench: a JetStream cluster of three servers" >&2
+    client_ports=() route_ports=() monitor_ports=()
+    for i in 0 1 2; do
+        client_ports+=("$(free_port)") route_ports+=("$(free_port)") monitor_ports+=("$(free_port)")
+    done
+    for i in 0 1 2; do
+        routes=()
+        for j in 0 1 2; do (( j == i )) || routes+=("nats://127.0.0.1:${route_ports[$j]}"); done
+        cluster_dirs+=("$(mktemp -d)")
+        "$nats_server" -a 127.0.0.1 -p "${client_ports[$i]}" --server_name "bench-$((i + 1))" -js -sd "${cluster_dirs[$i]}" \
+            --cluster_name ennio-bench --cluster "nats://127.0.0.1:${route_ports[$i]}" --routes "$(IFS=,; echo "${routes[*]}")" \
+            -m "${monitor_ports[$i]}" >"$SCRATCH/bench-cluster-$((i + 1)).log" 2>&1 &
+        cluster_pids+=($!)
+    done
+    trap 'kill "$server_pid" "$tls_server_pid" "${cluster_pids[@]}" 2>/dev/null || true; wait "$server_pid" "$tls_server_pid" "${cluster_pids[@]}" 2>/dev/null || true; rm -rf "$store_dir" "${cluster_dirs[@]}"' EXIT
+    cluster_url="nats://127.0.0.1:${client_ports[0]},nats://127.0.0.1:${client_ports[1]},nats://127.0.0.1:${client_ports[2]}"
+    # Until the servers have elected a JetStream meta leader, no stream can be made.
+    python3 - "${monitor_ports[0]}" <<'PY' || { echo "bench: the cluster elected no JetStream leader" >&2; exit 1; }
+import json, sys, time, urllib.request
+for _ in range(600):
+    try:
+        with urllib.request.urlopen("http://127.0.0.1:%s/jsz" % sys.argv[1], timeout=2) as response:
+            if (json.load(response).get("meta_cluster") or {}).get("leader"):
+                sys.exit(0)
+    except Exception:
+        pass
+    time.sleep(0.1)
+sys.exit(1)
+PY
+    for round in $(seq 1 "$CLUSTER_ROUNDS"); do
+        echo "bench: cluster round $round of $CLUSTER_ROUNDS" >&2
+        # Alternate the order, so that no figure always gets the warmer machine.
+        ingests=("--replicas 3 --server $cluster_url" "--replicas 1 --server $cluster_url" "--server $url")
+        (( round % 2 == 0 )) && ingests=("--server $url" "--replicas 1 --server $cluster_url" "--replicas 3 --server $cluster_url")
+        for options in "${ingests[@]}"; do
+            # shellcheck disable=SC2086 # the options are words
+            run swift "$ennio" bench ingest --count "$CLUSTER_INGEST_COUNT" --mode jetstream $options
+        done
+    done
+    if [[ "$CATCHUP_COUNT" != none ]]; then
+        echo "bench: a coordinator started empty catches up with $CATCHUP_COUNT events (three copies)" >&2
+        round=1
+        run swift "$ennio" bench catchup --count "$CATCHUP_COUNT" --replicas 3 --server "$cluster_url"
+    fi
+fi
 elapsed=$(( $(date +%s) - start_time ))
 
-python3 - "$results" "$ROUNDS" "$elapsed" "$STORE_LARGE_COUNT" <<'PY'
+python3 - "$results" "$ROUNDS" "$elapsed" "$STORE_LARGE_COUNT" "$CATCHUP_COUNT" "$CLUSTER_ROUNDS" <<'PY'
 import statistics, sys
 from collections import defaultdict
 
 path, rounds, elapsed, store_large = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
+catchup_count, cluster_rounds = sys.argv[5], sys.argv[6]
 values = defaultdict(list)
 # (client, figure, key) -> {round: value}, for the ratios of each round's pair of runs.
 by_round = defaultdict(dict)
@@ -278,13 +341,14 @@ rows = [
     (f"the same, into a table growing to {store_large:,} rows", "store_large", "events_per_sec", "events/s", False),
 ]
 print()
-print(f"Medians of {rounds} rounds ({elapsed} s in all).")
-print("Ratio: Swift/C for throughput, C/Swift for latency — above 1 means Swift is better;")
-print("of the medians, and the median of each round's ratio (the two runs of a round are back to back).")
-print()
-print("| Figure | Unit | Swift | C (libnats) | Ratio of medians | Median ratio per round |")
-print("| --- | --- | ---: | ---: | ---: | ---: |")
-for label, figure, key, unit, latency in rows:
+print(f"Medians of {rounds} rounds ({elapsed} s in all)." if int(rounds) > 0 else f"{elapsed} s in all.")
+if int(rounds) > 0:
+    print("Ratio: Swift/C for throughput, C/Swift for latency — above 1 means Swift is better;")
+    print("of the medians, and the median of each round's ratio (the two runs of a round are back to back).")
+    print()
+    print("| Figure | Unit | Swift | C (libnats) | Ratio of medians | Median ratio per round |")
+    print("| --- | --- | ---: | ---: | ---: | ---: |")
+for label, figure, key, unit, latency in rows if int(rounds) > 0 else []:
     swift, c = median("swift", figure, key), median("c", figure, key)
     ratio = "—"
     if swift and c:
@@ -332,13 +396,36 @@ if any(figure.startswith("scale_") for (_, figure, _) in values):
         ("before: the reducers rebuilt from their events", "rebuild_ms", "ms"),
     ])
 
+if any(figure.startswith(("ingest_js_r", "catchup")) for (_, figure, _) in values):
+    print()
+    print(f"The JetStream cluster: three servers on this machine (medians of {cluster_rounds} rounds; the catch-up once):")
+    print()
+    print("| Figure | events/s | / one server |")
+    print("| --- | ---: | ---: |")
+    single = median("swift", "ingest_js", "events_per_sec")
+    for label, figure in [
+        ("coordinator ingest, JetStream, one server", "ingest_js"),
+        ("coordinator ingest, JetStream, 3-server cluster, one copy (R1)", "ingest_js_r1"),
+        ("coordinator ingest, JetStream, 3-server cluster, three copies (R3)", "ingest_js_r3"),
+        ("filling the R3 stream for the catch-up (acknowledged publishes)", "catchup_fill"),
+        ("a coordinator started empty catching up (R3)", "catchup_r3"),
+    ]:
+        rate = median("swift", figure, "events_per_sec")
+        if rate is not None:
+            relative = f"{rate / single:.2f}" if single and figure.startswith("ingest_js") else "—"
+            print(f"| {label} | {number(rate, 'events/s')} | {relative} |")
+    rate = median("swift", "catchup_r3", "events_per_sec")
+    if rate and catchup_count.isdigit():
+        print()
+        print(f"Catch-up: {int(catchup_count):,} events in {int(catchup_count) / rate:,.1f} s.")
+
 print()
 print("Peak memory (max RSS, MiB, median of rounds):")
 print()
 print("| Run | Swift | C (libnats) |")
 print("| --- | ---: | ---: |")
 scale_runs = sorted({figure for (client, figure, key) in values if key == "max_rss_kb" and figure.startswith("scale_")})
-for figure in ["pub16", "pub512", "pubsub16", "tls_pub16", "tls_pub512", "tls_pubsub16", "req16", "js16", "kvput16", "ordered16", "objects", "events_pub", "codec_encode", "ingest", "store", "store_large"] + scale_runs:
+for figure in ["pub16", "pub512", "pubsub16", "tls_pub16", "tls_pub512", "tls_pubsub16", "req16", "js16", "kvput16", "ordered16", "objects", "events_pub", "codec_encode", "ingest", "store", "store_large", "ingest_js_r1", "ingest_js_r3", "catchup_fill"] + scale_runs:
     swift, c = median("swift", figure, "max_rss_kb"), median("c", figure, "max_rss_kb")
     if swift is None and c is None:
         continue

@@ -14,6 +14,9 @@ public struct AgentOptions: Sendable {
     /// Publish with JetStream acknowledgements (`true`), core NATS (`false`), or JetStream
     /// when the server offers it (`nil`, the default).
     public var durable: Bool?
+    /// The event stream's copies if this agent creates it (default 1); an existing stream is
+    /// left as it is (`EventStream.prepareForPublishing(_:replicas:)`).
+    public var streamReplicas: Int?
     /// The lifecycle loop over this host's sessions directory; `nil`: no loop.
     public var sessions: SessionLoopOptions?
 
@@ -129,7 +132,7 @@ public final class NodeAgent: Sendable {
         let startedAt = EventTimestamp.now()
         let commands = try connection.subscribe(to: EventPattern.commands.subject)
         let connectionEvents = connection.events()
-        if isDurable, try await EventStream.prepareForPublishing(JetStream(connection: connection)) == nil {
+        if isDurable, try await EventStream.prepareForPublishing(JetStream(connection: connection), replicas: options.streamReplicas) == nil {
             log("agent \(options.host): the stream \(EventStream.name) does not exist yet and this user may not create it; events are retried until the coordinator creates it")
         }
         await publishNodeEvent(.nodeLaunched, message: "agent on \(options.host) started")

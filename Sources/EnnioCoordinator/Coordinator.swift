@@ -14,8 +14,17 @@ public struct CoordinatorOptions: Sendable {
     /// Where events come from: JetStream (nothing lost while the coordinator is down) or core
     /// NATS (at most once). `.automatic` uses JetStream when the server offers it.
     public var mode: Mode = .automatic
-    /// The durable consumer the coordinator reads the event stream through.
+    /// The durable consumer the coordinator reads the event stream through: one per
+    /// coordinator (``consumerName(for:)``), so that each has the whole history. Two
+    /// coordinators on one consumer would split the events between them.
     public var consumerName = "ennio-coordinator"
+    /// Copies the event stream keeps when this coordinator creates it, or the copies it
+    /// changes an existing stream to (3 on a cluster: losing any one server loses nothing);
+    /// `nil` creates it with one and leaves an existing one as it is.
+    public var replicas: Int?
+    /// How long `run` goes on trying to create the stream and its consumer while the servers
+    /// do not answer for them yet (a cluster electing its leaders, a server restarting).
+    public var setupPatience: Duration = .seconds(60)
     /// The event stream's limits, set when the coordinator creates the stream or starts.
     public var streamLimits = EventStream.Limits()
     /// Most events stored in one transaction (and fetched per pull in JetStream mode). Under
@@ -49,6 +58,12 @@ public struct CoordinatorOptions: Sendable {
     }
 
     public init() {}
+
+    /// The durable consumer of the coordinator called `name` (`ennio coordinator --name`):
+    /// `ennio-coordinator-<name>`; without a name, `ennio-coordinator`.
+    public static func consumerName(for name: String?) -> String {
+        name.map { "ennio-coordinator-\($0)" } ?? "ennio-coordinator"
+    }
 
     /// The connection's limits for subscribers that fall behind, sized for the coordinator's
     /// pipeline: in core NATS, while one batch is stored and the next prepared, the server
@@ -98,6 +113,14 @@ public struct CoordinatorStatistics: Sendable, Hashable {
     public var lastCommitLag: Duration?
     /// Whether the last attempt to store a batch failed.
     public var storeFailing = false
+    /// Whether the coordinator has caught up with the event stream since it started (see
+    /// ``StreamCatchUp``): only then does it answer queries over NATS, publish what it derives
+    /// and judge nodes silent. Always true in core NATS once it runs.
+    public var caughtUp = false
+    /// How long catching up took, from the start of `run`.
+    public var catchUpTime: Duration?
+    /// Derived events held back while catching up (see ``HeldEmissions``).
+    public var heldEmissions = 0
     /// Events deleted from the history because they were older than the retention.
     public var expired: UInt64 = 0
 }
@@ -134,6 +157,18 @@ public final class Coordinator: Sendable {
     private let ingestion = Locked(())
     /// Told of the events each batch newly stored, once it is committed.
     private let commitObservers = Locked<[@Sendable ([Event]) -> Void]>([])
+    /// Whether the coordinator has caught up with the stream, and until when it knows it had
+    /// read all of it. Changed on the store thread.
+    private let catchUp = Locked(StreamCatchUp())
+    /// Derived events held while catching up.
+    private let held = Locked(HeldEmissions())
+    /// Fulfilled once the coordinator has read the whole stream (``becameCaughtUp(quietly:)``):
+    /// the service may start.
+    private let streamRead = Promise<StreamRead, CancellationError>()
+    /// Fulfilled once caught up and answering queries (``startedAnswering(_:)``).
+    private let caughtUpPromise = Promise<Void, CancellationError>()
+    /// When `run` started (for ``CoordinatorStatistics/catchUpTime``).
+    private let runStarted = Locked<ContinuousClock.Instant?>(nil)
     /// Keeps the session and node tables in Key-Value buckets, in JetStream mode.
     public let stateBuckets: StateBucketWriter
     private let runningService = Locked<Service?>(nil)
@@ -196,7 +231,11 @@ public final class Coordinator: Sendable {
         queryWorker.stop()
     }
 
-    public var statistics: CoordinatorStatistics { statisticsLock.withLock { $0 } }
+    public var statistics: CoordinatorStatistics {
+        var statistics = statisticsLock.withLock { $0 }
+        statistics.heldEmissions = held.withLock { $0.count }
+        return statistics
+    }
     /// The service answering the queries (``CoordinatorService``) while ``run(ready:)`` runs.
     public var service: Service? { runningService.withLock { $0 } }
     public var sessions: [SessionRecord] { state.lifecycle.sessionList }
@@ -247,18 +286,34 @@ public final class Coordinator: Sendable {
     }
 
     /// Subscribes and works until the calling task is cancelled or the connection closes.
-    /// `ready` is called once every subscription is in place on the server.
+    /// `ready` is called once the events' subscription or consumer is in place on the server.
+    ///
+    /// In JetStream mode the coordinator first catches up with the stream (``StreamCatchUp``):
+    /// until it has, it answers no query over NATS (the other coordinators of the queue group
+    /// do), publishes none of the events it derives (``HeldEmissions``) and judges no node
+    /// silent. ``CoordinatorStatistics/caughtUp`` and `/healthz` say when it has.
     public func run(ready: (@Sendable () -> Void)? = nil) async throws {
         let mode = effectiveMode
+        runStarted.withLock { $0 = .now }
         var events: NATSSubscription?
         var pull: PullConsumer?
+        var resumeAt: UInt64?
         if mode == .jetStream {
             let jetStream = JetStream(connection: connection)
-            try await EventStream.ensure(jetStream, limits: options.streamLimits)
-            var consumer = ConsumerConfig(durableName: options.consumerName, ackWait: .seconds(30))
-            consumer.maxAckPending = max(options.batchSize * 4, 1000)
-            _ = try await jetStream.createConsumer(stream: EventStream.name, config: consumer)
+            let consumer = try await setUpStream(jetStream)
             pull = jetStream.pullConsumer(stream: EventStream.name, consumer: options.consumerName)
+            if consumer.numAckPending > 0, consumer.delivered.streamSequence > consumer.ackFloor.streamSequence {
+                // Delivered to an earlier run and not acknowledged (it stopped between a
+                // delivery and its commit): the server would deliver them again after the ack
+                // wait, behind newer ones. Read again from the first of them instead, in order.
+                resumeAt = consumer.ackFloor.streamSequence + 1
+            }
+            held.withLock { $0.hold() }
+            noteCatchUp {
+                $0.startedReading(
+                    numPending: consumer.numPending, numAckPending: consumer.numAckPending,
+                    deliveredThrough: consumer.delivered.streamSequence, ackFloor: consumer.ackFloor.streamSequence, now: .now())
+            }
         } else {
             events = try connection.subscribe(to: Self.eventPattern.subject)
             var wanted = NATSOptions(servers: [])
@@ -266,6 +321,7 @@ public final class Coordinator: Sendable {
             if connection.options.pendingMessageLimit < wanted.pendingMessageLimit || connection.options.pendingByteLimit < wanted.pendingByteLimit {
                 log("coordinator: the connection keeps \(connection.options.pendingMessageLimit) messages / \(connection.options.pendingByteLimit) bytes for a subscriber that falls behind; a burst past that is dropped (counted). CoordinatorOptions.configure sizes them for batches of \(options.batchSize)")
             }
+            becameCaughtUp(quietly: true)
         }
         // The queries: the service `ennio-coordinator` (ADR-32), answering in its queue group.
         let service = try CoordinatorService.make(for: self, mode: mode)
@@ -275,18 +331,44 @@ public final class Coordinator: Sendable {
         // for are performed, in the same order, by a task of their own as soon as it is stored.
         let writer = SerialWorker(name: "ennio-store")
         defer { writer.stop() }
+        let writesBuckets = mode == .jetStream && options.stateBuckets
         let failure = await withTaskGroup(of: Void.self) { group -> (any Error)? in
-            let (serviceReady, signal) = AsyncStream<Void>.makeStream()
             let serviceFailure = Locked<(any Error)?>(nil)
+            // The service starts once the coordinator has caught up (until then the other
+            // coordinators of the queue group answer); so does the writer of the state
+            // buckets, which would otherwise write tables older than theirs.
+            let (serviceReady, signal) = AsyncStream<Void>.makeStream()
             group.addTask {
                 do {
-                    try await service.run { signal.finish() }
+                    let read = try await self.streamRead.value { CancellationError() }
+                    let subscribed = Promise<Void, any Error>()
+                    try await withThrowingTaskGroup(of: Void.self) { running in
+                        running.addTask {
+                            do {
+                                try await service.run { subscribed.fulfil(.success(())) }
+                            } catch {
+                                subscribed.fulfil(.failure(error))
+                                throw error
+                            }
+                        }
+                        try await subscribed.value { CancellationError() }
+                        // Seen by the server (not only sent): a request finds this coordinator.
+                        try await self.connection.flush()
+                        self.startedAnswering(read)
+                        signal.finish()
+                        try await running.next()
+                    }
                 } catch {
-                    serviceFailure.withLock { $0 = error }
+                    // Not when stopping: whatever the service says then is no failure.
+                    if !Task.isCancelled { serviceFailure.withLock { $0 = error } }
                 }
                 signal.finish()
             }
-            for await _ in serviceReady {}
+            // Caught up already (core NATS, or a stream with nothing new): queries are
+            // answered from the start.
+            if streamRead.isFulfilled {
+                for await _ in serviceReady {}
+            }
             do {
                 if let error = serviceFailure.withLock({ $0 }) { throw error }
                 try await connection.flush()
@@ -299,14 +381,14 @@ public final class Coordinator: Sendable {
             } else {
                 log("coordinator: subscribed to \(Self.eventPattern.subject) (core NATS: events published while it is down are not seen)")
             }
-            let writesBuckets = mode == .jetStream && options.stateBuckets
             if options.stateBuckets, !writesBuckets {
                 log("coordinator: core NATS: the session and node tables are not kept in the buckets \(StateBucket.sessions) and \(StateBucket.nodes), which need JetStream")
             }
             ready?()
-            // Derived events the history does not have yet (a crash before they were published).
-            // The queue is empty here: this hands them over without waiting.
-            hand(families.pendingEmissions.map { .publish($0, host: nil) })
+            // Derived events the history does not have yet (a crash before they were published),
+            // held like any other while catching up. The queue is empty here: this hands them over
+            // without waiting.
+            hand(held.withLock { $0.committed(actions: families.pendingEmissions.map { .publish($0, host: nil) }, stored: []) })
             group.addTask {
                 while let batch = await self.actions.next() {
                     if let performing = self.hooks.withLock({ $0.performing }) { await performing() }
@@ -317,10 +399,11 @@ public final class Coordinator: Sendable {
                 group.addTask { await self.receive(events, writer: writer) }
             }
             if let pull {
-                group.addTask { await self.consume(pull, writer: writer) }
+                group.addTask { [resumeAt] in await self.consume(pull, writer: writer, restartingAt: resumeAt) }
             }
             if writesBuckets {
                 group.addTask {
+                    guard (try? await self.caughtUpPromise.value { CancellationError() }) != nil else { return }
                     await self.stateBuckets.run { atTheSameInstant in
                         self.betweenCommits {
                             atTheSameInstant()
@@ -341,10 +424,96 @@ public final class Coordinator: Sendable {
             }
             await group.next()
             group.cancelAll()
-            return nil
+            // The service failing once it ran ends the coordinator's run with its error.
+            return serviceFailure.withLock { $0 }
         }
         try? events?.unsubscribe()
         if let failure { throw failure }
+    }
+
+    /// Creates the event stream (or brings its subjects, limits and copies up to date) and this
+    /// coordinator's durable consumer, and returns the consumer's state. Tries again, for
+    /// ``CoordinatorOptions/setupPatience``, while the servers cannot answer for them yet — a
+    /// cluster that is electing its leaders, a server that is restarting.
+    private func setUpStream(_ jetStream: JetStream) async throws -> ConsumerInfo {
+        let deadline = ContinuousClock.now + options.setupPatience
+        var pause: Duration = .milliseconds(250)
+        var complained = false
+        while true {
+            do {
+                try await EventStream.ensure(jetStream, limits: options.streamLimits, replicas: options.replicas)
+                let info: ConsumerInfo
+                do {
+                    // As it is: it may have been made again from some sequence (see `consume`).
+                    info = try await jetStream.consumerInfo(stream: EventStream.name, consumer: options.consumerName)
+                } catch let error as JetStreamError where error.errorCode == JetStreamError.consumerNotFound {
+                    info = try await jetStream.createConsumer(stream: EventStream.name, config: consumerConfig())
+                }
+                if complained { log("coordinator: the stream \(EventStream.name) answers again") }
+                return info
+            } catch where Self.isTransient(error) && ContinuousClock.now + pause < deadline {
+                if !complained {
+                    log("coordinator: the stream \(EventStream.name) cannot be set up yet (\(LogText(error))); trying again for \(options.setupPatience)")
+                    complained = true
+                }
+                try await Task.sleep(for: pause)
+                pause = min(pause * 2, .seconds(2))
+            }
+        }
+    }
+
+    /// Whether a JetStream call may succeed if tried again: no answer in time, nobody
+    /// answering yet, or the cluster saying it cannot serve it right now (503).
+    static func isTransient(_ error: any Error) -> Bool {
+        if let error = error as? NATSError {
+            return error.code == .timeout || error.code == .noResponders || error.code == .disconnected
+        }
+        if let error = error as? JetStreamError { return error.code == 503 }
+        return false
+    }
+
+    /// Applies `change` to the catch-up state; acts on what it says.
+    private func noteCatchUp(_ change: (inout StreamCatchUp) -> StreamCatchUp.Action) {
+        switch catchUp.withLock({ change(&$0) }) {
+        case .none: break
+        case .caughtUp: becameCaughtUp(quietly: false)
+        }
+    }
+
+    /// What ``becameCaughtUp(quietly:)`` tells the service's start.
+    private struct StreamRead: Sendable {
+        var took: Duration?
+        var released: Int
+        var quietly: Bool
+    }
+
+    /// Read the whole stream: publishes what was held, and lets the service start.
+    private func becameCaughtUp(quietly: Bool) {
+        let released = held.withLock { $0.caughtUp() }
+        let took = runStarted.withLock { $0 }.map { ContinuousClock.now - $0 }
+        hand(released)
+        streamRead.fulfil(.success(StreamRead(took: took, released: released.count, quietly: quietly)))
+    }
+
+    /// The service's subscriptions have reached the server: from now on a query finds this
+    /// coordinator, so it counts itself caught up (statistics, `/healthz`, ``waitUntilCaughtUp()``).
+    private func startedAnswering(_ read: StreamRead) {
+        let stored = statisticsLock.withLock { statistics -> UInt64 in
+            statistics.caughtUp = true
+            statistics.catchUpTime = read.took
+            return statistics.stored
+        }
+        if !read.quietly {
+            let seconds = read.took.map { String(format: "%.1f", Double($0.components.seconds) + Double($0.components.attoseconds) / 1e18) } ?? "?"
+            log("coordinator: caught up with the stream (\(Counted(Int(stored), "event")) stored in \(seconds) s, \(Counted(read.released, "derived event")) to publish); answering queries")
+        }
+        caughtUpPromise.fulfil(.success(()))
+    }
+
+    /// Returns once the coordinator has caught up with the stream and answers queries (in core
+    /// NATS, as soon as `run` has started).
+    public func waitUntilCaughtUp() async throws {
+        try await caughtUpPromise.value { CancellationError() }
     }
 
     /// Core NATS: stores what arrives, batch after batch, until the subscription ends.
@@ -376,13 +545,57 @@ public final class Coordinator: Sendable {
     /// Pulls from the event stream until cancelled: each batch is stored in one transaction,
     /// then acknowledged — so an event is acknowledged only once it is committed, and a crash
     /// before that means redelivery, which the store de-duplicates (same id and timestamp).
-    private func consume(_ pull: PullConsumer, writer: SerialWorker) async {
+    /// Messages are stored in the stream's order (``DeliveryOrder``): when some are missing,
+    /// or a batch could not be committed, the consumer starts again from the first one not
+    /// stored.
+    private func consume(_ pull: PullConsumer, writer: SerialWorker, restartingAt resumeAt: UInt64?) async {
         // As in core mode, the next batch is fetched and decoded while the previous one is
         // written (the consumer allows four batches unacknowledged, so the server keeps
         // delivering), and at most one batch waits for the writer.
         // Everything a job used comes back with it, to be freed here rather than on the writer.
-        var storing: SerialWorker.Pending<([JetStreamMessage], PreparedBatch, [EventDelivery])>?
+        var storing: SerialWorker.Pending<StoringJob>?
+        var order = DeliveryOrder()
+        var inOrder = true
+        var restartAt = resumeAt
+        var failures = 0
+        /// Waits for the batch being stored; when it was not committed, the consumer must
+        /// start again from its first message. Returns whether it was committed.
+        @discardableResult
+        func finishStoring() async -> Bool {
+            guard let job = await storing?.value else { return true }
+            storing = nil
+            if !job.committed, let first = job.messages.first?.metadata.streamSequence {
+                restartAt = min(restartAt ?? first, first)
+            }
+            return job.committed
+        }
         while !Task.isCancelled {
+            if let sequence = restartAt {
+                await finishStoring()
+                switch await restartConsumer(pull, at: restartAt ?? sequence) {
+                case .restarted:
+                    order.restarted()
+                    restartAt = nil
+                case .tryAgain:
+                    try? await Task.sleep(for: .milliseconds(500))
+                    continue
+                case .refused:
+                    // Read on as it comes, from now on: what is missing comes again after the
+                    // ack wait.
+                    restartAt = nil
+                    inOrder = false
+                }
+            }
+            if catchUp.withLock({ $0.needsConsumerInfo }) {
+                // Whether the deliveries of an earlier run are all acknowledged now: asked once
+                // every batch fetched so far is committed.
+                await finishStoring()
+                if let info = try? await pull.jetStream.consumerInfo(stream: pull.stream, consumer: pull.consumer) {
+                    await writer.submit {
+                        self.noteCatchUp { $0.consumerInfoArrived(numPending: info.numPending, ackFloor: info.ackFloor.streamSequence, now: .now()) }
+                    }.value
+                }
+            }
             let batch: PullConsumer.Batch
             do {
                 // A pull returns when its batch is full or, at the latest, when it expires: the
@@ -391,21 +604,96 @@ public final class Coordinator: Sendable {
                 batch = try await pull.fetch(batch: options.batchSize, expires: .milliseconds(200))
             } catch {
                 if Task.isCancelled || connection.status == .closed { break }
-                log("coordinator: fetching from the stream failed: \(LogText(error)); trying again")
+                // Once per episode: a lost server or a leader election makes a few seconds of these.
+                if failures == 0 { log("coordinator: fetching from the stream failed: \(LogText(error)); trying again") }
+                failures += 1
                 try? await Task.sleep(for: .milliseconds(500))
                 continue
             }
-            guard !batch.messages.isEmpty else { continue }
-            let messages = batch.messages
+            if failures > 0 {
+                log("coordinator: fetching from the stream works again, after \(Counted(failures, "failed fetch"))")
+                failures = 0
+            }
+            guard !batch.messages.isEmpty else {
+                if batch.endReason == .expired || batch.endReason == .noMessages {
+                    // Nothing to deliver: once the batch before is committed, the coordinator
+                    // has everything the stream had for it.
+                    await finishStoring()
+                    if restartAt == nil {
+                        await writer.submit { self.noteCatchUp { $0.foundNothing(now: .now()) } }.value
+                    }
+                }
+                continue
+            }
+            let (take, gap) = inOrder ? order.arrived(batch.messages.lazy.map(\.metadata.streamSequence)) : (batch.messages.count, nil)
+            if let gap {
+                log("coordinator: the stream delivered event \(batch.messages[take].metadata.streamSequence) before \(gap): reading it again from \(gap), in order")
+                restartAt = gap
+            }
+            guard take > 0 else { continue }
+            let messages = Array(batch.messages.prefix(take))
             let deliveries = messages.map { EventSubscription.decode($0.message) }
             let prepared = prepare(deliveries)
-            _ = await storing?.value
+            // The batch before failed: this one waits for it, from the consumer started again.
+            guard await finishStoring() else { continue }
             storing = writer.submit {
-                self.hand(self.store(messages, prepared, deliveries))
-                return (messages, prepared, deliveries)
+                let (actions, committed) = self.store(messages, prepared, deliveries)
+                self.hand(actions)
+                if committed, let pending = messages.last?.metadata.pending {
+                    self.noteCatchUp { $0.committed(pending: pending, now: .now()) }
+                }
+                return StoringJob(messages: messages, prepared: prepared, deliveries: deliveries, committed: committed)
             }
         }
-        _ = await storing?.value
+        await finishStoring()
+    }
+
+    /// A batch on its way through the writer, and whether it was committed.
+    private struct StoringJob: Sendable {
+        var messages: [JetStreamMessage]
+        var prepared: PreparedBatch
+        var deliveries: [EventDelivery]
+        var committed: Bool
+    }
+
+    /// The consumer's configuration; starting at `sequence` when given (else at the stream's
+    /// first message).
+    private func consumerConfig(startingAt sequence: UInt64? = nil) -> ConsumerConfig {
+        var consumer = ConsumerConfig(durableName: options.consumerName, ackWait: .seconds(30))
+        consumer.maxAckPending = max(options.batchSize * 4, 1000)
+        if let sequence {
+            consumer.deliverPolicy = .byStartSequence
+            consumer.optStartSequence = sequence
+        }
+        return consumer
+    }
+
+    private enum Restart {
+        case restarted, tryAgain
+        /// Not permitted, or not possible: read on with the consumer as it is.
+        case refused
+    }
+
+    /// Deletes the durable consumer and makes it again, delivering from `sequence` on: what is
+    /// stored already comes again as duplicates, what was missing comes in order. Safe to try
+    /// again after any failure (a consumer already deleted is made again from `sequence`).
+    private func restartConsumer(_ pull: PullConsumer, at sequence: UInt64) async -> Restart {
+        do {
+            do {
+                try await pull.jetStream.deleteConsumer(stream: pull.stream, consumer: pull.consumer)
+            } catch let error as JetStreamError where error.errorCode == JetStreamError.consumerNotFound {
+                // Gone already (an earlier attempt deleted it).
+            }
+            let info = try await pull.jetStream.createConsumer(stream: pull.stream, config: consumerConfig(startingAt: sequence))
+            log("coordinator: consumer \(options.consumerName) reads the stream again from event \(sequence), in order (\(info.numPending) to read)")
+            return .restarted
+        } catch where Self.isTransient(error) {
+            log("coordinator: could not start consumer \(options.consumerName) again at event \(sequence) (\(LogText(error))); trying again")
+            return .tryAgain
+        } catch {
+            log("coordinator: cannot start consumer \(options.consumerName) again at event \(sequence) (\(LogText(error))); reading on: the events missing come again after the ack wait, later than those after them")
+            return .refused
+        }
     }
 
     /// Deletes the events older than `retention` now and every ``CoordinatorOptions/retentionInterval``,
@@ -448,13 +736,14 @@ public final class Coordinator: Sendable {
     }
 
     /// Stores one fetched batch, then acknowledges it: acked after the commit, terminated if
-    /// not an event, asked again for later if the commit failed. Returns the actions to perform.
-    private func store(_ messages: [JetStreamMessage], _ batch: PreparedBatch, _ deliveries: [EventDelivery]) -> [LifecycleAction] {
+    /// not an event, asked again for later if the commit failed. Returns the actions to
+    /// perform, and whether the batch was committed.
+    private func store(_ messages: [JetStreamMessage], _ batch: PreparedBatch, _ deliveries: [EventDelivery]) -> (actions: [LifecycleAction], committed: Bool) {
         let (actions, committed) = ingest(batch)
         guard committed else {
             // Not stored: leave them unacknowledged so the stream delivers them again.
             for message in messages { try? message.nak(delay: .seconds(1)) }
-            return []
+            return ([], false)
         }
         for (message, delivery) in zip(messages, deliveries) {
             switch delivery {
@@ -462,7 +751,7 @@ public final class Coordinator: Sendable {
             case .malformed, .mismatched: try? message.term()
             }
         }
-        return actions
+        return (actions, true)
     }
 
     /// A batch of deliveries made ready to store, on the task that decoded it: the valid events
@@ -527,7 +816,7 @@ public final class Coordinator: Sendable {
                 noteStoreWorks()
                 announce(commit.stored)
                 stateBuckets.rowsCommitted(commit.lifecycleRows)
-                return (commit.actions, true)
+                return (hold(commit.actions, stored: commit.stored), true)
             } catch {
                 guard storeSeparatelyOnFailure, valid.count > 1 else {
                     count(stored: 0, duplicates: 0, failures: valid.count)
@@ -557,8 +846,14 @@ public final class Coordinator: Sendable {
             if stored.count + duplicates > 0 { noteStoreWorks() }
             announce(stored)
             stateBuckets.rowsCommitted(rows)
-            return (actions, true)
+            return (hold(actions, stored: stored), true)
         }
+    }
+
+    /// What of `actions` to perform now: derived events are held while catching up, and those
+    /// held are forgotten when the stream brings them (``HeldEmissions``).
+    private func hold(_ actions: [LifecycleAction], stored: [StoredEvent]) -> [LifecycleAction] {
+        held.withLock { $0.committed(actions: actions, stored: stored.lazy.map(\.event.id)) }
     }
 
     /// Handles one delivery: store it if new, then apply the lifecycle rules; returns what the
@@ -613,9 +908,12 @@ public final class Coordinator: Sendable {
 
     // MARK: - Time and actions
 
-    /// Applies the node timeout rule now.
+    /// Applies the node timeout rule: now in core NATS; with a stream, as of the last moment
+    /// the coordinator had read all of it (``StreamCatchUp/judgingTime(now:)``), and not at
+    /// all before it has caught up.
     public func checkNodes() async {
-        await perform(state.tick(now: .now()))
+        guard let now = catchUp.withLock({ $0.judgingTime(now: .now()) }) else { return }
+        await perform(state.tick(now: now))
     }
 
     /// Publishes what the rules asked for: with JetStream acknowledgement in JetStream mode.

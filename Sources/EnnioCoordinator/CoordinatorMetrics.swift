@@ -40,6 +40,8 @@ enum CoordinatorMetrics {
         out.sample("ennio_store_batch_seconds_sum", [:], batches.sum.seconds)
         out.sample("ennio_store_batch_seconds_count", [:], batches.count)
         gauge("ennio_store_failing", "1 when the last attempt to store a batch failed.", statistics.storeFailing ? 1 : 0)
+        gauge("ennio_caught_up", "1 once the coordinator has caught up with the event stream since it started.", statistics.caughtUp ? 1 : 0)
+        gauge("ennio_derived_events_held", "Derived events held back while catching up.", Double(statistics.heldEmissions))
         if let lag = statistics.lastCommitLag {
             gauge("ennio_ingest_lag_seconds", "For the last batch stored: commit time minus the newest event's timestamp (publisher clocks).", lag.seconds)
         }

@@ -361,7 +361,7 @@ public final class EventStore: Sendable {
     }
 
     /// The number of the last event stored (``StoredEvent/seq``), 0 when there is none: as many
-    /// as are stored, since events are never deleted. Read from the end of the table's B-tree,
+    /// as were ever stored (unless retention deleted the newest). Read from the end of the table's B-tree,
     /// so it costs the same whatever the size of the history (unlike ``count()``).
     public func lastSequence() throws -> Int64 {
         try withReader { try lastSequence(in: $0) }

@@ -59,7 +59,7 @@ public struct HTTPAPIStatistics: Sendable, Hashable {
 /// | `GET /api/rollouts?channel=&state=&rollout_id=&limit=&offset=` | the rollout reducer's table (as `ennio.query.rollouts`) |
 /// | `GET /api/runs?project_id=&status=&op_id=&limit=&offset=` | the run reducer's table with resume points (as `ennio.query.runs`) |
 /// | `GET /metrics` | Prometheus text |
-/// | `GET /healthz` | 200 when connected and storing, 503 otherwise |
+/// | `GET /healthz` | 200 when connected, storing and caught up with the stream, 503 otherwise |
 /// | `GET /` | the dashboard |
 public final class HTTPAPI: Sendable {
     public let coordinator: Coordinator
@@ -283,20 +283,29 @@ public final class HTTPAPI: Sendable {
             "mismatched": .int(Int64(statistics.mismatched)),
             "stored_by_category": .object(categories),
             "streams": .int(Int64(feed.statistics.subscribers)),
+            "published": .int(Int64(statistics.published)),
+            "caught_up": .bool(statistics.caughtUp),
+            // The newest event's number in the history, from every run (the counts above are
+            // this run's): as many as it holds unless retention deleted old ones.
+            "last_seq": .int(try coordinator.store.lastSequence()),
         ]
         return .json(Array(object.jsonString.utf8))
     }
 
+    /// Ready to serve: connected, storing, and caught up with the stream — a coordinator that
+    /// is still catching up (`"status":"catching_up"`) would answer from part of the history.
     private func health() -> HTTPResponse {
         let nats = coordinator.connection.status
-        let storing = !coordinator.statistics.storeFailing && (try? coordinator.store.lastPosition()) != nil
-        let healthy = nats == .connected && storing
+        let statistics = coordinator.statistics
+        let storing = !statistics.storeFailing && (try? coordinator.store.lastPosition()) != nil
+        let working = nats == .connected && storing
         let object: JSONValue = [
-            "status": .string(healthy ? "ok" : "unavailable"),
+            "status": .string(!working ? "unavailable" : statistics.caughtUp ? "ok" : "catching_up"),
             "nats": .string("\(nats)"),
             "store": .string(storing ? "ok" : "failing"),
+            "caught_up": .bool(statistics.caughtUp),
         ]
-        return .json(Array(object.jsonString.utf8), status: healthy ? .ok : .serviceUnavailable)
+        return .json(Array(object.jsonString.utf8), status: working && statistics.caughtUp ? .ok : .serviceUnavailable)
     }
 
     private func metrics(_ request: HTTPRequest) throws -> HTTPResponse {

@@ -48,6 +48,11 @@ public struct NodeRecord: Sendable, Hashable {
     /// The coordinator found it silent for too long and published `node_disconnected` for it
     /// (known to this process only: the published event, once stored, says the same).
     public var silenceReported = false
+    /// The id and timestamp of its latest event other than `node_disconnected` (by the order of
+    /// storing): a silence after it is reported with an event derived from it (see
+    /// ``LifecycleState/silenceReport(of:)``), the same on every coordinator.
+    public var lastEventId = ""
+    public var lastEventTimestamp: EventTimestamp?
     var versions = Versions()
 
     struct Versions: Sendable, Hashable {
@@ -246,14 +251,7 @@ public struct LifecycleState: Sendable {
         }
         setProject(event.projectId, counts)
         guard counts.complete, !wasComplete else { return [] }
-        let count = counts.sessions
-        let message = count == 1
-            ? "the one session of \(event.projectId) reached a terminal state"
-            : "all \(count) sessions of \(event.projectId) reached a terminal state"
-        let completion = Event(
-            type: .allComplete, priority: .action, sessionId: "", projectId: event.projectId,
-            message: message, data: ["sessions": .int(Int64(count))])
-        return [.publish(completion, host: nil)]
+        return [.publish(Self.completion(of: event.projectId, sessions: counts.sessions, after: event), host: nil)]
     }
 
     /// The session status an event implies, in the Rust implementation's names.
@@ -308,6 +306,8 @@ public struct LifecycleState: Sendable {
             if seq > record.versions.seen {
                 record.versions.seen = seq
                 record.lastSeen = stored.storedAt
+                record.lastEventId = event.id
+                record.lastEventTimestamp = event.timestamp
             }
             if let seconds = event.data["interval_seconds"]?.doubleValue, seconds > 0, seconds < 86_400, seq > record.versions.interval {
                 record.versions.interval = seq
@@ -324,19 +324,50 @@ public struct LifecycleState: Sendable {
     }
 
     /// Checks node health at `now`: a node silent for too long is reported once, with a
-    /// `NodeDisconnected` event to publish.
+    /// `NodeDisconnected` event to publish (``silenceReport(of:)``).
     public mutating func tick(now: EventTimestamp) -> [LifecycleAction] {
         var actions: [LifecycleAction] = []
         for (host, record) in nodes where !record.disconnectReported {
             guard !record.isConnected(at: now, missedHealthChecks: missedHealthChecks, watchingSince: watchingSince) else { continue }
             nodes[host]?.silenceReported = true
-            let event = Event(
-                type: .nodeDisconnected, priority: .urgent, sessionId: "", projectId: "",
-                message: "no health check from \(host) for \(missedHealthChecks) intervals",
-                data: ["host": .string(host), "reason": "health_checks_stopped"])
-            actions.append(.publish(event, host: host))
+            actions.append(.publish(silenceReport(of: record), host: host))
         }
         return actions
+    }
+
+    /// The `node_disconnected` that reports `node` silent: derived from its last event (its id
+    /// and timestamp, ``NodeRecord/lastEventId``) and from nothing local, so that every
+    /// coordinator that finds the same silence publishes the same event — one `Nats-Msg-Id`,
+    /// which the stream keeps once, and one key, which the history keeps once. Its id is
+    /// ``EventID/derived(kind:name:)`` of the host and that event's id, its timestamp that
+    /// event's plus the timeout (`missedHealthChecks` intervals): when the node, by its own
+    /// clock, should have been heard from at the latest.
+    public func silenceReport(of node: NodeRecord) -> Event {
+        let timeout = node.healthInterval * missedHealthChecks
+        let cause = node.lastEventId.isEmpty ? "seen-\(node.lastSeen.nanosecondsSinceEpoch)" : node.lastEventId
+        var data: [String: JSONValue] = ["host": .string(node.host), "reason": "health_checks_stopped"]
+        if !node.lastEventId.isEmpty { data["last_event_id"] = .string(node.lastEventId) }
+        return Event(
+            id: EventID.derived(kind: EventType.nodeDisconnected.rawValue, name: Self.key(node.host, cause)),
+            type: .nodeDisconnected, priority: .urgent, sessionId: "", projectId: "",
+            timestamp: (node.lastEventTimestamp ?? node.lastSeen) + timeout,
+            message: "no health check from \(node.host) for \(missedHealthChecks) intervals",
+            data: .object(data))
+    }
+
+    /// The `all_complete` that `cause` (the event that made the last of the project's sessions
+    /// terminal) calls for: its id is ``EventID/derived(kind:name:)`` of the project and the
+    /// cause's id, its timestamp the cause's, so that every coordinator that applies the same
+    /// history publishes the same event, stored once however many do. A project that completes
+    /// again later (after a session came back) has another cause, so another event.
+    static func completion(of projectId: String, sessions count: Int, after cause: Event) -> Event {
+        let message = count == 1
+            ? "the one session of \(projectId) reached a terminal state"
+            : "all \(count) sessions of \(projectId) reached a terminal state"
+        return Event(
+            id: EventID.derived(kind: EventType.allComplete.rawValue, name: key(projectId, cause.id)),
+            type: .allComplete, priority: .action, sessionId: "", projectId: projectId, timestamp: cause.timestamp,
+            message: message, data: ["sessions": .int(Int64(count))])
     }
 
     // MARK: - Changes, for the checkpoint
@@ -368,7 +399,8 @@ public struct LifecycleState: Sendable {
 
 extension LifecycleState: CheckpointedReducer {
     static let name = "lifecycle"
-    static let version = 1
+    /// 2: nodes keep their last event's id and timestamp (what a silence report derives from).
+    static let version = 2
     static let sessionsTable = "sessions"
     static let nodesTable = "nodes"
     static let tables = [sessionsTable, nodesTable]
@@ -450,6 +482,8 @@ extension LifecycleState: CheckpointedReducer {
                 host: host, lastSeen: EventTimestamp(nanosecondsSinceEpoch: seen), lastHealthCheck: timestamp(value["last_health_check"]),
                 healthInterval: .milliseconds(interval), health: value["health"] ?? .null, disconnected: state["down"]?.boolValue ?? false)
             record.versions = NodeRecord.Versions(latest: seq("latest"), seen: seq("seen"), interval: seq("interval"), health: seq("health"))
+            record.lastEventId = state["last_id"]?.stringValue ?? ""
+            record.lastEventTimestamp = state["last_ns"]?.intValue.map(EventTimestamp.init(nanosecondsSinceEpoch:))
             nodes[host] = record
         default:
             throw CheckpointError("the lifecycle has no table \(row.table.debugDescription)")
@@ -525,6 +559,12 @@ extension LifecycleState: CheckpointedReducer {
         for (name, seq) in [("latest", versions.latest), ("seen", versions.seen), ("interval", versions.interval), ("health", versions.health)] {
             writer.key(name)
             writer.int(seq)
+        }
+        writer.key("last_id")
+        writer.string(record.lastEventId)
+        if let timestamp = record.lastEventTimestamp {
+            writer.key("last_ns")
+            writer.int(timestamp.nanosecondsSinceEpoch)
         }
         writer.endObject()
         return writer.bytes

@@ -28,27 +28,42 @@ extension EventStream {
     /// event id within it are stored once.
     public static let duplicateWindow: Duration = .seconds(600)
 
-    public static func config(_ limits: Limits = Limits()) -> StreamConfig {
+    /// The configuration with `limits` and `replicas` copies of every event, each on a server
+    /// of its own (1 on a single server; 3 on a cluster, so that losing any one server loses
+    /// nothing and stops nothing).
+    public static func config(_ limits: Limits = Limits(), replicas: Int = 1) -> StreamConfig {
         var config = StreamConfig(name: name, subjects: subjects, storage: .file)
         config.maxAge = nanoseconds(limits.maxAge)
         config.maxBytes = limits.maxBytes
         // JetStream wants the window no longer than the age limit.
         config.duplicateWindow = min(nanoseconds(duplicateWindow), config.maxAge)
+        config.replicas = replicas
         return config
     }
 
     public static var config: StreamConfig { config() }
 
+    /// How long ``EventPublisher/publishDurably(_:retryingFor:timeout:)`` goes on trying by
+    /// default: longer than a cluster takes to elect a new stream leader (a few seconds) and a
+    /// client to reconnect to another server, with room for a loaded machine.
+    public static let publishPatience: Duration = .seconds(60)
+
     /// Creates the stream with `limits`, or brings an existing one's limits to them (what the
     /// coordinator does: its options decide). A stream made before a category existed (before
     /// `rollout` and `run`, say) gets the missing subjects added; its other settings are kept.
+    ///
+    /// - Parameter replicas: the copies to keep. `nil` creates the stream with one and leaves
+    ///   an existing stream's count as it is; a number creates it with that many, or changes an
+    ///   existing stream to that many (the servers copy what it holds to the new replicas).
+    ///   More than one needs a JetStream cluster with at least that many servers.
     @discardableResult
-    public static func ensure(_ jetStream: JetStream, limits: Limits = Limits()) async throws -> StreamInfo {
-        let wanted = config(limits)
+    public static func ensure(_ jetStream: JetStream, limits: Limits = Limits(), replicas: Int? = nil) async throws -> StreamInfo {
+        let wanted = config(limits, replicas: replicas ?? 1)
         let info = try await jetStream.ensureStream(wanted)
         let current = info.config
         let missing = wanted.subjects.filter { !current.subjects.contains($0) }
-        guard !missing.isEmpty || current.maxAge != wanted.maxAge
+        let rescale = replicas.map { $0 != current.replicas } ?? false
+        guard !missing.isEmpty || rescale || current.maxAge != wanted.maxAge
             || current.maxBytes != wanted.maxBytes || current.duplicateWindow != wanted.duplicateWindow
         else { return info }
         var updated = current
@@ -56,16 +71,18 @@ extension EventStream {
         updated.maxAge = wanted.maxAge
         updated.maxBytes = wanted.maxBytes
         updated.duplicateWindow = wanted.duplicateWindow
+        if let replicas { updated.replicas = replicas }
         return try await jetStream.updateStream(updated)
     }
 
     /// What a publisher (an agent, `ennio pub`) does before publishing: makes sure the stream
-    /// exists, creating it with the default limits if it may. A user that may not create it
-    /// (an agent of a deployment with permissions) gets `nil`: the coordinator creates the
-    /// stream, and publishing retries until it does. An existing stream is left as it is.
-    public static func prepareForPublishing(_ jetStream: JetStream) async throws -> StreamInfo? {
+    /// exists, creating it with the default limits and `replicas` copies (default 1) if it may.
+    /// A user that may not create it (an agent of a deployment with permissions) gets `nil`:
+    /// the coordinator creates the stream, and publishing retries until it does. An existing
+    /// stream is left as it is (the coordinator's options decide its limits and copies).
+    public static func prepareForPublishing(_ jetStream: JetStream, replicas: Int? = nil) async throws -> StreamInfo? {
         do {
-            return try await jetStream.ensureStream(config)
+            return try await jetStream.ensureStream(config(replicas: replicas ?? 1))
         } catch let error as NATSError where error.code == .permissionViolation {
             return nil
         }
@@ -92,17 +109,26 @@ extension EventPublisher {
     /// Publishes `event` to the event stream and waits for JetStream's acknowledgement; the
     /// event id is the `Nats-Msg-Id`, so a retry (or a replay) is stored once.
     ///
-    /// Retries up to `attempts` times (timeouts, a stream not ready yet, a reconnect), then
-    /// throws ``EventNotAcknowledged`` — the event is never silently dropped. What retrying
-    /// cannot mend is thrown at once: a closed connection, an invalid subject, a message too
-    /// large, and the server's refusal to let this user publish there (`.permissionViolation`).
+    /// Tries again — after 100 ms, then twice as long each time up to 2 s — for as long as
+    /// `patience` allows: through timeouts, a stream not ready yet, a reconnect to another
+    /// server, and the election of a new leader after the stream's leader was lost (until
+    /// then nobody answers for the stream). An attempt whose acknowledgement was lost is
+    /// acknowledged by the next as a duplicate. When `patience` runs out it throws
+    /// ``EventNotAcknowledged``: the event is never silently dropped. What no retry can mend
+    /// is thrown at once: a closed connection, an invalid subject, a message too large, a
+    /// publish the server does not permit.
     @discardableResult
-    public func publishDurably(_ event: Event, attempts: Int = 5, timeout: Duration = .seconds(5)) async throws -> PubAck {
+    public func publishDurably(
+        _ event: Event, retryingFor patience: Duration = EventStream.publishPatience, timeout: Duration = .seconds(5)
+    ) async throws -> PubAck {
         let subject = try EventSubject.subject(for: event, host: host)
         let jetStream = JetStream(connection: connection, timeout: timeout)
         let payload = EventCodec.encode(event)
-        var lastError = "no attempt"
-        for attempt in 1...max(1, attempts) {
+        let deadline = ContinuousClock.now + patience
+        var pause: Duration = .milliseconds(100)
+        var attempts = 0
+        while true {
+            attempts += 1
             do {
                 return try await jetStream.publish(payload, to: subject, messageID: event.id)
             } catch let error as NATSError
@@ -112,10 +138,12 @@ extension EventPublisher {
                 // Retrying cannot help.
                 throw error
             } catch {
-                lastError = String(describing: error)
-                if attempt < attempts { try await Task.sleep(for: .milliseconds(200 * attempt)) }
+                guard ContinuousClock.now + pause < deadline else {
+                    throw EventNotAcknowledged(eventID: event.id, attempts: attempts, lastError: String(describing: error))
+                }
+                try await Task.sleep(for: pause)
+                pause = min(pause * 2, .seconds(2))
             }
         }
-        throw EventNotAcknowledged(eventID: event.id, attempts: attempts, lastError: lastError)
     }
 }

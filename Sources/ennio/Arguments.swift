@@ -167,6 +167,11 @@ struct Arguments {
         }
     }
 
+    /// `--replicas N`: the event stream's copies (1 to 5, JetStream's limit), or `nil`.
+    func replicas() throws -> Int? {
+        try integer("replicas", range: 1...5)
+    }
+
     /// `NATS_URL`, unless unset or empty.
     static var environmentServers: String? {
         guard let text = ProcessInfo.processInfo.environment["NATS_URL"], !text.isEmpty else { return nil }

@@ -10,7 +10,7 @@ import Synchronization
 /// `RESULT <figure> <key>=<value> …`, which `scripts/bench.sh` collects.
 enum BenchCommand {
     static let help = """
-        usage: ennio bench <pub|sub|pubsub|req|js|kv|ordered|objects|events|ingest|sse|reducers|scale> [options]
+        usage: ennio bench <pub|sub|pubsub|req|js|kv|ordered|objects|events|ingest|catchup|sse|reducers|scale> [options]
 
           pub     --count N --size S [--subject X]   publish N messages of S bytes, flush; msgs/s and MB/s
           sub     --count N [--subject X]            wait for N messages; msgs/s from the first to the last
@@ -28,15 +28,20 @@ enum BenchCommand {
                                                      process's resident memory grew
           events  --count N [--codec-only]           Event values as JSON through EventPublisher; events/s
                                                      (--codec-only: EventCodec encode and decode rates alone)
-          ingest  --count N [--db PATH] [--mode M] [--store-only] [--no-state-buckets]
+          ingest  --count N [--db PATH] [--mode M] [--store-only] [--no-state-buckets] [--replicas R]
                                                      events published, received, decoded and stored in
                                                      SQLite by the coordinator; events/s stored
                                                      (M: core, jetstream or both; default core;
                                                      jetstream deletes and recreates the stream
-                                                     ENNIO_EVENTS: only on a scratch server, and
+                                                     ENNIO_EVENTS: only on a scratch server, with R
+                                                     copies on a cluster (figure ingest_js_rR), and
                                                      writes the state buckets, with the puts per
                                                      event, unless --no-state-buckets;
                                                      --store-only: EventStore.insert alone, no server)
+          catchup --count N [--replicas R]           N events put in the stream ENNIO_EVENTS (made
+                                                     again with R copies: only on a scratch server),
+                                                     then a coordinator started empty reads them all:
+                                                     its time to catch up, and events/s
           sse     --count N [--clients C] [--rate R] a coordinator with its HTTP API and C (default 100)
                                                      event-stream clients; events/s delivered to every
                                                      client, publish-to-delivery p50/p99/max in ms
@@ -59,7 +64,7 @@ enum BenchCommand {
         }
         let mode = raw[0]
         if mode == "scale" { return try await ScaleBench.run(Array(raw.dropFirst())) }
-        let arguments = try Arguments(Array(raw.dropFirst()), options: ["count", "size", "subject", "server", "db", "mode", "clients", "rate"], flags: ["codec-only", "store-only", "no-state-buckets"], connecting: true)
+        let arguments = try Arguments(Array(raw.dropFirst()), options: ["count", "size", "subject", "server", "db", "mode", "clients", "rate", "replicas"], flags: ["codec-only", "store-only", "no-state-buckets"], connecting: true)
         let count = try arguments.integer("count", range: 1...1_000_000_000) ?? 100_000
         let size = try arguments.integer("size", range: 0...64 * 1024 * 1024) ?? 16
         let subject = arguments.value("subject") ?? "ennio.bench"
@@ -71,6 +76,10 @@ enum BenchCommand {
         }
         if mode != "ingest", arguments.flag("no-state-buckets") {
             throw UsageError("--no-state-buckets does not apply to `bench \(mode)`")
+        }
+        let replicas = try arguments.replicas()
+        if replicas != nil, mode != "catchup", mode != "ingest" || arguments.value("mode") != "jetstream" {
+            throw UsageError("--replicas applies to `bench catchup` and `bench ingest --mode jetstream` only")
         }
         func refuse(_ names: [String]) throws {
             for name in names where arguments.value(name) != nil || ((name == "codec-only" || name == "store-only") && arguments.flag(name)) {
@@ -119,12 +128,15 @@ enum BenchCommand {
             let which = arguments.value("mode") ?? "core"
             switch which {
             case "core": try await ingest(arguments, count: count, mode: .core)
-            case "jetstream": try await ingest(arguments, count: count, mode: .jetStream)
+            case "jetstream": try await ingest(arguments, count: count, mode: .jetStream, replicas: replicas)
             case "both":
                 try await ingest(arguments, count: count, mode: .core)
                 try await ingest(arguments, count: count, mode: .jetStream)
             default: throw UsageError("--mode must be core, jetstream or both, not \(which.debugDescription)")
             }
+        case "catchup":
+            try refuse(["db", "codec-only", "store-only", "size", "subject", "mode"])
+            try await catchUp(arguments, count: count, replicas: replicas)
         case "sse":
             try refuse(["db", "codec-only", "store-only", "size", "subject", "mode"])
             try await StreamBenchmark.run(arguments, count: count)
@@ -132,7 +144,7 @@ enum BenchCommand {
             try refuse(["db", "codec-only", "store-only", "size", "subject", "mode", "server"])
             reducers(count: count)
         default:
-            throw UsageError("unknown benchmark \(mode.debugDescription) (pub, sub, pubsub, req, js, kv, ordered, objects, events, ingest, sse, reducers, scale)")
+            throw UsageError("unknown benchmark \(mode.debugDescription) (pub, sub, pubsub, req, js, kv, ordered, objects, events, ingest, catchup, sse, reducers, scale)")
         }
         return 0
     }
@@ -543,8 +555,7 @@ enum BenchCommand {
     /// The SQLite part of ingest alone: `count` events inserted into a fresh store in batches
     /// of the coordinator's batch size, one transaction each.
     static func store(_ arguments: Arguments, count: Int) throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ennio-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let directory = try scratchDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let store = try EventStore(path: arguments.value("db") ?? directory.appendingPathComponent("store.sqlite").path)
         defer { store.close() }
@@ -566,9 +577,8 @@ enum BenchCommand {
         rateReport("store", count: count, bytes: 0, elapsed: elapsed, unit: "events")
     }
 
-    static func ingest(_ arguments: Arguments, count: Int, mode: CoordinatorOptions.Mode) async throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("ennio-bench-\(getpid())-\(UInt32.random(in: 0...UInt32.max))")
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+    static func ingest(_ arguments: Arguments, count: Int, mode: CoordinatorOptions.Mode, replicas: Int? = nil) async throws {
+        let directory = try scratchDirectory()
         defer { try? FileManager.default.removeItem(at: directory) }
         let path = arguments.value("db") ?? directory.appendingPathComponent("ingest.sqlite").path
         let store = try EventStore(path: path)
@@ -577,6 +587,7 @@ enum BenchCommand {
         var options = CoordinatorOptions()
         options.mode = mode
         options.stateBuckets = !arguments.flag("no-state-buckets")
+        options.replicas = replicas
         if mode == .jetStream {
             guard coordinatorConnection.serverInfo?.jetStream == true else {
                 printError("bench ingest: the server has no JetStream; jetstream mode skipped")
@@ -589,9 +600,7 @@ enum BenchCommand {
         }
         let coordinator = try Coordinator(connection: coordinatorConnection, store: store, options: options)
         let alreadyStored = coordinator.statistics.stored
-        let ready = AsyncStream<Void>.makeStream()
-        let running = Task { try await coordinator.run { ready.continuation.finish() } }
-        for await _ in ready.stream {}
+        let running = try await started(coordinator)
 
         let connection = try await connection(arguments, name: "ennio bench ingest publisher")
         let publisher = try EventPublisher(connection: connection)
@@ -600,19 +609,8 @@ enum BenchCommand {
         let chunk = 5_000
         let templateCount = 4096
         var published = 0
-        var lastProgress = (stored: UInt64(0), at: ContinuousClock.now)
-        func stored() -> Int { Int(coordinator.statistics.stored - alreadyStored) }
         func waitFor(_ target: Int) async throws {
-            while stored() < target {
-                let now = ContinuousClock.now
-                let current = coordinator.statistics.stored
-                if current != lastProgress.stored {
-                    lastProgress = (current, now)
-                } else if now - lastProgress.at > .seconds(30) {
-                    throw BenchError("the coordinator stored nothing for 30 s (\(stored()) of \(count) stored; statistics \(coordinator.statistics))")
-                }
-                try await Task.sleep(for: .microseconds(200))
-            }
+            try await watch(coordinator, storing: count) { Int(coordinator.statistics.stored - alreadyStored) >= target }
         }
         // The events are made from templates (made before the clock starts), each with a new id
         // and timestamp, as a producer stamps an event: the figure is the coordinator's, not
@@ -621,19 +619,10 @@ enum BenchCommand {
         let base = EventTimestamp.now().nanosecondsSinceEpoch
         let start = ContinuousClock.now
         while published < count {
-            let batch = (published..<min(published + chunk, count)).map { number in
-                var event = templates[number % templateCount]
-                event.id = EventID.random()
-                event.timestamp = EventTimestamp(nanosecondsSinceEpoch: base + Int64(number) * 1000)
-                return event
-            }
+            let batch = stamped(templates, published..<min(published + chunk, count), base: base)
             try await waitFor(published + batch.count - window)
             if mode == .jetStream {
-                // Acknowledged publishing, as agents do (`publishDurably`), many in flight.
-                let messages = try batch.map { event in
-                    (subject: try EventSubject.subject(for: event), payload: EventCodec.encode(event), messageID: Optional(event.id))
-                }
-                _ = try await JetStream(connection: connection, timeout: .seconds(30)).publishAll(messages, maxPending: 256)
+                try await publishAcknowledged(batch, on: connection)
             } else {
                 for event in batch { try await publisher.publishWaitingForRoom(event) }
             }
@@ -642,7 +631,7 @@ enum BenchCommand {
         try await connection.flush(timeout: .seconds(120))
         try await waitFor(count)
         let elapsed = ContinuousClock.now - start
-        rateReport(mode == .jetStream ? "ingest_js" : "ingest", count: count, bytes: 0, elapsed: elapsed, unit: "events")
+        rateReport(mode == .core ? "ingest" : replicas.map { "ingest_js_r\($0)" } ?? "ingest_js", count: count, bytes: 0, elapsed: elapsed, unit: "events")
         if mode == .jetStream, options.stateBuckets {
             let buckets = coordinator.stateBuckets.statistics
             report(

@@ -7,7 +7,8 @@ enum PublishCommand {
     static let help = """
         usage: ennio pub <EventType> [--project P] [--session S] [--message M]
                          [--priority info|action|urgent|critical] [--data JSON|@FILE|@-]
-                         [--host H] [--id UUID] [--mode auto|core|jetstream] [--server URLS]
+                         [--host H] [--id UUID] [--mode auto|core|jetstream] [--replicas N]
+                         [--server URLS]
 
         Publishes one event to its subject and waits for the server to have it. EventType is the
         name (CiFailing) or the wire name (ci_failing); `ennio topics` lists them.
@@ -23,7 +24,10 @@ enum PublishCommand {
           --id        the event's id, a UUID (default: a new random one); publishing the same id
                       again is stored once
           --mode      jetstream waits for the stream's acknowledgement; auto (the default) does
-                      when the server offers JetStream
+                      when the server offers JetStream. It retries for up to a minute: through a
+                      reconnect and the election of a new stream leader on a cluster
+          --replicas  the stream's copies, if this creates it (an existing stream is left as
+                      it is; `ennio coordinator --replicas` changes it)
 
         Rollout and run events (HostJoined, StateEntered, …) need --data with their members
         (`ennio topics --markdown`); --project is the channel or project.
@@ -40,9 +44,10 @@ enum PublishCommand {
             return 0
         }
         let arguments = try Arguments(
-            raw, options: ["project", "session", "message", "priority", "data", "host", "id", "server", "mode"],
+            raw, options: ["project", "session", "message", "priority", "data", "host", "id", "server", "mode", "replicas"],
             positionals: ["event type"], connecting: true)
         let durability = try arguments.durability()
+        let replicas = try arguments.replicas()
         guard let type = EventType(named: arguments.positionals[0]) else {
             throw UsageError("unknown event type \(arguments.positionals[0].debugDescription); `ennio topics` lists them")
         }
@@ -82,8 +87,8 @@ enum PublishCommand {
         let connection = try await connect(arguments, name: "ennio pub")
         let publisher = try EventPublisher(connection: connection, host: host)
         if durability ?? (connection.serverInfo?.jetStream == true) {
-            if try await EventStream.prepareForPublishing(JetStream(connection: connection)) == nil {
-                printError("the stream \(EventStream.name) does not exist yet and this user may not create it (the coordinator creates it): publishing is retried for a few seconds")
+            if try await EventStream.prepareForPublishing(JetStream(connection: connection), replicas: replicas) == nil {
+                printError("the stream \(EventStream.name) does not exist yet and this user may not create it (the coordinator creates it): publishing is retried for up to a minute")
             }
             let ack = try await publisher.publishDurably(event)
             print("published \(event.eventType.rawValue) \(event.id) on \(subject): \(ack.duplicate ? "a duplicate of" : "stored as") \(TerminalText(ack.stream)) #\(ack.sequence)")

@@ -36,7 +36,7 @@ enum CoordinatorCommand {
         usage: ennio coordinator [--db PATH] [--health-interval SECONDS] [--missed-health-checks N]
                                  [--mode auto|core|jetstream] [--batch-size N] [--rebuild]
                                  [--stream-max-age DURATION] [--stream-max-bytes SIZE] [--retain DURATION]
-                                 [--server URLS]
+                                 [--server URLS] [--name NAME] [--replicas N]
                                  [--http [HOST:]PORT] [--http-token FILE] [--http-max-clients N]
 
         Subscribes to every event category, stores every event once in SQLite (default
@@ -48,6 +48,20 @@ enum CoordinatorCommand {
         ENNIO_EVENTS through the durable consumer ennio-coordinator and acknowledges each event
         only after it is committed to SQLite: nothing published while it is down or restarting is
         lost, and nothing is stored twice. --mode core uses plain subscriptions (at most once).
+
+        Several coordinators: give each a --name (letters, digits, _ and -) and a database of its
+        own. Each reads the stream through a durable consumer of its own, ennio-coordinator-NAME,
+        so each keeps the whole history; queries go to a queue group, so one of them answers.
+        What they derive (all_complete, node_disconnected, rollout_terminal) has an id and a
+        timestamp taken from what caused it, so the stream and every history keep it once. A
+        coordinator that starts late or was down first catches up from the stream (from its
+        checkpoint); until then it answers no query, publishes nothing it derives, and
+        /healthz says 503 catching_up. Without --name the consumer is ennio-coordinator.
+
+        --replicas N: the stream keeps N copies of every event, each on a server of its own (3
+        on a three-server JetStream cluster: losing any one server loses nothing and stops
+        nothing). The coordinator creates the stream with N copies, or changes an existing
+        stream to N. Without it, a new stream has one copy and an existing one is left as it is.
 
         --batch-size: most events per SQLite transaction (and per pull), default 8000. Under
         load bigger transactions store faster; at low rates a batch is what has arrived.
@@ -86,7 +100,7 @@ enum CoordinatorCommand {
         let arguments = try Arguments(
             raw, options: [
                 "db", "health-interval", "missed-health-checks", "server", "mode", "batch-size", "stream-max-age", "stream-max-bytes", "retain",
-                "http", "http-token", "http-max-clients",
+                "http", "http-token", "http-max-clients", "name", "replicas",
             ],
             flags: ["rebuild"], connecting: true)
         var options = CoordinatorOptions()
@@ -94,6 +108,16 @@ enum CoordinatorCommand {
         options.missedHealthChecks = try arguments.integer("missed-health-checks", range: 1...1000) ?? options.missedHealthChecks
         options.batchSize = try arguments.integer("batch-size", range: 1...100_000) ?? options.batchSize
         options.rebuildFromHistory = arguments.flag("rebuild")
+        let name = arguments.value("name")
+        if let name {
+            do {
+                try SubjectSegment.validate(name, role: "coordinator name")
+            } catch {
+                throw UsageError(error.description)
+            }
+        }
+        options.consumerName = CoordinatorOptions.consumerName(for: name)
+        options.replicas = try arguments.replicas()
         options.streamLimits.maxAge = try arguments.duration("stream-max-age", range: .seconds(60) ... .seconds(3650 * 86_400)) ?? options.streamLimits.maxAge
         options.streamLimits.maxBytes = try arguments.byteCount("stream-max-bytes", range: 1 << 20 ... Int64.max) ?? options.streamLimits.maxBytes
         options.retention = try arguments.duration("retain", range: .seconds(60) ... .seconds(36_500 * 86_400))
@@ -115,7 +139,8 @@ enum CoordinatorCommand {
         let path = arguments.value("db") ?? "ennio-events.sqlite"
         // Connected and checked before the history is opened: a coordinator that cannot run
         // leaves no database file behind.
-        let connection = try await connect(arguments, name: "ennio coordinator", longRunning: true, configure: options.configure)
+        let connection = try await connect(
+            arguments, name: name.map { "ennio coordinator \($0)" } ?? "ennio coordinator", longRunning: true, configure: options.configure)
         if options.mode == .jetStream, connection.serverInfo?.jetStream != true {
             await connection.close()
             throw CommandFailure(
@@ -195,7 +220,7 @@ enum AgentCommand {
     static let help = """
         usage: ennio agent --host NAME [--health-interval SECONDS] [--events-from PATH|-]
                            [--sessions-dir DIR] [--poll DURATION] [--idle-after DURATION]
-                           [--project P] [--mode auto|core|jetstream] [--server URLS]
+                           [--project P] [--mode auto|core|jetstream] [--replicas N] [--server URLS]
 
         Publishes node_launched, node_connected (on every connect), node_health_check every
         interval (default 10 s) and node_disconnected when it stops. With --events-from it relays
@@ -215,7 +240,10 @@ enum AgentCommand {
         Durations are written 500ms, 2s, 1m.
 
         With JetStream (the default when the server offers it) every event is published with an
-        acknowledgement from the stream ENNIO_EVENTS, retried, and reported if it fails.
+        acknowledgement from the stream ENNIO_EVENTS, retried for up to a minute (through a
+        reconnect to another server and the election of a new stream leader), and reported if it
+        still fails. --replicas N: create the stream with N copies if it does not exist yet (an
+        existing stream is left as it is; `ennio coordinator --replicas` changes it).
         """
 
     static func run(_ raw: [String]) async throws -> Int32 {
@@ -223,7 +251,9 @@ enum AgentCommand {
             print(help)
             return 0
         }
-        let arguments = try Arguments(raw, options: ["host", "health-interval", "events-from", "project", "server", "mode", "sessions-dir", "poll", "idle-after"], connecting: true)
+        let arguments = try Arguments(
+            raw, options: ["host", "health-interval", "events-from", "project", "server", "mode", "sessions-dir", "poll", "idle-after", "replicas"],
+            connecting: true)
         guard arguments.positionals.isEmpty else { throw UsageError("unexpected argument \(arguments.positionals[0].debugDescription)") }
         let host = try arguments.required("host")
         do {
@@ -235,6 +265,7 @@ enum AgentCommand {
         options.healthInterval = try arguments.seconds("health-interval") ?? options.healthInterval
         options.projectId = arguments.value("project") ?? ""
         options.durable = try arguments.durability()
+        options.streamReplicas = try arguments.replicas()
         var sessions = SessionLoopOptions(directory: SessionCommand.directory(arguments))
         sessions.pollInterval = try arguments.duration("poll", range: .milliseconds(10) ... .seconds(3600)) ?? sessions.pollInterval
         sessions.idleAfter = try arguments.duration("idle-after") ?? sessions.idleAfter

@@ -13,11 +13,21 @@ final class RunningCoordinator: Sendable {
     let store: EventStore
     let task: Task<Void, any Error>
 
-    init(
+    convenience init(
         server: TestServer, databasePath: String = ":memory:", options: CoordinatorOptions = CoordinatorOptions(),
         log: @escaping @Sendable (String) -> Void = { _ in }, configure: (inout NATSOptions) -> Void = { _ in }
     ) async throws {
-        connection = try await NATSConnection.connect(to: server, configure: configure)
+        try await self.init(servers: [server.url], databasePath: databasePath, options: options, log: log, configure: configure)
+    }
+
+    /// A coordinator whose connection may use any of `servers` (a cluster's nodes).
+    init(
+        servers: [String], databasePath: String = ":memory:", options: CoordinatorOptions = CoordinatorOptions(),
+        log: @escaping @Sendable (String) -> Void = { _ in }, configure: (inout NATSOptions) -> Void = { _ in }
+    ) async throws {
+        var connectionOptions = NATSOptions(servers: servers)
+        configure(&connectionOptions)
+        connection = try await NATSConnection.connect(connectionOptions)
         store = try EventStore(path: databasePath)
         let coordinator = try Coordinator(connection: connection, store: store, options: options, log: log)
         self.coordinator = coordinator

@@ -66,7 +66,7 @@ func numberedEvent(_ index: Int) -> Event {
         let publishing = Task {
             for index in 0..<total {
                 // Retried until acknowledged: the server is away for a while in the middle.
-                try await publisher.publishDurably(numberedEvent(index), attempts: 100, timeout: .seconds(2))
+                try await publisher.publishDurably(numberedEvent(index), retryingFor: .seconds(120), timeout: .seconds(2))
             }
         }
         try await eventually("a third of the events stored") { try store.count() >= total / 3 }

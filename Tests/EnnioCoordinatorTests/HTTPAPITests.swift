@@ -261,7 +261,7 @@ extension JSONValue {
         let system = try await RunningHTTPAPI()
         let healthy = try await system.get("/healthz")
         #expect(healthy.status == 200)
-        #expect(try JSONValue(parsing: healthy.body) == ["status": "ok", "nats": "connected", "store": "ok"])
+        #expect(try JSONValue(parsing: healthy.body) == ["status": "ok", "nats": "connected", "store": "ok", "caught_up": true])
         system.server.stop()
         try await eventually("the coordinator to notice the server is gone") { system.running.connection.status != .connected }
         let down = try await system.get("/healthz")

@@ -33,9 +33,13 @@ final class JetStreamScene: Sendable {
         options.mode = .jetStream
         options.tickInterval = .milliseconds(100)
         configure(&options)
-        return try await RunningCoordinator(server: server, databasePath: database, options: options) { [self] line in
+        let running = try await RunningCoordinator(server: server, databasePath: database, options: options) { [self] line in
             lines.withLock { $0.append(line) }
         }
+        // Queries are answered once it has caught up with the stream (a restart: with what was
+        // published while it was down).
+        try await within(.seconds(60), "the coordinator caught up with the stream") { try await running.coordinator.waitUntilCaughtUp() }
+        return running
     }
 
     /// Stops the coordinators, the client and the server.

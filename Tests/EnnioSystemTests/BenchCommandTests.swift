@@ -100,6 +100,30 @@ import Testing
         #expect(refused.status == 2 && refused.output.contains("--no-state-buckets does not apply"), "\(refused.output)")
     }
 
+    /// On a three-server cluster: ingest through a stream of three copies, and a coordinator
+    /// started empty catching up with a stream that holds events already.
+    @Test func clusterIngestAndCatchUpStoreEveryEvent() async throws {
+        let cluster = try TestCluster(size: 3, jetStream: true)
+        let servers = cluster.urls.joined(separator: ",")
+        // A cluster just started first elects its JetStream leader (the coordinator waits for it up
+        // to a minute); with the whole suite loading the machine, each run gets four.
+        func bench(_ arguments: [String]) async throws -> (status: Int32, output: String) {
+            let process = try EnnioProcess(["bench"] + arguments + ["--server", servers])
+            return (try await process.finish(within: .seconds(240)), process.output)
+        }
+        let ingest = try await bench(["ingest", "--count", "1500", "--mode", "jetstream", "--replicas", "3"])
+        #expect(ingest.status == 0, "\(ingest.output)")
+        #expect(Self.result("ingest_js_r3", in: ingest.output)?["events_per_sec"] ?? 0 > 0, "\(ingest.output)")
+        #expect(!ingest.output.contains("bench ingest:"), "\(ingest.output)")
+        // The figure is printed only once the coordinator caught up with every event stored.
+        let catchUp = try await bench(["catchup", "--count", "3000", "--replicas", "3"])
+        #expect(catchUp.status == 0, "\(catchUp.output)")
+        #expect(Self.result("catchup_fill", in: catchUp.output)?["events_per_sec"] ?? 0 > 0, "\(catchUp.output)")
+        #expect(Self.result("catchup_r3", in: catchUp.output)?["events_per_sec"] ?? 0 > 0, "\(catchUp.output)")
+        let refused = try await EnnioProcess.run(["bench", "ingest", "--replicas", "3", "--server", servers])
+        #expect(refused.status == 2 && refused.output.contains("--replicas applies to"), "\(refused.output)")
+    }
+
     /// The coordinator at scale, at one small size: its rollouts and runs break no rule (the
     /// benchmark checks), and a restart loads them from the checkpoint.
     @Test func theScaleFiguresRunWithRolloutsAndRuns() async throws {

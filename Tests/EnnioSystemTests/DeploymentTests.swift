@@ -48,6 +48,9 @@ import Testing
             ["coordinator", "--mode", "jetstream", "--db", deployment.folder.path + "/history.sqlite"],
             environment: deployment.environment("coordinator"))
         try await process.waitForOutput("reading stream ENNIO_EVENTS through durable consumer ennio-coordinator")
+        // Queries are answered once it has caught up with the stream (after a restart, with
+        // what was published meanwhile).
+        try await process.waitForOutput("answering queries")
         return process
     }
 
@@ -254,12 +257,12 @@ import Testing
         try await deployment.restartServer()
         for index in 50..<100 {
             published.append(Self.event(.sessionWorking, project: "durable", session: "s\(index)"))
-            try await publisher.publishDurably(published[index], attempts: 50)
+            try await publisher.publishDurably(published[index], retryingFor: .seconds(120))
         }
         #expect(try await coordinator.terminate() == 0)
         for index in 100..<150 {
             published.append(Self.event(.sessionWorking, project: "durable", session: "s\(index)"))
-            try await publisher.publishDurably(published[index], attempts: 50)
+            try await publisher.publishDurably(published[index], retryingFor: .seconds(120))
         }
         try await deployment.restartServer()
         coordinator = try await Self.coordinator(deployment)

@@ -4,40 +4,6 @@ import Synchronization
 @testable import NATSTestSupport
 import Testing
 
-/// A cluster of real nats-server processes joined by routes on loopback. Nodes start when
-/// asked, so a test can connect to one before the others exist.
-final class TestCluster: Sendable {
-    let clientPorts: [Int]
-    let routePorts: [Int]
-    private let started = Locked<[Int: TestServer]>([:])
-
-    init(size: Int, startAll: Bool = true) throws {
-        clientPorts = try (0..<size).map { _ in try TestServer.freePort() }
-        routePorts = try (0..<size).map { _ in try TestServer.freePort() }
-        if startAll {
-            for index in 0..<size { _ = try start(index) }
-        }
-    }
-
-    @discardableResult
-    func start(_ index: Int) throws -> TestServer {
-        let routes = routePorts.enumerated().filter { $0.offset != index }.map { "nats://127.0.0.1:\($0.element)" }
-        let server = try TestServer(
-            arguments: [
-                "--cluster_name", "ennio-test", "--cluster", "nats://127.0.0.1:\(routePorts[index])",
-                "--routes", routes.joined(separator: ","),
-            ],
-            port: clientPorts[index]
-        )
-        started.withLock { $0[index] = server }
-        return server
-    }
-
-    func node(_ index: Int) -> TestServer {
-        started.withLock { $0[index]! }
-    }
-}
-
 @Suite struct ClusterTests {
     /// Publishes probes through `publisher` until `subscription` sees one, proving the
     /// subscription's interest has reached the publisher's server across the routes.

@@ -86,6 +86,8 @@ public struct StreamState: Codable, Sendable, Hashable {
 public struct StreamInfo: Codable, Sendable, Hashable {
     public var config: StreamConfig
     public var state: StreamState
+    /// Its leader and replicas, when the server is part of a JetStream cluster.
+    public var cluster: ClusterInfo?
 }
 
 /// How a consumer acknowledges.
@@ -181,9 +183,11 @@ public struct ConsumerInfo: Codable, Sendable, Hashable {
     public var numAckPending: Int
     public var numRedelivered: Int
     public var numPending: UInt64
+    /// Its leader and replicas, when the server is part of a JetStream cluster.
+    public var cluster: ClusterInfo?
 
     enum CodingKeys: String, CodingKey {
-        case name, config, delivered
+        case name, config, delivered, cluster
         case streamName = "stream_name"
         case ackFloor = "ack_floor"
         case numAckPending = "num_ack_pending"
