@@ -30,7 +30,19 @@ swift build --build-tests -Xswiftc -warnings-as-errors ${sanitizer_flags[@]+"${s
 
 status=0
 if [[ -z "${SANITIZE:-}" ]]; then
-    swift test --skip-build "$@" || status=$?
+    if (( $# == 0 )); then
+        # The whole suite in four processes, one after another: the client and its pure parts,
+        # the coordinator, the command-line and system tests, then the multi-host tests (each a
+        # fleet of servers, coordinators and agents in network namespaces). All 700 tests at
+        # once on two cores left some tests' clients waiting past their own time limits behind
+        # the CPU-bound ones (a failure of the machine, not of the code: each passed alone).
+        swift test --skip-build --filter "NATSProtocolTests|NATSClientTests|EnnioEventsTests|EnnioAgentTests|EnnioHTTPTests" || status=$?
+        swift test --skip-build --filter "EnnioCoordinatorTests" || status=$?
+        swift test --skip-build --filter "EnnioSystemTests" --skip "NetworkNamespaceTests" || status=$?
+        swift test --skip-build --filter "NetworkNamespaceTests" || status=$?
+    else
+        swift test --skip-build "$@" || status=$?
+    fi
     exit "$status"
 fi
 

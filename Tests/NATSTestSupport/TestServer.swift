@@ -159,24 +159,39 @@ final class TestServer: Sendable {
         )
     }
 
-    /// A TCP port on 127.0.0.1 that was free a moment ago: binds a socket to port 0, asks the
-    /// kernel which port it got, and closes the socket.
+    /// Ports for servers come from below the kernel's ephemeral range (32768–60999 here), so
+    /// that no client connection's local port can take one while its server restarts on it.
+    static let portRange = 10_000..<32_000
+    /// The next port to try; each is handed out at most once in this process, so a test that
+    /// stops a server and starts it again on its port never finds another test's server there
+    /// (its clients reconnecting to that other server was seen: a coordinator answering another
+    /// test's queries).
+    private static let nextPort = Locked(Int.random(in: portRange))
+
+    /// A TCP port on 127.0.0.1 that was free a moment ago and that no other caller in this
+    /// process was given: the next port of ``portRange`` that a socket can bind.
     static func freePort() throws -> Int {
+        for _ in 0..<portRange.count {
+            let port = nextPort.withLock { next -> Int in
+                defer { next = next + 1 < portRange.upperBound ? next + 1 : portRange.lowerBound }
+                return next
+            }
+            if try canBind(port) { return port }
+        }
+        throw TestSupportError(description: "no free port in 127.0.0.1:\(portRange)")
+    }
+
+    /// Whether a socket can bind `port` on 127.0.0.1 now.
+    private static func canBind(_ port: Int) throws -> Bool {
         let socket = try LoopbackSocket()
         defer { socket.close() }
-        var address = LoopbackSocket.address(port: 0)
+        var address = LoopbackSocket.address(port: port)
         let bound = withUnsafePointer(to: &address) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
                 bind(socket.descriptor, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
             }
         }
-        guard bound == 0 else { throw TestSupportError(description: "bind(127.0.0.1:0) failed: \(errnoText())") }
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let named = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(socket.descriptor, $0, &length) }
-        }
-        guard named == 0 else { throw TestSupportError(description: "getsockname failed: \(errnoText())") }
-        return Int(UInt16(bigEndian: address.sin_port))
+        return bound == 0
     }
 
     /// Writes `contents` to a new temporary `.conf` file and returns its path.
