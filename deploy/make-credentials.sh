@@ -113,7 +113,11 @@ project_categories=(sessions pr ci review merge reactions rollout run)
 reserved_for_coordinator=("ennio.rollout.*.terminal")
 reserved_for_operator=("ennio.rollout.*.operator_clearance")
 stream=ENNIO_EVENTS
-consumer=ennio-coordinator
+# The coordinators' durable consumers: ennio-coordinator, or ennio-coordinator-NAME for each
+# of several (`ennio coordinator --name NAME`). A subject token cannot be matched by prefix, so
+# the coordinator user may use any consumer of the event stream (and delete one, which a
+# coordinator does to read the stream again in order after a gap).
+consumer='*'
 # The coordinator's tables as Key-Value buckets (see the README): it makes and writes them; the
 # operator and readers watch and read them.
 buckets=(ENNIO_SESSIONS ENNIO_NODES)
@@ -155,6 +159,7 @@ for category in "${project_categories[@]}"; do events+="ennio.$category.> "; don
         "$events ennio.lifecycle.> ennio.node.> \
 \$JS.API.STREAM.INFO.$stream \$JS.API.STREAM.CREATE.$stream \$JS.API.STREAM.UPDATE.$stream \
 \$JS.API.CONSUMER.CREATE.$stream.$consumer \$JS.API.CONSUMER.INFO.$stream.$consumer \
+\$JS.API.CONSUMER.DELETE.$stream.$consumer \
 \$JS.API.CONSUMER.MSG.NEXT.$stream.$consumer \$JS.ACK.$stream.$consumer.> $bucket_read $bucket_write" "" \
         "ennio.> _INBOX.coordinator.> $service_discovery" "" true
     for host in "${hosts[@]}"; do

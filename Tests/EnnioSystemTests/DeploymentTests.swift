@@ -1,3 +1,4 @@
+import EnnioCoordinator
 import EnnioEvents
 import Foundation
 import NATSClient
@@ -42,12 +43,13 @@ import Testing
         Event(type: type, sessionId: session, projectId: project, message: "\(type.rawValue) test", data: host.map { ["host": .string($0)] } ?? .null)
     }
 
-    /// The coordinator, as the deployment runs it.
-    static func coordinator(_ deployment: Deployment) async throws -> EnnioProcess {
+    /// The coordinator, as the deployment runs it (one of several when it has a `name`).
+    static func coordinator(_ deployment: Deployment, name: String? = nil) async throws -> EnnioProcess {
+        let naming = name.map { ["--name", $0] } ?? []
         let process = try EnnioProcess(
-            ["coordinator", "--mode", "jetstream", "--db", deployment.folder.path + "/history.sqlite"],
+            ["coordinator", "--mode", "jetstream", "--db", deployment.folder.path + "/history\(name.map { "-" + $0 } ?? "").sqlite"] + naming,
             environment: deployment.environment("coordinator"))
-        try await process.waitForOutput("reading stream ENNIO_EVENTS through durable consumer ennio-coordinator")
+        try await process.waitForOutput("reading stream ENNIO_EVENTS through durable consumer \(CoordinatorOptions.consumerName(for: name))")
         // Queries are answered once it has caught up with the stream (after a restart, with
         // what was published meanwhile).
         try await process.waitForOutput("answering queries")
@@ -233,6 +235,32 @@ import Testing
         #expect(agent.process.exitStatus() == nil)
         #expect(try await agent.terminate() == 0)
         #expect(try await coordinator.terminate() == 0)
+    }
+
+    /// Two coordinators with names of their own run on the one coordinator seed: each reads
+    /// the stream through its own consumer and stores what an agent publishes; none is refused.
+    @Test func twoNamedCoordinatorsRunWithTheCoordinatorsCredentials() async throws {
+        let deployment = try await Deployment(hosts: ["host-a"])
+        let first = try await Self.coordinator(deployment, name: "c1")
+        let second = try await Self.coordinator(deployment, name: "c2")
+        let agent = try await deployment.connect("agent-host-a")
+        let marker = Self.event(.ciPassing, project: "both")
+        let ack = try await EventPublisher(connection: agent, host: "host-a").publishDurably(marker)
+        // Each coordinator has stored it: its own consumer acknowledged it (after the commit).
+        let coordinatorConnection = try await deployment.connect("coordinator")
+        let jetStream = JetStream(connection: coordinatorConnection)
+        for name in ["c1", "c2"] {
+            try await eventually("coordinator \(name) stored the marker") {
+                let info = try await jetStream.consumerInfo(stream: EventStream.name, consumer: CoordinatorOptions.consumerName(for: name))
+                return info.ackFloor.streamSequence >= ack.sequence
+            }
+        }
+        await coordinatorConnection.close()
+        await agent.close()
+        for coordinator in [first, second] {
+            #expect(try await coordinator.terminate() == 0)
+            #expect(!coordinator.output.contains("Permissions Violation"), "\(coordinator.output)")
+        }
     }
 
     // MARK: - Durability
