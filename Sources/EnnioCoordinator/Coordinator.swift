@@ -463,12 +463,14 @@ public final class Coordinator: Sendable {
     }
 
     /// Whether a JetStream call may succeed if tried again: no answer in time, nobody
-    /// answering yet, or the cluster saying it cannot serve it right now (503).
-    static func isTransient(_ error: any Error) -> Bool {
+    /// answering yet, the cluster saying it cannot serve it right now (503), or no room for the
+    /// replicas yet (a cluster whose servers have not all joined; if they never do, the setup
+    /// gives up after its patience with that error).
+    public static func isTransient(_ error: any Error) -> Bool {
         if let error = error as? NATSError {
             return error.code == .timeout || error.code == .noResponders || error.code == .disconnected
         }
-        if let error = error as? JetStreamError { return error.code == 503 }
+        if let error = error as? JetStreamError { return error.code == 503 || error.errorCode == JetStreamError.noSuitablePeers }
         return false
     }
 

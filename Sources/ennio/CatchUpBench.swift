@@ -20,16 +20,14 @@ extension BenchCommand {
         let jetStream = JetStream(connection: connection, timeout: .seconds(30))
         try? await jetStream.deleteStream(EventStream.name)
         let limits = EventStream.Limits(maxBytes: Int64(count) * 2048 + (64 << 20))
-        // A cluster just started may still be electing its JetStream leader (nobody answers, or
-        // 503): tried for a minute.
+        // A cluster just started may still be electing its JetStream leader or waiting for its
+        // servers to join (what the coordinator waits through too): tried for a minute.
         let deadline = ContinuousClock.now + .seconds(60)
         while true {
             do {
                 try await EventStream.ensure(jetStream, limits: limits, replicas: replicas)
                 break
-            } catch let error as NATSError where (error.code == .timeout || error.code == .noResponders) && ContinuousClock.now < deadline {
-                try await Task.sleep(for: .milliseconds(250))
-            } catch let error as JetStreamError where error.code == 503 && ContinuousClock.now < deadline {
+            } catch where Coordinator.isTransient(error) && ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(250))
             }
         }

@@ -17,6 +17,9 @@ public struct JetStreamError: Error, Sendable, Hashable, CustomStringConvertible
     public static let streamNameInUse = 10058
     public static let wrongLastSequence = 10071
     public static let wrongExpectedStream = 10060
+    /// "no suitable peers for placement": too few servers for the replicas asked for — or, on
+    /// a cluster just started, too few that have joined yet.
+    public static let noSuitablePeers = 10005
 
     /// The server's text is escaped: it comes from the wire.
     public var description: String { "JetStream error \(code)/\(errorCode): \(errorDescription.debugDescription)" }
