@@ -17,12 +17,7 @@ import Testing
         var iterator = messages.makeAsyncIterator()
         #expect(try await take(1, from: &iterator).first?.payload == Array("one".utf8))
         try await js.deleteConsumer(stream: "CD", consumer: "doomed")
-        await #expect {
-            try await within(.seconds(20), "the error") { [iterator] in
-                var iterator = iterator
-                while try await iterator.next() != nil {}
-            }
-        } throws: {
+        await #expect { try await readToTheEnd(iterator) } throws: {
             // A pull waiting when the consumer goes gets 409; a pull made just after, 404/10014.
             guard let error = $0 as? JetStreamError else { return false }
             return error.code == 409 || error.errorCode == JetStreamError.consumerNotFound
@@ -50,12 +45,7 @@ import Testing
             }
         }
         try await js.deleteConsumer(stream: "CG", consumer: "gone")
-        await #expect {
-            try await within(.seconds(20), "the error") { [iterator] in
-                var iterator = iterator
-                while try await iterator.next() != nil {}
-            }
-        } throws: { ($0 as? JetStreamError)?.errorCode == JetStreamError.consumerNotFound }
+        await #expect { try await readToTheEnd(iterator) } throws: { ($0 as? JetStreamError)?.errorCode == JetStreamError.consumerNotFound }
         await connection.close()
         await stopOffThePool(server)
     }

@@ -213,12 +213,7 @@ import Testing
         var iterator = consumer.makeAsyncIterator()
         #expect(try await Self.take(3, from: &iterator) == ["0", "1", "2"])
         try await js.deleteStream("GONE")
-        await #expect {
-            try await within(.seconds(20), "the error") { [iterator] in
-                var iterator = iterator
-                while try await iterator.next() != nil {}
-            }
-        } throws: { ($0 as? JetStreamError)?.errorCode == JetStreamError.streamNotFound }
+        await #expect { try await readToTheEnd(iterator) } throws: { ($0 as? JetStreamError)?.errorCode == JetStreamError.streamNotFound }
         await connection.close()
         await stopOffThePool(server)
     }

@@ -163,3 +163,13 @@ func take<Iterator: AsyncIteratorProtocol & Sendable>(
 func stopOffThePool(_ servers: TestServer...) async {
     _ = try? await onThread { for server in servers { server.stop() } }
 }
+
+/// Reads `iterator` until its sequence ends or throws (within `within`'s limit), for tests that
+/// expect a sequence to end with an error: `await #expect { try await readToTheEnd(iterator) }
+/// throws: { … }`.
+func readToTheEnd<Iterator: AsyncIteratorProtocol & Sendable>(_ iterator: Iterator) async throws {
+    try await within(.seconds(20), "the error") {
+        var iterator = iterator
+        while try await iterator.next() != nil {}
+    }
+}
